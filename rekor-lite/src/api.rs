@@ -1,0 +1,322 @@
+//! The Rekor v1 HTTP API. Handlers parse, call the log, and map errors; nothing else.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde_json::{json, Map, Value};
+use sigstore_lite_core::keys::PublicKey;
+use sigstore_lite_core::rekor::{self, LogEntry, Verifier};
+
+use crate::error::Error;
+use crate::log::{Appended, Log};
+
+/// Largest accepted request body (proposed entries, retrieve and search requests): 1 MiB.
+pub const MAX_BODY: usize = 1 << 20;
+/// Most items one retrieve request may ask for (as Rekor).
+pub const MAX_RETRIEVE: usize = 10;
+
+/// The router for a log.
+pub fn app(log: Log) -> Router {
+    Router::new()
+        .route("/api/v1/log/entries", post(create_entry).get(entry_by_index))
+        .route("/api/v1/log/entries/retrieve", post(retrieve))
+        .route("/api/v1/log/entries/{id}", get(entry_by_id))
+        .route("/api/v1/index/retrieve", post(search_index))
+        .route("/api/v1/log", get(log_info))
+        .route("/api/v1/log/publicKey", get(public_key))
+        .route("/api/v1/log/proof", get(consistency))
+        .route("/healthz", get(|| async { Json(json!({"status": "SERVING"})) }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Error::NotFound("no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(log)
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "rekor_lite::http",
+        %method, %path, status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    b.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::BodyTooLarge { limit: MAX_BODY }
+        } else {
+            Error::bad_request("bad_body", r.body_text())
+        }
+    })
+}
+
+fn entry_map(id: String, e: LogEntry) -> Value {
+    let mut m = Map::new();
+    m.insert(id, serde_json::to_value(e).expect("LogEntry serializes"));
+    Value::Object(m)
+}
+
+async fn create_entry(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
+    let b = body(b)?;
+    let entry = rekor::canonicalize(&b).inspect_err(|_| {
+        log.metrics().rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })?;
+    let leaf = sigstore_lite_core::merkle::leaf_hash(&entry.body);
+    let stored = crate::store::StoredEntry {
+        body: entry.body.clone(),
+        integrated_time: 0,
+    };
+    match log.append(entry).await? {
+        Appended::Duplicate { index } => Err(Error::Conflict {
+            index,
+            entry_id: rekor::entry_id(log.tree_id(), &leaf),
+        }),
+        Appended::New {
+            index,
+            integrated_time,
+            checkpoint,
+        } => {
+            let stored = crate::store::StoredEntry {
+                integrated_time,
+                ..stored
+            };
+            let (id, view) = log.entry_view(index, &stored, &checkpoint)?;
+            let mut h = HeaderMap::new();
+            let v = HeaderValue::from_str(&id).expect("hex is a valid header");
+            h.insert(header::ETAG, v);
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&format!("/api/v1/log/entries/{id}")).expect("valid header"),
+            );
+            Ok((StatusCode::CREATED, h, Json(entry_map(id, view))).into_response())
+        }
+    }
+}
+
+fn parse_u64(q: &HashMap<String, String>, name: &'static str) -> Result<Option<u64>, Error> {
+    q.get(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| Error::bad_request("bad_parameter", format!("{name} must be a non-negative integer")))
+        })
+        .transpose()
+}
+
+async fn entry_by_index(State(log): State<Log>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, Error> {
+    let index = parse_u64(&q, "logIndex")?
+        .ok_or_else(|| Error::bad_request("bad_parameter", "logIndex is required"))?;
+    let (id, e) = log
+        .entry_by_index(index)?
+        .ok_or_else(|| Error::NotFound(format!("no entry at log index {index}")))?;
+    Ok(Json(entry_map(id, e)))
+}
+
+/// Parses a 64-hex UUID or an 80-hex entry ID of this tree into a leaf hash.
+fn parse_uuid(log: &Log, s: &str) -> Result<[u8; 32], Error> {
+    let bad = || Error::bad_request("bad_entry_uuid", format!("{s:?} is not a 64-hex entry UUID or an 80-hex entry ID"));
+    let hex_part = match s.len() {
+        64 => s,
+        80 => {
+            let tree = i64::from_str_radix(&s[..16], 16).map_err(|_| bad())?;
+            if tree != log.tree_id() {
+                return Err(Error::NotFound(format!("entry {s} is not in tree {}", log.tree_id())));
+            }
+            &s[16..]
+        }
+        _ => return Err(bad()),
+    };
+    let v = hex::decode(hex_part).map_err(|_| bad())?;
+    Ok(v.try_into().expect("32 bytes"))
+}
+
+async fn entry_by_id(State(log): State<Log>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let leaf = parse_uuid(&log, &id)?;
+    let (id, e) = log
+        .entry_by_leaf(&leaf)?
+        .ok_or_else(|| Error::NotFound(format!("no entry with UUID {id}")))?;
+    Ok(Json(entry_map(id, e)))
+}
+
+fn json_body(b: Result<Bytes, BytesRejection>) -> Result<Value, Error> {
+    let b = body(b)?;
+    serde_json::from_slice(&b).map_err(|e| Error::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))
+}
+
+fn list<'a>(v: &'a Value, name: &'static str) -> Result<Option<&'a Vec<Value>>, Error> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if !a.is_empty() && a.len() <= MAX_RETRIEVE => Ok(Some(a)),
+        Some(_) => Err(Error::bad_request(
+            "bad_parameter",
+            format!("{name} must be an array of 1 to {MAX_RETRIEVE} items"),
+        )),
+    }
+}
+
+async fn retrieve(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
+    let req = json_body(b)?;
+    let mut found = Vec::new();
+    let mut asked = false;
+    if let Some(ids) = list(&req, "entryUUIDs")? {
+        asked = true;
+        for id in ids {
+            let s = id.as_str().ok_or_else(|| Error::bad_request("bad_entry_uuid", "entryUUIDs must be strings"))?;
+            let leaf = match parse_uuid(&log, s) {
+                Ok(l) => l,
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some((id, e)) = log.entry_by_leaf(&leaf)? {
+                found.push(entry_map(id, e));
+            }
+        }
+    }
+    if let Some(idx) = list(&req, "logIndexes")? {
+        asked = true;
+        for i in idx {
+            let i = i.as_u64().ok_or_else(|| Error::bad_request("bad_parameter", "logIndexes must be non-negative integers"))?;
+            if let Some((id, e)) = log.entry_by_index(i)? {
+                found.push(entry_map(id, e));
+            }
+        }
+    }
+    if let Some(entries) = list(&req, "entries")? {
+        asked = true;
+        for p in entries {
+            let c = rekor::canonicalize_value(p)?;
+            let leaf = sigstore_lite_core::merkle::leaf_hash(&c.body);
+            if let Some((id, e)) = log.entry_by_leaf(&leaf)? {
+                found.push(entry_map(id, e));
+            }
+        }
+    }
+    if !asked {
+        return Err(Error::bad_request("bad_parameter", "give one of entryUUIDs, logIndexes or entries"));
+    }
+    Ok(Json(Value::Array(found)))
+}
+
+fn search_key_for_public_key(v: &Value) -> Result<String, Error> {
+    let format = v.get("format").and_then(Value::as_str).unwrap_or("x509");
+    if format != "x509" {
+        return Err(Error::bad_request("unsupported_key_format", format!("public key format {format:?} is not supported (only x509)")));
+    }
+    let content = v
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::bad_request("bad_parameter", "publicKey.content is required"))?;
+    let raw = B64
+        .decode(content)
+        .map_err(|_| Error::bad_request("bad_base64", "publicKey.content is not valid base64"))?;
+    let key = match Verifier::from_pem(&raw) {
+        Ok(v) => v.key,
+        Err(_) => PublicKey::from_spki_der(&raw)
+            .map_err(|e| Error::bad_request("bad_public_key", format!("publicKey.content is not a usable key: {e}")))?,
+    };
+    Ok(format!("key:{}", hex::encode(key.key_id())))
+}
+
+async fn search_index(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
+    let req = json_body(b)?;
+    let mut keys = Vec::new();
+    if let Some(h) = req.get("hash").and_then(Value::as_str) {
+        let h = h.to_ascii_lowercase();
+        let hex_part = h.strip_prefix("sha256:").unwrap_or(&h);
+        if hex_part.len() != 64 || hex::decode(hex_part).is_err() {
+            return Err(Error::bad_request("bad_digest", "hash must be sha256:<64 hex>"));
+        }
+        keys.push(format!("sha256:{hex_part}"));
+    }
+    if let Some(e) = req.get("email").and_then(Value::as_str) {
+        keys.push(format!("email:{}", e.to_ascii_lowercase()));
+    }
+    if let Some(pk) = req.get("publicKey") {
+        keys.push(search_key_for_public_key(pk)?);
+    }
+    if keys.is_empty() {
+        return Err(Error::bad_request("bad_parameter", "give at least one of hash, email or publicKey"));
+    }
+    let and = match req.get("operator").and_then(Value::as_str) {
+        None | Some("or") => false,
+        Some("and") => true,
+        Some(o) => return Err(Error::bad_request("bad_parameter", format!("operator {o:?} must be \"and\" or \"or\""))),
+    };
+    let mut result: Option<BTreeSet<u64>> = None;
+    for k in &keys {
+        let hits: BTreeSet<u64> = log.store().search(k)?.into_iter().collect();
+        result = Some(match result {
+            None => hits,
+            Some(r) if and => r.intersection(&hits).copied().collect(),
+            Some(r) => r.union(&hits).copied().collect(),
+        });
+    }
+    let size = log.latest().size;
+    let mut ids = Vec::new();
+    for i in result.unwrap_or_default().into_iter().filter(|i| *i < size) {
+        if let Some(e) = log.store().entry(i)? {
+            ids.push(Value::String(rekor::entry_id(log.tree_id(), &sigstore_lite_core::merkle::leaf_hash(&e.body))));
+        }
+    }
+    Ok(Json(Value::Array(ids)))
+}
+
+async fn log_info(State(log): State<Log>) -> Json<Value> {
+    let cp = log.latest();
+    Json(json!({
+        "rootHash": hex::encode(cp.root),
+        "treeSize": cp.size,
+        "signedTreeHead": cp.note,
+        "treeID": log.tree_id().to_string(),
+    }))
+}
+
+async fn public_key(State(log): State<Log>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        log.signer().public_key().to_pem(),
+    )
+        .into_response()
+}
+
+async fn consistency(State(log): State<Log>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, Error> {
+    let first = parse_u64(&q, "firstSize")?.unwrap_or(1);
+    let last = parse_u64(&q, "lastSize")?.ok_or_else(|| Error::bad_request("bad_parameter", "lastSize is required"))?;
+    let size = log.latest().size;
+    if first < 1 {
+        return Err(Error::bad_request("bad_parameter", "firstSize must be at least 1"));
+    }
+    if first > last {
+        return Err(Error::bad_request("bad_parameter", format!("firstSize {first} is greater than lastSize {last}")));
+    }
+    if last > size {
+        return Err(Error::bad_request("bad_parameter", format!("lastSize {last} is beyond the tree size {size}")));
+    }
+    let (root, proof) = log.consistency(first, last)?;
+    Ok(Json(json!({
+        "rootHash": hex::encode(root.0),
+        "hashes": proof.iter().map(|h| hex::encode(h.0)).collect::<Vec<_>>(),
+    })))
+}
+
+async fn metrics(State(log): State<Log>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        log.metrics().render(log.latest().size),
+    )
+        .into_response()
+}

@@ -1,0 +1,50 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rekor-lite", version, about = "A durable RFC 6962 transparency log speaking the Rekor v1 API")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the log over HTTP.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// PKCS#8 PEM ECDSA P-256 log key (default: <data-dir>/rekor-key.pem, created if missing).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Checkpoint origin host name (default: the host part of --addr).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let Cmd::Serve { addr, data_dir, key, origin } = Cli::parse().cmd;
+    let cfg = rekor_lite::Config {
+        data_dir,
+        key,
+        origin: origin.unwrap_or_else(|| addr.ip().to_string()),
+    };
+    let log = rekor_lite::open(&cfg).with_context(|| format!("cannot open the log in {}", cfg.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
+    rekor_lite::serve(listener, log, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
