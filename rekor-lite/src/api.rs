@@ -27,14 +27,20 @@ pub const MAX_RETRIEVE: usize = 10;
 /// The router for a log.
 pub fn app(log: Log) -> Router {
     Router::new()
-        .route("/api/v1/log/entries", post(create_entry).get(entry_by_index))
+        .route(
+            "/api/v1/log/entries",
+            post(create_entry).get(entry_by_index),
+        )
         .route("/api/v1/log/entries/retrieve", post(retrieve))
         .route("/api/v1/log/entries/{id}", get(entry_by_id))
         .route("/api/v1/index/retrieve", post(search_index))
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/publicKey", get(public_key))
         .route("/api/v1/log/proof", get(consistency))
-        .route("/healthz", get(|| async { Json(json!({"status": "SERVING"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"status": "SERVING"})) }),
+        )
         .route("/metrics", get(metrics))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -71,10 +77,15 @@ fn entry_map(id: String, e: LogEntry) -> Value {
     Value::Object(m)
 }
 
-async fn create_entry(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
+async fn create_entry(
+    State(log): State<Log>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
     let b = body(b)?;
     let entry = rekor::canonicalize(&b).inspect_err(|_| {
-        log.metrics().rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log.metrics()
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })?;
     let leaf = sigstore_lite_core::merkle::leaf_hash(&entry.body);
     let stored = crate::store::StoredEntry {
@@ -111,13 +122,20 @@ async fn create_entry(State(log): State<Log>, b: Result<Bytes, BytesRejection>) 
 fn parse_u64(q: &HashMap<String, String>, name: &'static str) -> Result<Option<u64>, Error> {
     q.get(name)
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| Error::bad_request("bad_parameter", format!("{name} must be a non-negative integer")))
+            v.parse::<u64>().map_err(|_| {
+                Error::bad_request(
+                    "bad_parameter",
+                    format!("{name} must be a non-negative integer"),
+                )
+            })
         })
         .transpose()
 }
 
-async fn entry_by_index(State(log): State<Log>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, Error> {
+async fn entry_by_index(
+    State(log): State<Log>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, Error> {
     let index = parse_u64(&q, "logIndex")?
         .ok_or_else(|| Error::bad_request("bad_parameter", "logIndex is required"))?;
     let (id, e) = log
@@ -128,13 +146,21 @@ async fn entry_by_index(State(log): State<Log>, Query(q): Query<HashMap<String, 
 
 /// Parses a 64-hex UUID or an 80-hex entry ID of this tree into a leaf hash.
 fn parse_uuid(log: &Log, s: &str) -> Result<[u8; 32], Error> {
-    let bad = || Error::bad_request("bad_entry_uuid", format!("{s:?} is not a 64-hex entry UUID or an 80-hex entry ID"));
+    let bad = || {
+        Error::bad_request(
+            "bad_entry_uuid",
+            format!("{s:?} is not a 64-hex entry UUID or an 80-hex entry ID"),
+        )
+    };
     let hex_part = match s.len() {
         64 => s,
         80 => {
             let tree = i64::from_str_radix(&s[..16], 16).map_err(|_| bad())?;
             if tree != log.tree_id() {
-                return Err(Error::NotFound(format!("entry {s} is not in tree {}", log.tree_id())));
+                return Err(Error::NotFound(format!(
+                    "entry {s} is not in tree {}",
+                    log.tree_id()
+                )));
             }
             &s[16..]
         }
@@ -154,7 +180,12 @@ async fn entry_by_id(State(log): State<Log>, Path(id): Path<String>) -> Result<J
 
 fn json_body(b: Result<Bytes, BytesRejection>) -> Result<Value, Error> {
     let b = body(b)?;
-    serde_json::from_slice(&b).map_err(|e| Error::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(&b).map_err(|e| {
+        Error::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
 }
 
 fn list<'a>(v: &'a Value, name: &'static str) -> Result<Option<&'a Vec<Value>>, Error> {
@@ -168,14 +199,19 @@ fn list<'a>(v: &'a Value, name: &'static str) -> Result<Option<&'a Vec<Value>>, 
     }
 }
 
-async fn retrieve(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
+async fn retrieve(
+    State(log): State<Log>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Error> {
     let req = json_body(b)?;
     let mut found = Vec::new();
     let mut asked = false;
     if let Some(ids) = list(&req, "entryUUIDs")? {
         asked = true;
         for id in ids {
-            let s = id.as_str().ok_or_else(|| Error::bad_request("bad_entry_uuid", "entryUUIDs must be strings"))?;
+            let s = id.as_str().ok_or_else(|| {
+                Error::bad_request("bad_entry_uuid", "entryUUIDs must be strings")
+            })?;
             let leaf = match parse_uuid(&log, s) {
                 Ok(l) => l,
                 Err(Error::NotFound(_)) => continue,
@@ -189,7 +225,9 @@ async fn retrieve(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> R
     if let Some(idx) = list(&req, "logIndexes")? {
         asked = true;
         for i in idx {
-            let i = i.as_u64().ok_or_else(|| Error::bad_request("bad_parameter", "logIndexes must be non-negative integers"))?;
+            let i = i.as_u64().ok_or_else(|| {
+                Error::bad_request("bad_parameter", "logIndexes must be non-negative integers")
+            })?;
             if let Some((id, e)) = log.entry_by_index(i)? {
                 found.push(entry_map(id, e));
             }
@@ -206,7 +244,10 @@ async fn retrieve(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> R
         }
     }
     if !asked {
-        return Err(Error::bad_request("bad_parameter", "give one of entryUUIDs, logIndexes or entries"));
+        return Err(Error::bad_request(
+            "bad_parameter",
+            "give one of entryUUIDs, logIndexes or entries",
+        ));
     }
     Ok(Json(Value::Array(found)))
 }
@@ -214,7 +255,10 @@ async fn retrieve(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> R
 fn search_key_for_public_key(v: &Value) -> Result<String, Error> {
     let format = v.get("format").and_then(Value::as_str).unwrap_or("x509");
     if format != "x509" {
-        return Err(Error::bad_request("unsupported_key_format", format!("public key format {format:?} is not supported (only x509)")));
+        return Err(Error::bad_request(
+            "unsupported_key_format",
+            format!("public key format {format:?} is not supported (only x509)"),
+        ));
     }
     let content = v
         .get("content")
@@ -225,20 +269,30 @@ fn search_key_for_public_key(v: &Value) -> Result<String, Error> {
         .map_err(|_| Error::bad_request("bad_base64", "publicKey.content is not valid base64"))?;
     let key = match Verifier::from_pem(&raw) {
         Ok(v) => v.key,
-        Err(_) => PublicKey::from_spki_der(&raw)
-            .map_err(|e| Error::bad_request("bad_public_key", format!("publicKey.content is not a usable key: {e}")))?,
+        Err(_) => PublicKey::from_spki_der(&raw).map_err(|e| {
+            Error::bad_request(
+                "bad_public_key",
+                format!("publicKey.content is not a usable key: {e}"),
+            )
+        })?,
     };
     Ok(format!("key:{}", hex::encode(key.key_id())))
 }
 
-async fn search_index(State(log): State<Log>, b: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
+async fn search_index(
+    State(log): State<Log>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Error> {
     let req = json_body(b)?;
     let mut keys = Vec::new();
     if let Some(h) = req.get("hash").and_then(Value::as_str) {
         let h = h.to_ascii_lowercase();
         let hex_part = h.strip_prefix("sha256:").unwrap_or(&h);
         if hex_part.len() != 64 || hex::decode(hex_part).is_err() {
-            return Err(Error::bad_request("bad_digest", "hash must be sha256:<64 hex>"));
+            return Err(Error::bad_request(
+                "bad_digest",
+                "hash must be sha256:<64 hex>",
+            ));
         }
         keys.push(format!("sha256:{hex_part}"));
     }
@@ -249,12 +303,20 @@ async fn search_index(State(log): State<Log>, b: Result<Bytes, BytesRejection>) 
         keys.push(search_key_for_public_key(pk)?);
     }
     if keys.is_empty() {
-        return Err(Error::bad_request("bad_parameter", "give at least one of hash, email or publicKey"));
+        return Err(Error::bad_request(
+            "bad_parameter",
+            "give at least one of hash, email or publicKey",
+        ));
     }
     let and = match req.get("operator").and_then(Value::as_str) {
         None | Some("or") => false,
         Some("and") => true,
-        Some(o) => return Err(Error::bad_request("bad_parameter", format!("operator {o:?} must be \"and\" or \"or\""))),
+        Some(o) => {
+            return Err(Error::bad_request(
+                "bad_parameter",
+                format!("operator {o:?} must be \"and\" or \"or\""),
+            ))
+        }
     };
     let mut result: Option<BTreeSet<u64>> = None;
     for k in &keys {
@@ -269,7 +331,10 @@ async fn search_index(State(log): State<Log>, b: Result<Bytes, BytesRejection>) 
     let mut ids = Vec::new();
     for i in result.unwrap_or_default().into_iter().filter(|i| *i < size) {
         if let Some(e) = log.store().entry(i)? {
-            ids.push(Value::String(rekor::entry_id(log.tree_id(), &sigstore_lite_core::merkle::leaf_hash(&e.body))));
+            ids.push(Value::String(rekor::entry_id(
+                log.tree_id(),
+                &sigstore_lite_core::merkle::leaf_hash(&e.body),
+            )));
         }
     }
     Ok(Json(Value::Array(ids)))
@@ -293,18 +358,31 @@ async fn public_key(State(log): State<Log>) -> Response {
         .into_response()
 }
 
-async fn consistency(State(log): State<Log>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, Error> {
+async fn consistency(
+    State(log): State<Log>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, Error> {
     let first = parse_u64(&q, "firstSize")?.unwrap_or(1);
-    let last = parse_u64(&q, "lastSize")?.ok_or_else(|| Error::bad_request("bad_parameter", "lastSize is required"))?;
+    let last = parse_u64(&q, "lastSize")?
+        .ok_or_else(|| Error::bad_request("bad_parameter", "lastSize is required"))?;
     let size = log.latest().size;
     if first < 1 {
-        return Err(Error::bad_request("bad_parameter", "firstSize must be at least 1"));
+        return Err(Error::bad_request(
+            "bad_parameter",
+            "firstSize must be at least 1",
+        ));
     }
     if first > last {
-        return Err(Error::bad_request("bad_parameter", format!("firstSize {first} is greater than lastSize {last}")));
+        return Err(Error::bad_request(
+            "bad_parameter",
+            format!("firstSize {first} is greater than lastSize {last}"),
+        ));
     }
     if last > size {
-        return Err(Error::bad_request("bad_parameter", format!("lastSize {last} is beyond the tree size {size}")));
+        return Err(Error::bad_request(
+            "bad_parameter",
+            format!("lastSize {last} is beyond the tree size {size}"),
+        ));
     }
     let (root, proof) = log.consistency(first, last)?;
     Ok(Json(json!({

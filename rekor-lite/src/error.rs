@@ -14,7 +14,10 @@ pub enum Error {
     #[error("the request body is larger than the {limit}-byte limit")]
     BodyTooLarge { limit: usize },
     #[error("{message}")]
-    BadRequest { reason: &'static str, message: String },
+    BadRequest {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("an equivalent entry already exists in the log at index {index}")]
@@ -64,7 +67,8 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let body = serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
+        let body =
+            serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
         let mut resp = (status, axum::Json(body)).into_response();
         if let Error::Conflict { entry_id, .. } = &self {
             if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/log/entries/{entry_id}")) {

@@ -58,7 +58,8 @@ fn load_or_create_key(path: &Path) -> Result<Signer, Error> {
             .map_err(|e| Error::Internal(format!("log key {}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let s = Signer::generate_p256().map_err(|e| Error::Internal(e.to_string()))?;
-            write_private(path, s.to_pkcs8_pem().as_bytes()).map_err(|e| io_err("cannot write", path, e))?;
+            write_private(path, s.to_pkcs8_pem().as_bytes())
+                .map_err(|e| io_err("cannot write", path, e))?;
             Ok(s)
         }
         Err(e) => Err(io_err("cannot read", path, e)),
@@ -76,7 +77,8 @@ fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
                 .map_err(|_| Error::Internal("no randomness".into()))?;
             let id = (i64::from_be_bytes(b) & i64::MAX).max(1);
-            write_private(path, format!("{id}\n").as_bytes()).map_err(|e| io_err("cannot write", path, e))?;
+            write_private(path, format!("{id}\n").as_bytes())
+                .map_err(|e| io_err("cannot write", path, e))?;
             Ok(id)
         }
         Err(e) => Err(io_err("cannot read", path, e)),
@@ -86,8 +88,12 @@ fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
 /// Opens (creating on first start) the log in `cfg.data_dir`: key, tree ID and redb store.
 /// Must be called inside a tokio runtime.
 pub fn open(cfg: &Config) -> Result<Log, Error> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
-    let key_path = cfg.key.clone().unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
+    let key_path = cfg
+        .key
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
     let signer = load_or_create_key(&key_path)?;
     let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
     let store = store::RedbStore::open(&cfg.data_dir.join("rekor.redb"), CACHE_BYTES)?;

@@ -30,8 +30,10 @@ pub struct SignedCheckpoint {
 
 impl SignedCheckpoint {
     fn parse(note: String) -> Result<Self, StoreError> {
-        let n = SignedNote::parse(&note).map_err(|e| StoreError(format!("stored checkpoint: {e}")))?;
-        let c = Checkpoint::from_text(&n.text).map_err(|e| StoreError(format!("stored checkpoint: {e}")))?;
+        let n =
+            SignedNote::parse(&note).map_err(|e| StoreError(format!("stored checkpoint: {e}")))?;
+        let c = Checkpoint::from_text(&n.text)
+            .map_err(|e| StoreError(format!("stored checkpoint: {e}")))?;
         Ok(SignedCheckpoint {
             size: c.size,
             root: c.root_hash,
@@ -74,19 +76,45 @@ pub struct Log {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// What the handlers and the sequencer share.
+struct Core {
     store: Arc<dyn Store>,
     signer: Arc<Signer>,
     id: LogIdentity,
     origin: String,
     log_id_hex: String,
     latest: RwLock<Arc<SignedCheckpoint>>,
-    tx: mpsc::Sender<Pending>,
     metrics: Metrics,
 }
 
+/// The handles' side. Dropping the last [`Log`] closes the queue and joins the sequencer, so the
+/// store is closed when the last handle is gone.
+struct Inner {
+    core: Arc<Core>,
+    tx: Option<mpsc::Sender<Pending>>,
+    sequencer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.sequencer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
 fn unix_now() -> (i64, u128) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
     (d.as_secs() as i64, d.as_nanos())
 }
 
@@ -98,7 +126,11 @@ struct Overlay<'a> {
 
 impl HashReader for Overlay<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        let missing: Vec<u64> = indexes.iter().filter(|i| !self.new.contains_key(i)).copied().collect();
+        let missing: Vec<u64> = indexes
+            .iter()
+            .filter(|i| !self.new.contains_key(i))
+            .copied()
+            .collect();
         let fetched = if missing.is_empty() {
             Vec::new()
         } else {
@@ -142,22 +174,27 @@ impl Log {
             )));
         }
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
-        let inner = Arc::new(Inner {
+        let core = Arc::new(Core {
             log_id_hex: hex::encode(signer.public_key().key_id()),
             store,
             signer,
             id,
             origin,
             latest: RwLock::new(Arc::new(latest)),
-            tx,
             metrics: Metrics::default(),
         });
-        let seq = Arc::clone(&inner);
-        std::thread::Builder::new()
+        let seq = Arc::clone(&core);
+        let handle = std::thread::Builder::new()
             .name("rekor-sequencer".into())
             .spawn(move || sequencer(seq, rx, size))
             .map_err(|e| Error::Internal(format!("cannot start the sequencer: {e}")))?;
-        Ok(Log { inner })
+        Ok(Log {
+            inner: Arc::new(Inner {
+                core,
+                tx: Some(tx),
+                sequencer: Some(handle),
+            }),
+        })
     }
 
     pub fn signer(&self) -> &Signer {
@@ -195,6 +232,8 @@ impl Log {
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
+            .as_ref()
+            .ok_or(Error::Unavailable)?
             .send(Pending {
                 entry,
                 leaf,
@@ -278,7 +317,13 @@ impl Log {
     }
 }
 
-fn sign_checkpoint(signer: &Signer, origin: &str, key_name: &str, size: u64, root: Hash) -> SignedCheckpoint {
+fn sign_checkpoint(
+    signer: &Signer,
+    origin: &str,
+    key_name: &str,
+    size: u64,
+    root: Hash,
+) -> SignedCheckpoint {
     let (_, nanos) = unix_now();
     let cp = Checkpoint {
         origin: origin.to_string(),
@@ -294,7 +339,7 @@ fn sign_checkpoint(signer: &Signer, origin: &str, key_name: &str, size: u64, roo
     }
 }
 
-fn sequencer(log: Arc<Inner>, mut rx: mpsc::Receiver<Pending>, mut size: u64) {
+fn sequencer(log: Arc<Core>, mut rx: mpsc::Receiver<Pending>, mut size: u64) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         pending.push(first);
@@ -315,7 +360,7 @@ enum Outcome {
 
 /// Sequences, hashes, signs and durably commits one batch, then answers every waiter. Returns the
 /// new tree size (unchanged if the commit failed).
-fn commit_batch(log: &Inner, batch: Vec<Pending>, size: u64) -> u64 {
+fn commit_batch(log: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     let store = &*log.store;
     let (now, _) = unix_now();
     let mut overlay = Overlay {
@@ -363,7 +408,8 @@ fn commit_batch(log: &Inner, batch: Vec<Pending>, size: u64) -> u64 {
         if n == size {
             return Ok(None);
         }
-        let root = tlog_tiles::tree_hash(n, &overlay).map_err(|e| Error::Internal(format!("tree hash: {e}")))?;
+        let root = tlog_tiles::tree_hash(n, &overlay)
+            .map_err(|e| Error::Internal(format!("tree hash: {e}")))?;
         let cp = sign_checkpoint(&log.signer, &log.origin, &log.id.key_name, n, root);
         let started = Instant::now();
         store.append(&Batch {
@@ -372,14 +418,18 @@ fn commit_batch(log: &Inner, batch: Vec<Pending>, size: u64) -> u64 {
             new_size: n,
             checkpoint: cp.note.clone(),
         })?;
-        log.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        log.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(Some(Arc::new(cp)))
     });
     match result {
         Err(e) => {
             tracing::error!(error = %e, "batch not committed");
             for p in batch {
-                let _ = p.reply.send(Err(Error::Internal("the log could not commit the entry".into())));
+                let _ = p.reply.send(Err(Error::Internal(
+                    "the log could not commit the entry".into(),
+                )));
             }
             size
         }
@@ -394,10 +444,14 @@ fn commit_batch(log: &Inner, batch: Vec<Pending>, size: u64) -> u64 {
             let new_count = n - size;
             use std::sync::atomic::Ordering::Relaxed;
             log.metrics.entries.fetch_add(new_count, Relaxed);
-            log.metrics.duplicates.fetch_add(batch.len() as u64 - new_count, Relaxed);
+            log.metrics
+                .duplicates
+                .fetch_add(batch.len() as u64 - new_count, Relaxed);
             log.metrics.batch_size.observe(batch.len() as f64);
             for (p, o) in batch.into_iter().zip(outcomes) {
-                log.metrics.append_seconds.observe(p.queued.elapsed().as_secs_f64());
+                log.metrics
+                    .append_seconds
+                    .observe(p.queued.elapsed().as_secs_f64());
                 let r = match o {
                     Outcome::New(index) => Appended::New {
                         index,
@@ -430,13 +484,18 @@ mod tests {
         let log = Log::open(
             Arc::new(MemStore::default()),
             Signer::generate_p256().unwrap(),
-            LogIdentity { tree_id: 7, key_name: "test".into() },
+            LogIdentity {
+                tree_id: 7,
+                key_name: "test".into(),
+            },
         )
         .unwrap();
         let mut leaves = Vec::new();
         for i in 0..n {
             leaves.push(merkle::leaf_hash(&entry(i).body));
-            assert!(matches!(log.append(entry(i)).await.unwrap(), Appended::New { index, .. } if index == i));
+            assert!(
+                matches!(log.append(entry(i)).await.unwrap(), Appended::New { index, .. } if index == i)
+            );
         }
         (log, leaves)
     }
@@ -452,20 +511,30 @@ mod tests {
             let p = e.verification.inclusion_proof.unwrap();
             let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
             let reference = merkle::inclusion_path(i as usize, &leaves);
-            assert_eq!(hashes, reference.iter().map(|h| h.to_vec()).collect::<Vec<_>>());
+            assert_eq!(
+                hashes,
+                reference.iter().map(|h| h.to_vec()).collect::<Vec<_>>()
+            );
         }
         for first in 1..=70u64 {
             let (root, proof) = log.consistency(first, 70).unwrap();
             assert_eq!(root.0, cp.root);
             let reference = merkle::consistency_proof(first as usize, &leaves);
-            assert_eq!(proof.iter().map(|h| h.0).collect::<Vec<_>>(), reference, "first={first}");
+            assert_eq!(
+                proof.iter().map(|h| h.0).collect::<Vec<_>>(),
+                reference,
+                "first={first}"
+            );
         }
     }
 
     #[tokio::test]
     async fn duplicates_are_reported_not_appended() {
         let (log, _) = log_with(3).await;
-        assert!(matches!(log.append(entry(1)).await.unwrap(), Appended::Duplicate { index: 1 }));
+        assert!(matches!(
+            log.append(entry(1)).await.unwrap(),
+            Appended::Duplicate { index: 1 }
+        ));
         assert_eq!(log.latest().size, 3);
         assert_eq!(log.store().search("k:1").unwrap(), vec![1]);
     }

@@ -5,7 +5,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "rekor-lite", version, about = "A durable RFC 6962 transparency log speaking the Rekor v1 API")]
+#[command(
+    name = "rekor-lite",
+    version,
+    about = "A durable RFC 6962 transparency log speaking the Rekor v1 API"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -31,20 +35,52 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
-    let Cmd::Serve { addr, data_dir, key, origin } = Cli::parse().cmd;
+    let Cmd::Serve {
+        addr,
+        data_dir,
+        key,
+        origin,
+    } = Cli::parse().cmd;
     let cfg = rekor_lite::Config {
         data_dir,
         key,
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
     };
-    let log = rekor_lite::open(&cfg).with_context(|| format!("cannot open the log in {}", cfg.data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
-    rekor_lite::serve(listener, log, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    let log = rekor_lite::open(&cfg)
+        .with_context(|| format!("cannot open the log in {}", cfg.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // One plain line on stdout for scripts and tests (the address is useful with port 0).
+    println!("rekor-lite listening on http://{local}");
+    tracing::info!(addr = %local, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
+    rekor_lite::serve(listener, log, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -28,18 +28,27 @@ impl Histogram {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.sum_micros.fetch_add((v * 1e6) as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((v * 1e6) as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     fn render(&self, name: &str, help: &str, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (b, c) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
         }
         let n = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {n}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count {n}");
     }
 }
@@ -60,9 +69,15 @@ impl Default for Metrics {
             entries: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            batch_size: Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
-            append_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0]),
-            commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0]),
+            batch_size: Histogram::new(&[
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
+            append_seconds: Histogram::new(&[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            commit_seconds: Histogram::new(&[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+            ]),
         }
     }
 }
@@ -72,15 +87,42 @@ impl Metrics {
     pub fn render(&self, tree_size: u64) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
-        counter("rekor_lite_entries_total", "Entries appended since start.", self.entries.load(Ordering::Relaxed));
-        counter("rekor_lite_duplicates_total", "Proposed entries refused as duplicates.", self.duplicates.load(Ordering::Relaxed));
-        counter("rekor_lite_rejected_total", "Proposed entries refused as invalid.", self.rejected.load(Ordering::Relaxed));
+        counter(
+            "rekor_lite_entries_total",
+            "Entries appended since start.",
+            self.entries.load(Ordering::Relaxed),
+        );
+        counter(
+            "rekor_lite_duplicates_total",
+            "Proposed entries refused as duplicates.",
+            self.duplicates.load(Ordering::Relaxed),
+        );
+        counter(
+            "rekor_lite_rejected_total",
+            "Proposed entries refused as invalid.",
+            self.rejected.load(Ordering::Relaxed),
+        );
         let _ = writeln!(out, "# HELP rekor_lite_tree_size Committed tree size.\n# TYPE rekor_lite_tree_size gauge\nrekor_lite_tree_size {tree_size}");
-        self.batch_size.render("rekor_lite_batch_size", "Entries per group commit.", &mut out);
-        self.append_seconds.render("rekor_lite_append_seconds", "Time from submission to durable commit.", &mut out);
-        self.commit_seconds.render("rekor_lite_commit_seconds", "Duration of one durable write transaction.", &mut out);
+        self.batch_size.render(
+            "rekor_lite_batch_size",
+            "Entries per group commit.",
+            &mut out,
+        );
+        self.append_seconds.render(
+            "rekor_lite_append_seconds",
+            "Time from submission to durable commit.",
+            &mut out,
+        );
+        self.commit_seconds.render(
+            "rekor_lite_commit_seconds",
+            "Duration of one durable write transaction.",
+            &mut out,
+        );
         out
     }
 }

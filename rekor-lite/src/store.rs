@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::RwLock;
 
-use redb::{
-    MultimapTableDefinition, ReadableDatabase, ReadableTableMetadata, TableDefinition,
-};
+use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use tlog_tiles::Hash;
 
 /// A store failure. Never shown to clients beyond "internal error".
@@ -128,7 +126,9 @@ pub struct RedbStore {
 impl RedbStore {
     /// Opens or creates `path`. `cache_bytes` bounds redb's page cache (and so most of the RSS).
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = redb::Builder::new().set_cache_size(cache_bytes).create(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
         let tx = db.begin_write()?;
         {
             tx.open_table(HASHES)?;
@@ -188,8 +188,7 @@ impl Store for RedbStore {
     fn checkpoint(&self) -> Result<Option<String>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(META)?;
-        Ok(t
-            .get("checkpoint")?
+        Ok(t.get("checkpoint")?
             .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
@@ -243,7 +242,9 @@ impl Store for MemStore {
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
         let g = self.0.read().expect("lock");
-        Ok(usize::try_from(index).ok().and_then(|i| g.entries.get(i).cloned()))
+        Ok(usize::try_from(index)
+            .ok()
+            .and_then(|i| g.entries.get(i).cloned()))
     }
 
     fn index_of(&self, leaf_hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
@@ -251,7 +252,14 @@ impl Store for MemStore {
     }
 
     fn search(&self, key: &str) -> Result<Vec<u64>, StoreError> {
-        Ok(self.0.read().expect("lock").search.get(key).cloned().unwrap_or_default())
+        Ok(self
+            .0
+            .read()
+            .expect("lock")
+            .search
+            .get(key)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn checkpoint(&self) -> Result<Option<String>, StoreError> {
@@ -261,7 +269,11 @@ impl Store for MemStore {
     fn append(&self, b: &Batch) -> Result<(), StoreError> {
         let mut g = self.0.write().expect("lock");
         let first = g.entries.len() as u64;
-        if b.entries.iter().enumerate().any(|(k, e)| e.index != first + k as u64) {
+        if b.entries
+            .iter()
+            .enumerate()
+            .any(|(k, e)| e.index != first + k as u64)
+        {
             return Err(StoreError("non-contiguous append".into()));
         }
         for (i, h) in &b.hashes {

@@ -54,7 +54,9 @@ pub fn pem_parse_all(s: &str) -> Result<Vec<Pem>, KeyError> {
     let mut rest = s;
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = &rest[start + 11..];
-        let label_end = after.find("-----").ok_or(KeyError::BadPem("unterminated BEGIN line"))?;
+        let label_end = after
+            .find("-----")
+            .ok_or(KeyError::BadPem("unterminated BEGIN line"))?;
         let label = &after[..label_end];
         let body_start = &after[label_end + 5..];
         let end_marker = format!("-----END {label}-----");
@@ -65,7 +67,9 @@ pub fn pem_parse_all(s: &str) -> Result<Vec<Pem>, KeyError> {
             .chars()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
-        let der = B64.decode(b64).map_err(|_| KeyError::BadPem("body is not base64"))?;
+        let der = B64
+            .decode(b64)
+            .map_err(|_| KeyError::BadPem("body is not base64"))?;
         out.push(Pem {
             label: label.to_string(),
             der,
@@ -122,7 +126,7 @@ pub enum DigestAlg {
 }
 
 impl DigestAlg {
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             DigestAlg::Sha256 => 32,
             DigestAlg::Sha384 => 48,
@@ -154,7 +158,9 @@ impl PublicKey {
                     OID_P256 if raw.len() == 65 && raw[0] == 4 => KeyKind::EcdsaP256,
                     OID_P384 if raw.len() == 97 && raw[0] == 4 => KeyKind::EcdsaP384,
                     OID_P256 | OID_P384 => return Err(KeyError::BadSpki),
-                    other => return Err(KeyError::UnsupportedAlgorithm(format!("EC curve {other}"))),
+                    other => {
+                        return Err(KeyError::UnsupportedAlgorithm(format!("EC curve {other}")))
+                    }
                 }
             }
             OID_ED25519 if raw.len() == 32 => KeyKind::Ed25519,
@@ -231,33 +237,44 @@ impl PublicKey {
 
     /// Verifies `sig` over an already computed `digest` (hashedrekord). Ed25519 cannot sign a
     /// digest (that would be Ed25519ph, which this project does not implement) and is refused.
-    pub fn verify_prehashed(&self, alg: DigestAlg, digest: &[u8], sig: &[u8]) -> Result<(), KeyError> {
+    pub fn verify_prehashed(
+        &self,
+        alg: DigestAlg,
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<(), KeyError> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        if digest.len() != alg.len() {
+        if digest.len() != alg.digest_len() {
             return Err(KeyError::BadSignature);
         }
         match self.kind {
             KeyKind::EcdsaP256 => {
                 let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&self.raw)
                     .map_err(|_| KeyError::BadSpki)?;
-                let s = p256::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
-                vk.verify_prehash(digest, &s).map_err(|_| KeyError::BadSignature)
+                let s =
+                    p256::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
+                vk.verify_prehash(digest, &s)
+                    .map_err(|_| KeyError::BadSignature)
             }
             KeyKind::EcdsaP384 => {
                 let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&self.raw)
                     .map_err(|_| KeyError::BadSpki)?;
-                let s = p384::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
-                vk.verify_prehash(digest, &s).map_err(|_| KeyError::BadSignature)
+                let s =
+                    p384::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
+                vk.verify_prehash(digest, &s)
+                    .map_err(|_| KeyError::BadSignature)
             }
             KeyKind::Rsa { .. } => {
                 use rsa::pkcs1::DecodeRsaPublicKey;
-                let key = rsa::RsaPublicKey::from_pkcs1_der(&self.raw).map_err(|_| KeyError::BadSpki)?;
+                let key =
+                    rsa::RsaPublicKey::from_pkcs1_der(&self.raw).map_err(|_| KeyError::BadSpki)?;
                 let scheme = match alg {
                     DigestAlg::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
                     DigestAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                     DigestAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
                 };
-                key.verify(scheme, digest, sig).map_err(|_| KeyError::BadSignature)
+                key.verify(scheme, digest, sig)
+                    .map_err(|_| KeyError::BadSignature)
             }
             KeyKind::Ed25519 => Err(KeyError::UnsupportedAlgorithm(
                 "Ed25519 over a digest (Ed25519ph)".into(),
@@ -276,7 +293,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -357,7 +376,13 @@ mod tests {
         assert!(pem.lines().all(|l| l.len() <= 64));
         assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
         let back = pem_parse_all(&pem).unwrap();
-        assert_eq!(back, vec![Pem { label: "CERTIFICATE".into(), der }]);
+        assert_eq!(
+            back,
+            vec![Pem {
+                label: "CERTIFICATE".into(),
+                der
+            }]
+        );
         assert!(pem_parse_all("nothing").is_err());
     }
 
@@ -372,7 +397,8 @@ mod tests {
         pk.verify_message(msg, &sig).unwrap();
         assert!(pk.verify_message(b"hellO", &sig).is_err());
         let digest = sha2::Sha256::digest(msg);
-        pk.verify_prehashed(DigestAlg::Sha256, &digest, &sig).unwrap();
+        pk.verify_prehashed(DigestAlg::Sha256, &digest, &sig)
+            .unwrap();
         let mut d2 = digest;
         d2[0] ^= 1;
         assert_eq!(

@@ -150,7 +150,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text.
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root_hash));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root_hash)
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -179,7 +184,11 @@ impl Checkpoint {
             .parse()
             .map_err(|_| NoteError::BadCheckpoint("size is too large"))?;
         let root = B64
-            .decode(lines.next().ok_or(NoteError::BadCheckpoint("no root hash"))?)
+            .decode(
+                lines
+                    .next()
+                    .ok_or(NoteError::BadCheckpoint("no root hash"))?,
+            )
             .map_err(|_| NoteError::BadCheckpoint("root hash is not base64"))?;
         let root_hash = root
             .try_into()

@@ -136,7 +136,9 @@ fn get<'a>(v: &'a Value, path: &[&str], name: &'static str) -> Result<&'a Value,
 }
 
 fn get_str<'a>(v: &'a Value, path: &[&str], name: &'static str) -> Result<&'a str, EntryError> {
-    get(v, path, name)?.as_str().ok_or(EntryError::MissingField(name))
+    get(v, path, name)?
+        .as_str()
+        .ok_or(EntryError::MissingField(name))
 }
 
 fn b64(s: &str, name: &'static str) -> Result<Vec<u8>, EntryError> {
@@ -169,12 +171,20 @@ pub fn canonicalize_value(v: &Value) -> Result<CanonicalEntry, EntryError> {
 }
 
 fn hashedrekord(spec: &Value) -> Result<CanonicalEntry, EntryError> {
-    let alg = get_str(spec, &["data", "hash", "algorithm"], "spec.data.hash.algorithm")?;
+    let alg = get_str(
+        spec,
+        &["data", "hash", "algorithm"],
+        "spec.data.hash.algorithm",
+    )?;
     if alg != "sha256" {
         return Err(EntryError::UnsupportedHash(alg.to_string()));
     }
     let value = get_str(spec, &["data", "hash", "value"], "spec.data.hash.value")?;
-    if value.len() != 64 || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() != 64
+        || !value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(EntryError::BadDigest);
     }
     let digest = hex::decode(value).map_err(|_| EntryError::BadDigest)?;
@@ -184,7 +194,11 @@ fn hashedrekord(spec: &Value) -> Result<CanonicalEntry, EntryError> {
         return Err(EntryError::MissingField("spec.signature.content"));
     }
     let pem = b64(
-        get_str(spec, &["signature", "publicKey", "content"], "spec.signature.publicKey.content")?,
+        get_str(
+            spec,
+            &["signature", "publicKey", "content"],
+            "spec.signature.publicKey.content",
+        )?,
         "spec.signature.publicKey.content",
     )?;
     let verifier = Verifier::from_pem(&pem).map_err(EntryError::BadKey)?;
@@ -213,7 +227,13 @@ fn hashedrekord(spec: &Value) -> Result<CanonicalEntry, EntryError> {
 
 /// DSSE pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
@@ -232,17 +252,27 @@ struct EnvelopeSig {
 }
 
 fn dsse(spec: &Value) -> Result<CanonicalEntry, EntryError> {
-    let env_str = get_str(spec, &["proposedContent", "envelope"], "spec.proposedContent.envelope")?;
-    let verifiers = get(spec, &["proposedContent", "verifiers"], "spec.proposedContent.verifiers")?
-        .as_array()
-        .ok_or(EntryError::MissingField("spec.proposedContent.verifiers"))?;
+    let env_str = get_str(
+        spec,
+        &["proposedContent", "envelope"],
+        "spec.proposedContent.envelope",
+    )?;
+    let verifiers = get(
+        spec,
+        &["proposedContent", "verifiers"],
+        "spec.proposedContent.verifiers",
+    )?
+    .as_array()
+    .ok_or(EntryError::MissingField("spec.proposedContent.verifiers"))?;
     if verifiers.is_empty() {
         return Err(EntryError::MissingField("spec.proposedContent.verifiers"));
     }
     let verifiers = verifiers
         .iter()
         .map(|v| {
-            let s = v.as_str().ok_or(EntryError::MissingField("spec.proposedContent.verifiers"))?;
+            let s = v
+                .as_str()
+                .ok_or(EntryError::MissingField("spec.proposedContent.verifiers"))?;
             let pem = b64(s, "spec.proposedContent.verifiers")?;
             Verifier::from_pem(&pem).map_err(EntryError::BadKey)
         })
@@ -250,7 +280,9 @@ fn dsse(spec: &Value) -> Result<CanonicalEntry, EntryError> {
     let env: Envelope =
         serde_json::from_str(env_str).map_err(|e| EntryError::BadEnvelope(e.to_string()))?;
     if env.signatures.is_empty() {
-        return Err(EntryError::BadEnvelope("the envelope has no signatures".into()));
+        return Err(EntryError::BadEnvelope(
+            "the envelope has no signatures".into(),
+        ));
     }
     let payload = b64(&env.payload, "envelope.payload")?;
     let pae = pae(&env.payload_type, &payload);
@@ -263,10 +295,7 @@ fn dsse(spec: &Value) -> Result<CanonicalEntry, EntryError> {
             .find(|v| v.key.verify_message(&pae, &raw).is_ok())
             .ok_or(EntryError::BadSignature)?;
         v.index_keys(&mut index_keys);
-        sigs.insert(
-            s.sig.clone(),
-            B64.encode(v.canonical_pem.as_bytes()),
-        );
+        sigs.insert(s.sig.clone(), B64.encode(v.canonical_pem.as_bytes()));
     }
     let signatures: Vec<Value> = sigs
         .into_iter()
@@ -321,7 +350,12 @@ pub struct LogEntry {
 }
 
 /// The bytes a SET signs: JCS of `{body, integratedTime, logID, logIndex}`.
-pub fn set_payload(body_b64: &str, integrated_time: i64, log_id_hex: &str, log_index: u64) -> Vec<u8> {
+pub fn set_payload(
+    body_b64: &str,
+    integrated_time: i64,
+    log_id_hex: &str,
+    log_index: u64,
+) -> Vec<u8> {
     jcs(&json!({
         "body": body_b64,
         "integratedTime": integrated_time,
@@ -341,7 +375,10 @@ pub fn verify_set(key: &PublicKey, e: &LogEntry) -> Result<(), KeyError> {
     let sig = B64
         .decode(&e.verification.signed_entry_timestamp)
         .map_err(|_| KeyError::BadSignature)?;
-    key.verify_message(&set_payload(&e.body, e.integrated_time, &e.log_id, e.log_index), &sig)
+    key.verify_message(
+        &set_payload(&e.body, e.integrated_time, &e.log_id, e.log_index),
+        &sig,
+    )
 }
 
 /// Rekor's 80-hex entry ID: 16-hex tree ID then the 64-hex leaf hash.
@@ -356,7 +393,10 @@ mod tests {
     const STAGING_REKOR_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDODRU688UYGuy54mNUlaEBiQdTE9nYLr0lg6RXowI/QV/RE1azBn4Eg5/2uTOMbhB1/gfcHzijzFi9Tk+g1Prg==";
 
     fn staging_bundle() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/sigstore/bundle_v3.txt.sigstore");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/sigstore/bundle_v3.txt.sigstore"
+        );
         serde_json::from_slice(&std::fs::read(path).expect("shared vectors present")).unwrap()
     }
 
@@ -388,7 +428,10 @@ mod tests {
                     .to_string(),
             },
         };
-        assert_eq!(e.log_id, "d32f30a3c32d639c2b762205a21c7bb07788e68283a4ae6f42118723a1bea496");
+        assert_eq!(
+            e.log_id,
+            "d32f30a3c32d639c2b762205a21c7bb07788e68283a4ae6f42118723a1bea496"
+        );
         verify_set(&key, &e).unwrap();
         let mut bad = e.clone();
         bad.log_index += 1;

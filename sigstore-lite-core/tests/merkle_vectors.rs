@@ -12,7 +12,8 @@ fn vectors() -> PathBuf {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+    {
         let p = e.unwrap().path();
         if p.is_dir() {
             files(&p, out);
@@ -52,11 +53,21 @@ struct Consistency {
 fn inclusion_vectors() {
     let mut fs = Vec::new();
     files(&vectors().join("inclusion"), &mut fs);
-    assert!(fs.len() > 50, "expected the full inclusion vector set, found {}", fs.len());
+    assert!(
+        fs.len() > 50,
+        "expected the full inclusion vector set, found {}",
+        fs.len()
+    );
     for f in fs {
         let c: Inclusion = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         let proof: Vec<Vec<u8>> = c.proof.unwrap_or_default().iter().map(|h| b64(h)).collect();
-        let r = verify_inclusion(c.leaf_idx, c.tree_size, &b64(&c.leaf_hash), &proof, &b64(&c.root));
+        let r = verify_inclusion(
+            c.leaf_idx,
+            c.tree_size,
+            &b64(&c.leaf_hash),
+            &proof,
+            &b64(&c.root),
+        );
         assert_eq!(r.is_err(), c.want_err, "{}: got {r:?}", f.display());
     }
 }
@@ -65,7 +76,11 @@ fn inclusion_vectors() {
 fn consistency_vectors() {
     let mut fs = Vec::new();
     files(&vectors().join("consistency"), &mut fs);
-    assert!(fs.len() > 50, "expected the full consistency vector set, found {}", fs.len());
+    assert!(
+        fs.len() > 50,
+        "expected the full consistency vector set, found {}",
+        fs.len()
+    );
     for f in fs {
         let c: Consistency = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         let proof: Vec<Vec<u8>> = c.proof.unwrap_or_default().iter().map(|h| b64(h)).collect();

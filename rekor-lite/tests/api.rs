@@ -1,0 +1,844 @@
+//! rekor-lite over real HTTP on 127.0.0.1: the Rekor v1 API, bad input, restart, and a SIGKILL
+//! crash test against the real binary.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sigstore_lite_core::keys::{PublicKey, Signer};
+use sigstore_lite_core::merkle;
+use sigstore_lite_core::note::{Checkpoint, SignedNote};
+use sigstore_lite_core::rekor::{self, LogEntry};
+
+struct Server {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(dir: &Path) -> Server {
+        let log = rekor_lite::open(&rekor_lite::Config {
+            data_dir: dir.to_path_buf(),
+            key: None,
+            origin: "127.0.0.1".into(),
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            rekor_lite::serve(listener, log, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            url,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// A hashedrekord proposal for `artifact`, signed by `key`, carrying `pem` as its verifier.
+fn hashedrekord(key: &Signer, artifact: &[u8], pem: &str) -> Value {
+    json!({
+        "kind": "hashedrekord", "apiVersion": "0.0.1",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(artifact))}},
+            "signature": {"content": B64.encode(key.sign(artifact)), "publicKey": {"content": B64.encode(pem)}}
+        }
+    })
+}
+
+fn key_entry(artifact: &[u8]) -> (Signer, Value) {
+    let k = Signer::generate_p256().unwrap();
+    let v = hashedrekord(&k, artifact, &k.public_key().to_pem());
+    (k, v)
+}
+
+/// A self-signed certificate with an e-mail SAN for `key`; the PEM is deliberately unwrapped
+/// (one long line, no trailing newline) as some clients send it.
+fn email_cert(key: &Signer, email: &str) -> String {
+    let kp = rcgen::KeyPair::try_from(key.pkcs8_der()).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
+    let cert = params.self_signed(&kp).unwrap();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----",
+        B64.encode(cert.der())
+    )
+}
+
+async fn log_key(url: &str) -> PublicKey {
+    let pem = http()
+        .get(format!("{url}/api/v1/log/publicKey"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    PublicKey::from_pem(&pem).unwrap()
+}
+
+async fn tree_size(url: &str) -> u64 {
+    let v: Value = http()
+        .get(format!("{url}/api/v1/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["treeSize"].as_u64().unwrap()
+}
+
+/// Checks everything a client would: single-key map, SET, inclusion proof, signed checkpoint.
+fn check_entry(map: &Value, key: &PublicKey) -> (String, LogEntry) {
+    let obj = map.as_object().expect("entry map");
+    assert_eq!(obj.len(), 1);
+    let (id, v) = obj.iter().next().unwrap();
+    let e: LogEntry = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(e.log_id, hex::encode(key.key_id()));
+    rekor::verify_set(key, &e).expect("SET verifies");
+    let body = B64.decode(&e.body).unwrap();
+    let leaf = merkle::leaf_hash(&body);
+    assert_eq!(&id[16..], hex::encode(leaf));
+    let p = e
+        .verification
+        .inclusion_proof
+        .as_ref()
+        .expect("inclusion proof");
+    let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
+    let root = hex::decode(&p.root_hash).unwrap();
+    merkle::verify_inclusion(p.log_index, p.tree_size, &leaf, &hashes, &root)
+        .expect("inclusion proof verifies");
+    let note = SignedNote::parse(&p.checkpoint).unwrap();
+    note.verify("127.0.0.1", key)
+        .expect("checkpoint signature verifies");
+    let cp = Checkpoint::from_text(&note.text).unwrap();
+    assert_eq!((cp.size, cp.root_hash.to_vec()), (p.tree_size, root));
+    assert!(cp.origin.starts_with("127.0.0.1 - "));
+    (id.clone(), e)
+}
+
+#[tokio::test]
+async fn create_read_search_and_prove() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path()).await;
+    let key = log_key(&srv.url).await;
+    let c = http();
+
+    // hashedrekord with a public key.
+    let (signer, proposed) = key_entry(b"artifact one");
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&proposed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let map: Value = r.json().await.unwrap();
+    let (id, e) = check_entry(&map, &key);
+    assert_eq!(etag, id);
+    assert_eq!(location, format!("/api/v1/log/entries/{id}"));
+    assert_eq!(id.len(), 80);
+    assert_eq!(e.log_index, 0);
+    // logIndex and hashes are present even when 0 / empty.
+    let raw = &map[&id]["verification"]["inclusionProof"];
+    assert_eq!(raw["logIndex"], json!(0));
+    assert_eq!(raw["hashes"], json!([]));
+    let body: Value = serde_json::from_slice(&B64.decode(&e.body).unwrap()).unwrap();
+    assert_eq!(
+        body["spec"]["signature"]["publicKey"]["content"],
+        json!(B64.encode(signer.public_key().to_pem()))
+    );
+
+    // Duplicate: 409 with the existing entry's Location; tree unchanged.
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&proposed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.headers()["location"].to_str().unwrap(), location);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["code"], json!(409));
+    assert_eq!(err["reason"], json!("entry_exists"));
+    assert_eq!(tree_size(&srv.url).await, 1);
+
+    // hashedrekord with a certificate: the PEM is re-encoded canonically (64 columns, final \n).
+    let s2 = Signer::generate_p256().unwrap();
+    let cert = email_cert(&s2, "Alice@Example.com");
+    let p2 = hashedrekord(&s2, b"artifact two", &cert);
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&p2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (id2, e2) = check_entry(&r.json().await.unwrap(), &key);
+    assert_eq!(e2.log_index, 1);
+    let body2: Value = serde_json::from_slice(&B64.decode(&e2.body).unwrap()).unwrap();
+    let pem = String::from_utf8(
+        B64.decode(
+            body2["spec"]["signature"]["publicKey"]["content"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
+    assert!(pem.lines().all(|l| l.len() <= 64));
+
+    // Reads: by 80-hex ID, by 64-hex UUID, by index; each with a fresh proof against the latest
+    // checkpoint.
+    for path in [
+        format!("entries/{id}"),
+        format!("entries/{}", &id[16..]),
+        "entries?logIndex=0".to_string(),
+    ] {
+        let r = c
+            .get(format!("{}/api/v1/log/{path}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let (rid, re) = check_entry(&r.json().await.unwrap(), &key);
+        assert_eq!(rid, id);
+        assert_eq!(re.verification.inclusion_proof.unwrap().tree_size, 2);
+    }
+    let r = c
+        .get(format!(
+            "{}/api/v1/log/entries/{}",
+            srv.url,
+            "ab".repeat(32)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(format!("{}/api/v1/log/entries?logIndex=9", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(format!("{}/api/v1/log/entries/xyz", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Retrieve by UUIDs, indexes and proposed entries.
+    for req in [
+        json!({"entryUUIDs": [id2.clone(), id.clone()]}),
+        json!({"logIndexes": [1, 0]}),
+        json!({"entries": [p2.clone(), proposed.clone()]}),
+    ] {
+        let r = c
+            .post(format!("{}/api/v1/log/entries/retrieve", srv.url))
+            .json(&req)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let arr: Vec<Value> = r.json().await.unwrap();
+        let ids: Vec<String> = arr.iter().map(|m| check_entry(m, &key).0).collect();
+        assert_eq!(ids, vec![id2.clone(), id.clone()], "{req}");
+    }
+
+    // Search by artifact hash, e-mail SAN and public key.
+    let search = |q: Value| {
+        let c = c.clone();
+        let url = srv.url.clone();
+        async move {
+            let r = c
+                .post(format!("{url}/api/v1/index/retrieve"))
+                .json(&q)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            r.json::<Vec<String>>().await.unwrap()
+        }
+    };
+    let h1 = format!("sha256:{}", hex::encode(Sha256::digest(b"artifact one")));
+    assert_eq!(search(json!({"hash": h1})).await, vec![id.clone()]);
+    assert_eq!(
+        search(json!({"email": "alice@example.com"})).await,
+        vec![id2.clone()]
+    );
+    let pk = json!({"format": "x509", "content": B64.encode(signer.public_key().to_pem())});
+    assert_eq!(search(json!({"publicKey": pk})).await, vec![id.clone()]);
+    assert_eq!(
+        search(json!({"publicKey": pk, "email": "alice@example.com", "operator": "and"})).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        search(json!({"publicKey": pk, "email": "alice@example.com"}))
+            .await
+            .len(),
+        2
+    );
+
+    // Log info and consistency.
+    let info: Value = c
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["treeSize"], json!(2));
+    let sth = SignedNote::parse(info["signedTreeHead"].as_str().unwrap()).unwrap();
+    sth.verify("127.0.0.1", &key).unwrap();
+    let cp = Checkpoint::from_text(&sth.text).unwrap();
+    assert_eq!(
+        hex::encode(cp.root_hash),
+        info["rootHash"].as_str().unwrap()
+    );
+    assert_eq!(
+        cp.origin,
+        format!("127.0.0.1 - {}", info["treeID"].as_str().unwrap())
+    );
+    assert!(cp.extensions[0].starts_with("Timestamp: "));
+    let r = c
+        .get(format!(
+            "{}/api/v1/log/proof?firstSize=1&lastSize=2",
+            srv.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let proof: Value = r.json().await.unwrap();
+    let hashes: Vec<Vec<u8>> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
+        .collect();
+    let leaf0 = merkle::leaf_hash(&B64.decode(&e.body).unwrap());
+    merkle::verify_consistency(1, 2, &leaf0, &cp.root_hash, &hashes).unwrap();
+    for bad in [
+        "firstSize=2&lastSize=1",
+        "firstSize=1&lastSize=3",
+        "firstSize=0&lastSize=1",
+        "lastSize=x",
+        "firstSize=1",
+    ] {
+        let r = c
+            .get(format!("{}/api/v1/log/proof?{bad}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().len() > 5);
+    }
+
+    let m = c
+        .get(format!("{}/metrics", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("rekor_lite_entries_total 2"), "{m}");
+    assert!(m.contains("rekor_lite_append_seconds_bucket"));
+    assert!(m.contains("rekor_lite_duplicates_total 1"));
+    assert_eq!(
+        c.get(format!("{}/healthz", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    srv.stop().await;
+}
+
+fn dsse_proposal(signers: &[&Signer], verifiers: &[&Signer], payload: &[u8]) -> (Value, String) {
+    let pt = "application/vnd.in-toto+json";
+    let pae = rekor::pae(pt, payload);
+    let sigs: Vec<Value> = signers
+        .iter()
+        .map(|s| json!({"keyid": "", "sig": B64.encode(s.sign(&pae))}))
+        .collect();
+    let env = serde_json::to_string(
+        &json!({"payload": B64.encode(payload), "payloadType": pt, "signatures": sigs}),
+    )
+    .unwrap();
+    let vs: Vec<String> = verifiers
+        .iter()
+        .map(|s| B64.encode(s.public_key().to_pem()))
+        .collect();
+    (
+        json!({"kind": "dsse", "apiVersion": "0.0.1", "spec": {"proposedContent": {"envelope": env, "verifiers": vs}}}),
+        env,
+    )
+}
+
+#[tokio::test]
+async fn dsse_is_stored_in_canonical_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path()).await;
+    let key = log_key(&srv.url).await;
+    let (a, b) = (
+        Signer::generate_p256().unwrap(),
+        Signer::generate_p256().unwrap(),
+    );
+    let payload = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[]}"#;
+    let (p, env) = dsse_proposal(&[&a, &b], &[&a, &b], payload);
+    let r = http()
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&p)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, e) = check_entry(&r.json().await.unwrap(), &key);
+    let body: Value = serde_json::from_slice(&B64.decode(&e.body).unwrap()).unwrap();
+    assert_eq!(body["kind"], "dsse");
+    assert!(body["spec"].get("proposedContent").is_none());
+    assert_eq!(
+        body["spec"]["payloadHash"]["value"],
+        json!(hex::encode(Sha256::digest(payload)))
+    );
+    assert_eq!(
+        body["spec"]["envelopeHash"]["value"],
+        json!(hex::encode(Sha256::digest(env.as_bytes())))
+    );
+    let sigs = body["spec"]["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2);
+    assert!(
+        sigs[0]["signature"].as_str().unwrap() < sigs[1]["signature"].as_str().unwrap(),
+        "sorted"
+    );
+    let env_v: Value = serde_json::from_str(&env).unwrap();
+    for s in sigs {
+        let signer = if env_v["signatures"][0]["sig"] == s["signature"] {
+            &a
+        } else {
+            &b
+        };
+        assert_eq!(
+            s["verifier"],
+            json!(B64.encode(signer.public_key().to_pem()))
+        );
+    }
+    // A signature by a key that is not among the verifiers is refused.
+    let (p, _) = dsse_proposal(&[&a], &[&b], payload);
+    let r = http()
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&p)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(tree_size(&srv.url).await, 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path()).await;
+    let c = http();
+    let (k, good) = key_entry(b"x");
+    let other = Signer::generate_p256().unwrap();
+    let with = |path: &[&str], v: Value| {
+        let mut p = good.clone();
+        let mut cur = &mut p;
+        for s in &path[..path.len() - 1] {
+            cur = &mut cur[*s];
+        }
+        cur[path[path.len() - 1]] = v;
+        p
+    };
+    let (mut dsse_nosig, _) = dsse_proposal(&[&k], &[&k], b"{}");
+    let env_nosig = json!({"payload": "e30=", "payloadType": "t", "signatures": []}).to_string();
+    dsse_nosig["spec"]["proposedContent"]["envelope"] = json!(env_nosig);
+    let (mut dsse_badsig, _) = dsse_proposal(&[&k], &[&k], b"{}");
+    let env_bad = json!({"payload": "e30=", "payloadType": "t", "signatures": [{"sig": B64.encode(k.sign(b"other"))}]}).to_string();
+    dsse_badsig["spec"]["proposedContent"]["envelope"] = json!(env_bad);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("malformed JSON", b"{not json".to_vec(), "malformed_json"),
+        (
+            "unknown kind",
+            serde_json::to_vec(&with(&["kind"], json!("rpm"))).unwrap(),
+            "unknown_kind",
+        ),
+        (
+            "unknown version",
+            serde_json::to_vec(&with(&["apiVersion"], json!("0.0.2"))).unwrap(),
+            "unknown_api_version",
+        ),
+        (
+            "sha1",
+            serde_json::to_vec(&with(&["spec", "data", "hash", "algorithm"], json!("sha1")))
+                .unwrap(),
+            "unsupported_hash_algorithm",
+        ),
+        (
+            "short digest",
+            serde_json::to_vec(&with(&["spec", "data", "hash", "value"], json!("abcd"))).unwrap(),
+            "bad_digest",
+        ),
+        (
+            "bad base64 sig",
+            serde_json::to_vec(&with(&["spec", "signature", "content"], json!("%%%"))).unwrap(),
+            "bad_base64",
+        ),
+        (
+            "bad base64 key",
+            serde_json::to_vec(&with(
+                &["spec", "signature", "publicKey", "content"],
+                json!("%%%"),
+            ))
+            .unwrap(),
+            "bad_base64",
+        ),
+        (
+            "unparsable key",
+            serde_json::to_vec(&with(
+                &["spec", "signature", "publicKey", "content"],
+                json!(B64.encode("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")),
+            ))
+            .unwrap(),
+            "bad_public_key",
+        ),
+        (
+            "other key",
+            serde_json::to_vec(&with(
+                &["spec", "signature", "publicKey", "content"],
+                json!(B64.encode(other.public_key().to_pem())),
+            ))
+            .unwrap(),
+            "bad_signature",
+        ),
+        (
+            "missing spec",
+            serde_json::to_vec(&json!({"kind": "hashedrekord", "apiVersion": "0.0.1"})).unwrap(),
+            "missing_field",
+        ),
+        (
+            "dsse without signatures",
+            serde_json::to_vec(&dsse_nosig).unwrap(),
+            "bad_dsse_envelope",
+        ),
+        (
+            "dsse with a bad signature",
+            serde_json::to_vec(&dsse_badsig).unwrap(),
+            "bad_signature",
+        ),
+    ];
+    for (what, body, reason) in cases {
+        let r = c
+            .post(format!("{}/api/v1/log/entries", srv.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["reason"], json!(reason), "{what}: {v}");
+        assert_eq!(v["code"], json!(400));
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    }
+    let big = vec![b' '; rekor_lite::api::MAX_BODY + 1];
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["reason"], json!("body_too_large"));
+    assert_eq!(tree_size(&srv.url).await, 0);
+    // ... and the good entry still goes in.
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_and_restart_keep_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path()).await;
+    let key = log_key(&srv.url).await;
+    let url = Arc::new(srv.url.clone());
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let url = Arc::clone(&url);
+        tasks.push(tokio::spawn(async move {
+            let c = http();
+            let mut out = Vec::new();
+            for i in 0..25 {
+                let (_, p) = key_entry(format!("artifact {t}/{i}").as_bytes());
+                let r = c
+                    .post(format!("{url}/api/v1/log/entries"))
+                    .json(&p)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                out.push(r.json::<Value>().await.unwrap());
+            }
+            out
+        }));
+    }
+    let mut indexes = Vec::new();
+    let mut ids = Vec::new();
+    for t in tasks {
+        for m in t.await.unwrap() {
+            let (id, e) = check_entry(&m, &key);
+            indexes.push(e.log_index);
+            ids.push(id);
+        }
+    }
+    indexes.sort();
+    assert_eq!(indexes, (0..400).collect::<Vec<_>>());
+    let before: Value = http()
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    srv.stop().await;
+
+    // Same directory: same key, tree ID and entries; the new checkpoint is consistent with the old.
+    let srv = Server::start(dir.path()).await;
+    assert_eq!(log_key(&srv.url).await, key);
+    let after: Value = http()
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["treeID"], before["treeID"]);
+    assert_eq!(after["rootHash"], before["rootHash"]);
+    let (_, more) = key_entry(b"after restart");
+    let r = http()
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&more)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, e) = check_entry(&r.json().await.unwrap(), &key);
+    assert_eq!(e.log_index, 400);
+    let p = e.verification.inclusion_proof.unwrap();
+    let proof: Value = http()
+        .get(format!(
+            "{}/api/v1/log/proof?firstSize=400&lastSize=401",
+            srv.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<Vec<u8>> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
+        .collect();
+    merkle::verify_consistency(
+        400,
+        401,
+        &hex::decode(before["rootHash"].as_str().unwrap()).unwrap(),
+        &hex::decode(&p.root_hash).unwrap(),
+        &hashes,
+    )
+    .unwrap();
+    for id in ids.iter().step_by(37) {
+        let r = http()
+            .get(format!("{}/api/v1/log/entries/{id}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        check_entry(&r.json().await.unwrap(), &key);
+    }
+    srv.stop().await;
+}
+
+/// The real binary, started on 127.0.0.1:0; its first stdout line names the address.
+struct Child {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_binary(dir: &Path) -> Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start rekor-lite");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("rekor-lite listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Child { child, url }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = spawn_binary(dir.path());
+    let key = log_key(&srv.url).await;
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (url, acked, stop) = (srv.url.clone(), Arc::clone(&acked), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            let c = http();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, p) = key_entry(format!("crash {t}/{i}").as_bytes());
+                i += 1;
+                match c
+                    .post(format!("{url}/api/v1/log/entries"))
+                    .json(&p)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 201 => match r.json::<Value>().await {
+                        Ok(v) => acked.lock().unwrap().push(v),
+                        Err(_) => break,
+                    },
+                    _ => break,
+                }
+            }
+        }));
+    }
+    // Kill mid-stream, once a few hundred entries have been acknowledged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server too slow to acknowledge entries"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    srv.child.kill().unwrap(); // SIGKILL
+    srv.child.wait().unwrap();
+    drop(srv);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300);
+
+    let srv = spawn_binary(dir.path());
+    assert_eq!(log_key(&srv.url).await, key, "same key after restart");
+    let size = tree_size(&srv.url).await;
+    assert!(size >= acked.len() as u64);
+    let mut last_pre_crash: Option<(u64, Vec<u8>)> = None;
+    for m in &acked {
+        let (id, e) = check_entry(m, &key);
+        let p = e.verification.inclusion_proof.unwrap();
+        if last_pre_crash
+            .as_ref()
+            .is_none_or(|(s, _)| p.tree_size > *s)
+        {
+            last_pre_crash = Some((p.tree_size, hex::decode(&p.root_hash).unwrap()));
+        }
+        let r = http()
+            .get(format!("{}/api/v1/log/entries/{id}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acknowledged entry {id} lost");
+        let (_, again) = check_entry(&r.json().await.unwrap(), &key);
+        assert_eq!((again.body, again.log_index), (e.body, e.log_index));
+    }
+    let (old_size, old_root) = last_pre_crash.unwrap();
+    let info: Value = http()
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let proof: Value = http()
+        .get(format!(
+            "{}/api/v1/log/proof?firstSize={old_size}&lastSize={size}",
+            srv.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<Vec<u8>> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
+        .collect();
+    merkle::verify_consistency(
+        old_size,
+        size,
+        &old_root,
+        &hex::decode(info["rootHash"].as_str().unwrap()).unwrap(),
+        &hashes,
+    )
+    .expect("post-restart tree extends the last pre-crash checkpoint");
+}
