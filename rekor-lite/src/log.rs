@@ -147,6 +147,87 @@ impl HashReader for Overlay<'_> {
     }
 }
 
+/// Extends the committed tree by leaves, computing the stored hashes a batch must write.
+struct TreeBuilder<'a> {
+    overlay: Overlay<'a>,
+    hashes: Vec<(u64, Hash)>,
+    size: u64,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn new(store: &'a dyn Store, size: u64) -> Self {
+        TreeBuilder {
+            overlay: Overlay {
+                store,
+                new: HashMap::new(),
+            },
+            hashes: Vec::new(),
+            size,
+        }
+    }
+
+    /// Appends one leaf and returns its index.
+    fn push(&mut self, leaf: [u8; 32]) -> Result<u64, Error> {
+        let n = self.size;
+        let new = tlog_tiles::stored_hashes_for_record_hash(n, Hash(leaf), &self.overlay)
+            .map_err(|e| Error::Internal(format!("stored hashes: {e}")))?;
+        let base = tlog_tiles::stored_hash_index(0, n);
+        for (k, h) in new.into_iter().enumerate() {
+            self.overlay.new.insert(base + k as u64, h);
+            self.hashes.push((base + k as u64, h));
+        }
+        self.size += 1;
+        Ok(n)
+    }
+
+    fn root(&self) -> Result<Hash, Error> {
+        tlog_tiles::tree_hash(self.size, &self.overlay)
+            .map_err(|e| Error::Internal(format!("tree hash: {e}")))
+    }
+}
+
+/// Appends `bodies` straight into `store` in batches of `batch` entries, one signed checkpoint per
+/// batch, without signature checks, dedup or search keys. For building big logs in benchmarks and
+/// imports; the log must not be running on the same store.
+pub fn bulk_load(
+    store: &dyn Store,
+    signer: &Signer,
+    id: &LogIdentity,
+    bodies: impl Iterator<Item = Vec<u8>>,
+    batch: usize,
+    integrated_time: i64,
+) -> Result<u64, Error> {
+    let origin = rekor_origin(&id.key_name, id.tree_id);
+    let mut size = store.tree_size()?;
+    let mut bodies = bodies.peekable();
+    while bodies.peek().is_some() {
+        let mut tb = TreeBuilder::new(store, size);
+        let mut entries = Vec::with_capacity(batch);
+        for body in bodies.by_ref().take(batch) {
+            let leaf = sigstore_lite_core::merkle::leaf_hash(&body);
+            let index = tb.push(leaf)?;
+            entries.push(NewEntry {
+                index,
+                leaf_hash: leaf,
+                entry: StoredEntry {
+                    body,
+                    integrated_time,
+                },
+                index_keys: Vec::new(),
+            });
+        }
+        let cp = sign_checkpoint(signer, &origin, &id.key_name, tb.size, tb.root()?);
+        store.append(&Batch {
+            entries,
+            hashes: std::mem::take(&mut tb.hashes),
+            new_size: tb.size,
+            checkpoint: cp.note,
+        })?;
+        size = tb.size;
+    }
+    Ok(size)
+}
+
 impl Log {
     /// Opens the log over `store` and starts its sequencer thread. Must be called inside a tokio
     /// runtime. An empty store gets a signed checkpoint of the empty tree.
@@ -363,15 +444,10 @@ enum Outcome {
 fn commit_batch(log: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     let store = &*log.store;
     let (now, _) = unix_now();
-    let mut overlay = Overlay {
-        store,
-        new: HashMap::new(),
-    };
+    let mut tb = TreeBuilder::new(store, size);
     let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut entries = Vec::new();
-    let mut hashes = Vec::new();
-    let mut n = size;
     let result: Result<(), Error> = (|| {
         for p in &batch {
             if let Some(&i) = in_batch.get(&p.leaf) {
@@ -382,13 +458,7 @@ fn commit_batch(log: &Core, batch: Vec<Pending>, size: u64) -> u64 {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
             }
-            let new = tlog_tiles::stored_hashes_for_record_hash(n, Hash(p.leaf), &overlay)
-                .map_err(|e| Error::Internal(format!("stored hashes: {e}")))?;
-            let base = tlog_tiles::stored_hash_index(0, n);
-            for (k, h) in new.into_iter().enumerate() {
-                overlay.new.insert(base + k as u64, h);
-                hashes.push((base + k as u64, h));
-            }
+            let n = tb.push(p.leaf)?;
             in_batch.insert(p.leaf, n);
             entries.push(NewEntry {
                 index: n,
@@ -400,21 +470,19 @@ fn commit_batch(log: &Core, batch: Vec<Pending>, size: u64) -> u64 {
                 index_keys: p.entry.index_keys.clone(),
             });
             outcomes.push(Outcome::New(n));
-            n += 1;
         }
         Ok(())
     })();
+    let n = tb.size;
     let result = result.and_then(|()| {
         if n == size {
             return Ok(None);
         }
-        let root = tlog_tiles::tree_hash(n, &overlay)
-            .map_err(|e| Error::Internal(format!("tree hash: {e}")))?;
-        let cp = sign_checkpoint(&log.signer, &log.origin, &log.id.key_name, n, root);
+        let cp = sign_checkpoint(&log.signer, &log.origin, &log.id.key_name, n, tb.root()?);
         let started = Instant::now();
         store.append(&Batch {
             entries,
-            hashes,
+            hashes: std::mem::take(&mut tb.hashes),
             new_size: n,
             checkpoint: cp.note.clone(),
         })?;
@@ -526,6 +594,37 @@ mod tests {
                 "first={first}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn bulk_load_then_serve() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let signer = Signer::generate_p256().unwrap();
+        let id = LogIdentity {
+            tree_id: 9,
+            key_name: "bulk".into(),
+        };
+        let n = bulk_load(
+            &*store,
+            &signer,
+            &id,
+            (0..100).map(|i| entry(i).body),
+            33,
+            5,
+        )
+        .unwrap();
+        assert_eq!(n, 100);
+        let log = Log::open(store, signer, id).unwrap();
+        let leaves: Vec<_> = (0..100)
+            .map(|i| merkle::leaf_hash(&entry(i).body))
+            .collect();
+        assert_eq!(log.latest().root, merkle::root(&leaves));
+        assert!(matches!(
+            log.append(entry(100)).await.unwrap(),
+            Appended::New { index: 100, .. }
+        ));
+        let (_, e) = log.entry_by_index(42).unwrap().unwrap();
+        assert_eq!(e.integrated_time, 5);
     }
 
     #[tokio::test]
