@@ -8,7 +8,10 @@
 //! This crate does no I/O: no sockets, no files, no clock. Time and bytes are arguments.
 //! It has not been audited.
 
+pub mod fulcio;
 pub mod keys;
 pub mod merkle;
+pub mod metrics;
 pub mod note;
 pub mod rekor;
+pub mod sct;

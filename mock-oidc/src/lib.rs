@@ -1,0 +1,584 @@
+//! mock-oidc: an OpenID Connect issuer for integration tests and demos.
+//!
+//! It serves discovery (`/.well-known/openid-configuration`), a JWKS with an RS256 and an ES256 key,
+//! and mints ID tokens with whatever claims the caller asks for (`POST /token`). Keys can be
+//! rotated (`POST /keys/rotate`: a new key pair signs, old ones stay published) and retired
+//! (`DELETE /keys/{kid}`), so verifiers' JWKS caching can be tested.
+//!
+//! It authenticates nobody: anyone who can reach it gets any identity. Never point a CA that
+//! matters at it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{self as rsig, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Default token lifetime.
+pub const DEFAULT_TTL_SECS: i64 = 600;
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no key with kid {0:?}")]
+    UnknownKid(String),
+    #[error("unsupported alg {0:?} (RS256 or ES256)")]
+    UnsupportedAlg(String),
+    #[error("key storage: {0}")]
+    Storage(String),
+    #[error("key error: {0}")]
+    Key(String),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::UnknownKid(_) => (StatusCode::NOT_FOUND, "unknown_kid"),
+            Error::UnsupportedAlg(_) => (StatusCode::BAD_REQUEST, "unsupported_alg"),
+            Error::Storage(_) | Error::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        (
+            status,
+            Json(json!({"code": code, "message": self.to_string()})),
+        )
+            .into_response()
+    }
+}
+
+/// JWS algorithms the issuer signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alg {
+    RS256,
+    ES256,
+}
+
+impl Alg {
+    pub fn parse(s: &str) -> Result<Alg, Error> {
+        match s {
+            "RS256" => Ok(Alg::RS256),
+            "ES256" => Ok(Alg::ES256),
+            other => Err(Error::UnsupportedAlg(other.to_string())),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct StoredKey {
+    kid: String,
+    alg: Alg,
+    /// PKCS#8 DER, base64.
+    pkcs8: String,
+}
+
+enum Signing {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+struct Key {
+    stored: StoredKey,
+    signing: Signing,
+    jwk: Value,
+}
+
+impl Key {
+    fn load(stored: StoredKey) -> Result<Key, Error> {
+        let der = B64
+            .decode(&stored.pkcs8)
+            .map_err(|e| Error::Key(e.to_string()))?;
+        let rng = SystemRandom::new();
+        let (signing, jwk) = match stored.alg {
+            Alg::RS256 => {
+                let kp = RsaKeyPair::from_pkcs8(&der).map_err(|e| Error::Key(e.to_string()))?;
+                use rsa::pkcs8::DecodePrivateKey;
+                use rsa::traits::PublicKeyParts;
+                let k = rsa::RsaPrivateKey::from_pkcs8_der(&der)
+                    .map_err(|e| Error::Key(e.to_string()))?;
+                let (n, e) = (k.n().to_bytes_be(), k.e().to_bytes_be());
+                let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": stored.kid,
+                    "n": B64URL.encode(n), "e": B64URL.encode(e)});
+                (Signing::Rsa(kp), jwk)
+            }
+            Alg::ES256 => {
+                let kp =
+                    EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                        .map_err(|e| Error::Key(e.to_string()))?;
+                let point = kp.public_key().as_ref();
+                let jwk = json!({"kty": "EC", "use": "sig", "alg": "ES256", "kid": stored.kid, "crv": "P-256",
+                    "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])});
+                (Signing::Ec(kp), jwk)
+            }
+        };
+        Ok(Key {
+            stored,
+            signing,
+            jwk,
+        })
+    }
+
+    fn generate(alg: Alg) -> Result<Key, Error> {
+        let rng = SystemRandom::new();
+        let pkcs8 = match alg {
+            Alg::RS256 => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let k = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                    .map_err(|e| Error::Key(e.to_string()))?;
+                k.to_pkcs8_der()
+                    .map_err(|e| Error::Key(e.to_string()))?
+                    .as_bytes()
+                    .to_vec()
+            }
+            Alg::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|e| Error::Key(e.to_string()))?
+                    .as_ref()
+                    .to_vec()
+            }
+        };
+        let mut id = [0u8; 8];
+        ring::rand::SecureRandom::fill(&rng, &mut id)
+            .map_err(|_| Error::Key("no randomness".into()))?;
+        Key::load(StoredKey {
+            kid: hex(&id),
+            alg,
+            pkcs8: B64.encode(pkcs8),
+        })
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let rng = SystemRandom::new();
+        match &self.signing {
+            Signing::Rsa(kp) => {
+                let mut sig = vec![0; kp.public().modulus_len()];
+                kp.sign(&rsig::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .map_err(|e| Error::Key(e.to_string()))?;
+                Ok(sig)
+            }
+            Signing::Ec(kp) => Ok(kp
+                .sign(&rng, msg)
+                .map_err(|e| Error::Key(e.to_string()))?
+                .as_ref()
+                .to_vec()),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The issuer's keys: every published key, and which one signs per algorithm.
+struct KeySet {
+    keys: Vec<Key>,
+    path: Option<PathBuf>,
+}
+
+impl KeySet {
+    fn active(&self, alg: Alg) -> Option<&Key> {
+        self.keys.iter().rev().find(|k| k.stored.alg == alg)
+    }
+
+    fn save(&self) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let stored: Vec<&StoredKey> = self.keys.iter().map(|k| &k.stored).collect();
+        let tmp = path.with_extension("tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = opts.open(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&stored).expect("keys serialize"))?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| Error::Storage(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A mock OIDC issuer.
+#[derive(Clone)]
+pub struct Issuer {
+    url: String,
+    keys: Arc<RwLock<KeySet>>,
+}
+
+/// File in the data directory holding the issuer's private keys (test-only keys, mode 0600).
+pub const KEY_FILE: &str = "mock-oidc-keys.json";
+
+impl Issuer {
+    /// An issuer whose `iss` is `url` (e.g. `http://127.0.0.1:8080`, no trailing slash). With a
+    /// data directory, keys are loaded from or created in `<dir>/mock-oidc-keys.json`.
+    pub fn new(url: &str, data_dir: Option<&Path>) -> Result<Issuer, Error> {
+        let url = url.trim_end_matches('/').to_string();
+        let path = data_dir.map(|d| d.join(KEY_FILE));
+        let keys = match &path {
+            Some(p) if p.exists() => {
+                let raw = std::fs::read(p)
+                    .map_err(|e| Error::Storage(format!("{}: {e}", p.display())))?;
+                let stored: Vec<StoredKey> = serde_json::from_slice(&raw)
+                    .map_err(|e| Error::Storage(format!("{}: {e}", p.display())))?;
+                stored
+                    .into_iter()
+                    .map(Key::load)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => vec![Key::generate(Alg::RS256)?, Key::generate(Alg::ES256)?],
+        };
+        if let Some(d) = data_dir {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::Storage(format!("{}: {e}", d.display())))?;
+        }
+        let set = KeySet { keys, path };
+        set.save()?;
+        Ok(Issuer {
+            url,
+            keys: Arc::new(RwLock::new(set)),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The discovery document.
+    pub fn discovery(&self) -> Value {
+        json!({
+            "issuer": self.url,
+            "jwks_uri": format!("{}/jwks", self.url),
+            "token_endpoint": format!("{}/token", self.url),
+            "authorization_endpoint": format!("{}/authorize", self.url),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "grant_types_supported": ["client_credentials"],
+            "claims_supported": ["sub", "aud", "exp", "iat", "iss", "email", "email_verified"],
+        })
+    }
+
+    /// The published keys.
+    pub fn jwks(&self) -> Value {
+        let set = self.keys.read().expect("lock");
+        json!({"keys": set.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})
+    }
+
+    /// Rotates: a new key per algorithm signs from now on; old keys stay published. Returns the
+    /// new key IDs.
+    pub fn rotate(&self) -> Result<Vec<String>, Error> {
+        let (rs, es) = (Key::generate(Alg::RS256)?, Key::generate(Alg::ES256)?);
+        let kids = vec![rs.stored.kid.clone(), es.stored.kid.clone()];
+        let mut set = self.keys.write().expect("lock");
+        set.keys.push(rs);
+        set.keys.push(es);
+        set.save()?;
+        Ok(kids)
+    }
+
+    /// Stops publishing (and signing with) key `kid`.
+    pub fn remove_key(&self, kid: &str) -> Result<(), Error> {
+        let mut set = self.keys.write().expect("lock");
+        let before = set.keys.len();
+        set.keys.retain(|k| k.stored.kid != kid);
+        if set.keys.len() == before {
+            return Err(Error::UnknownKid(kid.to_string()));
+        }
+        set.save()
+    }
+
+    /// Signs `claims` as a JWT with the active key for `alg`, filling `iss`, `aud` ("sigstore"),
+    /// `iat` and `exp` (now + `ttl` or [`DEFAULT_TTL_SECS`]) unless the caller set them.
+    pub fn mint(
+        &self,
+        mut claims: Map<String, Value>,
+        alg: Alg,
+        now: i64,
+    ) -> Result<String, Error> {
+        let ttl = match claims.remove("ttl") {
+            Some(v) => v.as_i64().ok_or_else(|| {
+                Error::BadRequest("ttl must be an integer number of seconds".into())
+            })?,
+            None => DEFAULT_TTL_SECS,
+        };
+        claims.entry("iss").or_insert_with(|| json!(self.url));
+        claims.entry("aud").or_insert_with(|| json!("sigstore"));
+        claims.entry("iat").or_insert_with(|| json!(now));
+        claims.entry("exp").or_insert_with(|| json!(now + ttl));
+        claims.entry("sub").or_insert_with(|| json!("mock-subject"));
+        let set = self.keys.read().expect("lock");
+        let key = set
+            .active(alg)
+            .ok_or_else(|| Error::BadRequest(format!("no {alg:?} key is published")))?;
+        let header = json!({"alg": alg, "kid": key.stored.kid, "typ": "JWT"});
+        let signing_input = format!(
+            "{}.{}",
+            B64URL.encode(serde_json::to_vec(&header).expect("json")),
+            B64URL.encode(serde_json::to_vec(&claims).expect("json"))
+        );
+        let sig = key.sign(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", B64URL.encode(sig)))
+    }
+}
+
+/// Claims for an e-mail identity (as a Dex/Google-style issuer would give them).
+pub fn email_claims(email: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("sub".into(), json!(email));
+    m.insert("email".into(), json!(email));
+    m.insert("email_verified".into(), json!(true));
+    m
+}
+
+/// Claims shaped like a GitHub Actions workflow token for `repository` (`owner/name`) at `git_ref`
+/// running `.github/workflows/<workflow_file>`.
+pub fn github_claims(repository: &str, git_ref: &str, workflow_file: &str) -> Map<String, Value> {
+    let owner = repository.split('/').next().unwrap_or(repository);
+    let workflow_ref = format!("{repository}/.github/workflows/{workflow_file}@{git_ref}");
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let v = json!({
+        "sub": format!("repo:{repository}:ref:{git_ref}"),
+        "repository": repository,
+        "repository_id": "1000001",
+        "repository_owner": owner,
+        "repository_owner_id": "2000002",
+        "repository_visibility": "public",
+        "ref": git_ref,
+        "ref_type": "branch",
+        "sha": sha,
+        "event_name": "push",
+        "workflow": "Release",
+        "workflow_ref": workflow_ref,
+        "workflow_sha": sha,
+        "job_workflow_ref": workflow_ref,
+        "job_workflow_sha": sha,
+        "runner_environment": "github-hosted",
+        "run_id": "123456789",
+        "run_attempt": "1",
+        "actor": owner,
+    });
+    v.as_object().expect("object").clone()
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component.
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// Builds the claims of a `POST /token` request. JSON bodies are claim maps, with optional
+/// `"preset": "email" | "github"` (plus `email`, or `repository`/`ref`/`workflow_file`), and
+/// optional `"alg"`; form bodies are the client-credentials grant (`client_id` becomes `aud` and,
+/// unless given, `sub`).
+pub fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Value>, Alg), Error> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let mut claims = if is_form {
+        let mut m = Map::new();
+        for pair in std::str::from_utf8(body)
+            .map_err(|_| Error::BadRequest("form is not UTF-8".into()))?
+            .split('&')
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            m.insert(form_decode(k), json!(form_decode(v)));
+        }
+        match m.remove("grant_type").as_ref().and_then(Value::as_str) {
+            Some("client_credentials") => {}
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "unsupported grant_type {other:?} (client_credentials)"
+                )))
+            }
+        }
+        if let Some(id) = m.remove("client_id") {
+            m.entry("sub").or_insert_with(|| id.clone());
+            m.insert("aud".into(), id);
+        }
+        m.remove("scope");
+        m.remove("client_secret");
+        if let Some(ev) = m
+            .get("email_verified")
+            .and_then(Value::as_str)
+            .map(|s| s == "true")
+        {
+            m.insert("email_verified".into(), json!(ev));
+        }
+        m
+    } else if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(Error::BadRequest(
+                    "the body must be a JSON object of claims".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(Error::BadRequest(format!(
+                    "the body is not valid JSON: {e}"
+                )))
+            }
+        }
+    };
+    let alg = match claims.remove("alg") {
+        Some(Value::String(s)) => Alg::parse(&s)?,
+        Some(_) => return Err(Error::BadRequest("alg must be a string".into())),
+        None => Alg::RS256,
+    };
+    if let Some(preset) = claims.remove("preset") {
+        let base = match preset.as_str() {
+            Some("email") => {
+                let email = claims
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::BadRequest("preset email needs an email claim".into()))?;
+                email_claims(email)
+            }
+            Some("github") => {
+                let s = |k: &str, d: &str| {
+                    claims
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or(d)
+                        .to_string()
+                };
+                let (wf, repo, git_ref) = (
+                    s("workflow_file", "release.yml"),
+                    s("repository", "example/repo"),
+                    s("ref", "refs/heads/main"),
+                );
+                claims.remove("workflow_file");
+                github_claims(&repo, &git_ref, &wf)
+            }
+            _ => {
+                return Err(Error::BadRequest(
+                    "preset must be \"email\" or \"github\"".into(),
+                ))
+            }
+        };
+        for (k, v) in base {
+            claims.entry(k).or_insert(v);
+        }
+    }
+    Ok((claims, alg))
+}
+
+async fn token(
+    State(issuer): State<Issuer>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, Error> {
+    let (claims, alg) = token_request(&headers, &body)?;
+    let exp_in = claims.get("exp").and_then(Value::as_i64).map(|e| e - now());
+    let jwt = issuer.mint(claims, alg, now())?;
+    Ok(Json(json!({
+        "access_token": jwt,
+        "id_token": jwt,
+        "token_type": "Bearer",
+        "expires_in": exp_in.unwrap_or(DEFAULT_TTL_SECS),
+    })))
+}
+
+/// The issuer's router.
+pub fn app(issuer: Issuer) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(|State(i): State<Issuer>| async move { Json(i.discovery()) }))
+        .route("/jwks", get(|State(i): State<Issuer>| async move { Json(i.jwks()) }))
+        .route("/token", post(token))
+        .route("/keys/rotate", post(|State(i): State<Issuer>| async move { i.rotate().map(|k| Json(json!({"kids": k}))) }))
+        .route("/keys/{kid}", delete(|State(i): State<Issuer>, UrlPath(kid): UrlPath<String>| async move {
+            i.remove_key(&kid).map(|()| StatusCode::NO_CONTENT)
+        }))
+        .route("/healthz", get(|| async { Json(json!({"status": "SERVING"})) }))
+        .route("/metrics", get(|State(i): State<Issuer>| async move {
+            let n = i.keys.read().expect("lock").keys.len();
+            format!("# HELP mock_oidc_keys Published signing keys.\n# TYPE mock_oidc_keys gauge\nmock_oidc_keys {n}\n")
+        }))
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(issuer)
+}
+
+async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(target: "mock_oidc::http", %method, %path, status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+/// Serves `issuer` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    issuer: Issuer,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(issuer))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Asks a running issuer at `issuer_url` for a token with `claims` (client side of `POST /token`).
+pub async fn fetch_token(issuer_url: &str, claims: &Map<String, Value>) -> anyhow::Result<String> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", issuer_url.trim_end_matches('/')))
+        .json(claims)
+        .send()
+        .await?;
+    let status = r.status();
+    let v: Value = r.json().await?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "the issuer refused: {}",
+            v["message"].as_str().unwrap_or("unknown error")
+        );
+    }
+    v["id_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no id_token in the answer"))
+}
