@@ -235,6 +235,25 @@ impl PublicKey {
             .map_err(|_| KeyError::BadSignature)
     }
 
+    /// Verifies `sig` over `msg` the way sigstore's default verifier does for proofs of possession:
+    /// SHA-256 whatever the ECDSA curve, RSA PKCS#1 v1.5 with SHA-256, or pure Ed25519.
+    pub fn verify_message_sha256(&self, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
+        let alg: &dyn rsig::VerificationAlgorithm = match self.kind {
+            KeyKind::EcdsaP256 => &rsig::ECDSA_P256_SHA256_ASN1,
+            KeyKind::EcdsaP384 => &rsig::ECDSA_P384_SHA256_ASN1,
+            KeyKind::Ed25519 => &rsig::ED25519,
+            KeyKind::Rsa { .. } => &rsig::RSA_PKCS1_2048_8192_SHA256,
+        };
+        UnparsedPublicKey::new(alg, &self.raw)
+            .verify(msg, sig)
+            .map_err(|_| KeyError::BadSignature)
+    }
+
+    /// The raw key: the uncompressed EC point, the Ed25519 key, or the PKCS#1 RSAPublicKey DER.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// Verifies `sig` over an already computed `digest` (hashedrekord). Ed25519 cannot sign a
     /// digest (that would be Ed25519ph, which this project does not implement) and is refused.
     pub fn verify_prehashed(

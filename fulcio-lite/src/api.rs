@@ -1,0 +1,410 @@
+//! The Fulcio HTTP API (v2 JSON, legacy v1). Handlers parse, call the CA, and map errors.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sigstore_lite_core::keys::{pem_encode, pem_parse_all, KeyKind, PublicKey};
+use sigstore_lite_core::metrics::{counter, Histogram, LATENCY_BUCKETS};
+
+use crate::ca::Ca;
+use crate::error::Error;
+use crate::identity;
+use crate::oidc::TokenVerifier;
+
+/// Largest accepted request body: 64 KiB.
+pub const MAX_BODY: usize = 64 << 10;
+
+/// The CA service: CA, token verifier and metrics.
+pub struct Fulcio {
+    pub ca: Ca,
+    pub verifier: TokenVerifier,
+    issued: AtomicU64,
+    refused: AtomicU64,
+    issue_seconds: Histogram,
+}
+
+impl Fulcio {
+    pub fn new(ca: Ca, verifier: TokenVerifier) -> Arc<Fulcio> {
+        Arc::new(Fulcio {
+            ca,
+            verifier,
+            issued: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            issue_seconds: Histogram::new(LATENCY_BUCKETS),
+        })
+    }
+
+    fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        counter(
+            &mut out,
+            "fulcio_lite_certificates_issued_total",
+            "Certificates issued.",
+            self.issued.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "fulcio_lite_requests_refused_total",
+            "Certificate requests refused.",
+            self.refused.load(Ordering::Relaxed),
+        );
+        self.issue_seconds.render(
+            "fulcio_lite_issue_seconds",
+            "Time to verify a request and issue its certificate.",
+            &mut out,
+        );
+        out
+    }
+}
+
+/// The router.
+pub fn app(f: Arc<Fulcio>) -> Router {
+    Router::new()
+        .route("/api/v2/signingCert", post(signing_cert_v2))
+        .route("/api/v2/trustBundle", get(trust_bundle))
+        .route("/api/v2/configuration", get(configuration))
+        .route("/api/v1/signingCert", post(signing_cert_v1))
+        .route("/api/v1/rootCert", get(root_cert))
+        .route("/api/v1/ctlog/publicKey", get(ct_public_key))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"status": "SERVING"})) }),
+        )
+        .route(
+            "/metrics",
+            get(|State(f): State<Arc<Fulcio>>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    f.render_metrics(),
+                )
+            }),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"code": 404, "message": "no such endpoint", "reason": "not_found"})),
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(f)
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(target: "fulcio_lite::http", %method, %path, status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    b.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::BodyTooLarge { limit: MAX_BODY }
+        } else {
+            Error::MalformedRequest(r.body_text())
+        }
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Credentials {
+    #[serde(alias = "oidc_identity_token")]
+    oidc_identity_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicKeyField {
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicKeyRequest {
+    #[serde(alias = "public_key")]
+    public_key: PublicKeyField,
+    #[serde(alias = "proof_of_possession")]
+    proof_of_possession: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Request {
+    #[serde(default)]
+    credentials: Option<Credentials>,
+    #[serde(alias = "public_key_request")]
+    public_key_request: Option<PublicKeyRequest>,
+    #[serde(alias = "certificate_signing_request")]
+    certificate_signing_request: Option<String>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?
+        .trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// The key to certify and how its possession was proven.
+enum KeyProof {
+    Pop { key: PublicKey, signature: Vec<u8> },
+    Csr(Vec<u8>),
+}
+
+/// Parses a public key given as PEM text or as base64 DER.
+fn parse_public_key(content: &[u8]) -> Result<PublicKey, Error> {
+    let key = match std::str::from_utf8(content)
+        .ok()
+        .filter(|s| s.contains("-----BEGIN"))
+    {
+        Some(pem) => PublicKey::from_pem(pem),
+        None => match std::str::from_utf8(content)
+            .ok()
+            .and_then(|s| B64.decode(s.trim()).ok())
+        {
+            Some(der) => PublicKey::from_spki_der(&der),
+            None => PublicKey::from_spki_der(content),
+        },
+    }
+    .map_err(|e| Error::BadPublicKey(e.to_string()))?;
+    match key.kind() {
+        KeyKind::Rsa { bits } if bits > 4096 || bits % 8 != 0 => Err(Error::BadPublicKey(format!(
+            "RSA keys must be 2048 to 4096 bits (a multiple of 8), not {bits}"
+        ))),
+        _ => Ok(key),
+    }
+}
+
+fn verify_csr(b64: &str) -> Result<PublicKey, Error> {
+    let raw = B64
+        .decode(b64.trim())
+        .map_err(|_| Error::BadCsr("certificateSigningRequest is not base64".into()))?;
+    let der = match std::str::from_utf8(&raw)
+        .ok()
+        .filter(|s| s.contains("-----BEGIN"))
+    {
+        Some(pem) => {
+            pem_parse_all(pem)
+                .map_err(|e| Error::BadCsr(e.to_string()))?
+                .into_iter()
+                .find(|p| p.label.ends_with("CERTIFICATE REQUEST"))
+                .ok_or_else(|| Error::BadCsr("no CERTIFICATE REQUEST PEM block".into()))?
+                .der
+        }
+        None => raw,
+    };
+    use x509_parser::prelude::FromDer;
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+        .map_err(|e| Error::BadCsr(format!("cannot parse it: {e}")))?;
+    csr.verify_signature()
+        .map_err(|_| Error::BadCsr("its self-signature does not verify".into()))?;
+    parse_public_key(
+        &pem_encode("PUBLIC KEY", csr.certification_request_info.subject_pki.raw).into_bytes(),
+    )
+}
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// Authenticates, checks the identity and the proof of possession, and issues. Returns the
+/// chain `[leaf, intermediate, root]` as PEM.
+async fn issue(f: &Fulcio, token: Option<String>, proof: KeyProof) -> Result<Vec<String>, Error> {
+    let started = Instant::now();
+    let at = now();
+    let token = token.ok_or(Error::MissingToken)?;
+    let verified = f.verifier.verify(&token, unix(at)).await?;
+    let who = identity::principal(&verified.issuer, &verified.claims)?;
+    let key = match proof {
+        KeyProof::Pop { key, signature } => {
+            key.verify_message_sha256(who.challenge.as_bytes(), &signature)
+                .map_err(|_| Error::BadProofOfPossession {
+                    claim: verified.issuer.kind.challenge_claim().to_string(),
+                })?;
+            key
+        }
+        KeyProof::Csr(b64) => verify_csr(std::str::from_utf8(&b64).unwrap_or(""))?,
+    };
+    let leaf = f.ca.issue(&key, &who, at)?;
+    let mut chain = vec![pem_encode("CERTIFICATE", &leaf)];
+    chain.extend(f.ca.chain_pem());
+    f.issue_seconds.observe(started.elapsed().as_secs_f64());
+    Ok(chain)
+}
+
+fn counted<T>(f: &Fulcio, r: Result<T, Error>) -> Result<T, Error> {
+    match &r {
+        Ok(_) => f.issued.fetch_add(1, Ordering::Relaxed),
+        Err(_) => f.refused.fetch_add(1, Ordering::Relaxed),
+    };
+    r
+}
+
+async fn signing_cert_v2(
+    State(f): State<Arc<Fulcio>>,
+    headers: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Error> {
+    let r = async {
+        let b = body(b)?;
+        let req: V2Request =
+            serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
+        let token = req
+            .credentials
+            .unwrap_or_default()
+            .oidc_identity_token
+            .filter(|t| !t.is_empty())
+            .or_else(|| bearer(&headers));
+        let proof = match (req.public_key_request, req.certificate_signing_request) {
+            (Some(pk), None) => KeyProof::Pop {
+                key: parse_public_key(pk.public_key.content.as_bytes())?,
+                signature: B64.decode(pk.proof_of_possession.trim()).map_err(|_| {
+                    Error::MalformedRequest("proofOfPossession is not base64".into())
+                })?,
+            },
+            (None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
+            _ => {
+                return Err(Error::MalformedRequest(
+                    "give exactly one of publicKeyRequest or certificateSigningRequest".into(),
+                ))
+            }
+        };
+        issue(&f, token, proof).await
+    }
+    .await;
+    let chain = counted(&f, r)?;
+    Ok(Json(
+        json!({"signedCertificateEmbeddedSct": {"chain": {"certificates": chain}}}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1PublicKey {
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Request {
+    public_key: Option<V1PublicKey>,
+    signed_email_address: Option<String>,
+    certificate_signing_request: Option<String>,
+}
+
+async fn signing_cert_v1(
+    State(f): State<Arc<Fulcio>>,
+    headers: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    let r = async {
+        let b = body(b)?;
+        let req: V1Request =
+            serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
+        let proof = match (
+            req.public_key,
+            req.signed_email_address,
+            req.certificate_signing_request,
+        ) {
+            (Some(pk), Some(sig), None) => {
+                let content = B64.decode(pk.content.trim()).map_err(|_| {
+                    Error::MalformedRequest("publicKey.content is not base64".into())
+                })?;
+                KeyProof::Pop {
+                    key: parse_public_key(&content)?,
+                    signature: B64.decode(sig.trim()).map_err(|_| {
+                        Error::MalformedRequest("signedEmailAddress is not base64".into())
+                    })?,
+                }
+            }
+            (None, None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
+            _ => {
+                return Err(Error::MalformedRequest(
+                    "give publicKey with signedEmailAddress, or certificateSigningRequest".into(),
+                ))
+            }
+        };
+        issue(&f, bearer(&headers), proof).await
+    }
+    .await;
+    let chain = counted(&f, r)?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        chain.concat(),
+    )
+        .into_response())
+}
+
+async fn trust_bundle(State(f): State<Arc<Fulcio>>) -> Json<Value> {
+    Json(json!({"chains": [{"certificates": f.ca.chain_pem()}]}))
+}
+
+async fn root_cert(State(f): State<Arc<Fulcio>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        f.ca.chain_pem().concat(),
+    )
+        .into_response()
+}
+
+async fn ct_public_key(State(f): State<Arc<Fulcio>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        f.ca.ct_key().to_pem(),
+    )
+        .into_response()
+}
+
+async fn configuration(State(f): State<Arc<Fulcio>>) -> Json<Value> {
+    let c = f.verifier.config();
+    let entry = |url_key: &str, url: &str, ic: &crate::config::IssuerConfig| {
+        json!({
+            url_key: url,
+            "audience": ic.client_id,
+            "challengeClaim": ic.kind.challenge_claim(),
+            "spiffeTrustDomain": ic.spiffe_trust_domain.clone().unwrap_or_default(),
+            "issuerType": ic.kind.name(),
+            "subjectDomain": ic.subject_domain.clone().unwrap_or_default(),
+        })
+    };
+    let mut issuers: Vec<Value> = c
+        .issuers
+        .values()
+        .map(|ic| entry("issuerUrl", &ic.issuer_url, ic))
+        .collect();
+    for (re, ic) in &c.meta_issuers {
+        let pattern = re
+            .as_str()
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .replace("[-_a-zA-Z0-9]+", "*")
+            .replace('\\', "");
+        issuers.push(entry("wildcardIssuerUrl", &pattern, ic));
+    }
+    Json(json!({"issuers": issuers}))
+}

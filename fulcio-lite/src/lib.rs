@@ -1,0 +1,69 @@
+//! fulcio-lite: a Fulcio-compatible certificate authority.
+//!
+//! It verifies an OIDC identity token ([`oidc`]), turns its claims into a certificate identity
+//! ([`identity`]), checks proof of possession of the caller's key (a signature over the e-mail or
+//! subject, or a CSR's self-signature), and issues a 10-minute code-signing certificate with the
+//! Sigstore OIDs and one embedded SCT from its built-in CT log ([`ca`]). [`api`] is the HTTP shell.
+//!
+//! Not implemented: kubernetes, buildkite, gitlab, codefresh and chainguard identity types, CT log
+//! submission to an external log, detached SCTs, KMS/HSM keys. It has not been audited.
+
+pub mod api;
+pub mod ca;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod oidc;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::Error;
+
+/// Where and how to run the CA.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// Issuer config file (JSON or YAML).
+    pub config: Option<PathBuf>,
+    /// Extra issuers, in addition to the config file.
+    pub extra_issuers: Vec<config::IssuerConfig>,
+    /// How long issuers' JWKS are cached (an unknown key ID refetches at once).
+    pub jwks_ttl: std::time::Duration,
+}
+
+/// Loads the CA and issuer config.
+pub fn open(s: &Settings) -> Result<Arc<api::Fulcio>, Error> {
+    let mut cfg = match &s.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+            config::Config::parse(&text)?
+        }
+        None => config::Config::default(),
+    };
+    for ic in &s.extra_issuers {
+        cfg.add(ic.clone());
+    }
+    if cfg.issuers.is_empty() && cfg.meta_issuers.is_empty() {
+        return Err(Error::Config(
+            "no OIDC issuers are configured (give --config)".into(),
+        ));
+    }
+    let ca = ca::Ca::load_or_create(&s.data_dir)?;
+    Ok(api::Fulcio::new(
+        ca,
+        oidc::TokenVerifier::new(cfg).with_jwks_ttl(s.jwks_ttl),
+    ))
+}
+
+/// Serves the CA on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    f: Arc<api::Fulcio>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, api::app(f))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,277 @@
+//! OIDC identity-token verification with `openidconnect`: discovery (issuer must match), JWKS
+//! cached per issuer and refetched once on an unknown key ID, audience = the issuer's client ID,
+//! exp/nbf/iat checked with a small leeway at a time given by the caller, RS256/ES256 only.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    ClaimsVerificationError, ClientId, IssuerUrl, JsonWebKeySetUrl, Nonce,
+    SignatureVerificationError,
+};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use crate::config::{Config, IssuerConfig};
+use crate::error::Error;
+
+/// Clock skew tolerated on exp, nbf and iat.
+pub const LEEWAY_SECS: i64 = 60;
+
+/// A verified token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub issuer: IssuerConfig,
+    pub claims: Map<String, Value>,
+}
+
+struct Provider {
+    jwks_uri: JsonWebKeySetUrl,
+    jwks: CoreJsonWebKeySet,
+    fetched: std::time::Instant,
+}
+
+/// How long a fetched JWKS is trusted before it is fetched again (an unknown key ID refetches at
+/// once), so that keys an issuer retires stop being accepted.
+pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
+
+/// Verifies identity tokens against the configured issuers.
+pub struct TokenVerifier {
+    config: Config,
+    http: Http,
+    providers: RwLock<HashMap<String, Arc<Provider>>>,
+    jwks_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HttpError(String);
+
+/// openidconnect's HTTP client: reqwest without redirects.
+struct Http(reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, req: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let r = self
+                .0
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| HttpError(e.to_string()))?;
+            let mut b = openidconnect::http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                b = b.header(k, v);
+            }
+            let bytes = r.bytes().await.map_err(|e| HttpError(e.to_string()))?;
+            b.body(bytes.to_vec()).map_err(|e| HttpError(e.to_string()))
+        })
+    }
+}
+
+fn decode_part(part: &str) -> Result<Map<String, Value>, Error> {
+    let raw = B64URL
+        .decode(part.trim_end_matches('='))
+        .map_err(|_| Error::MalformedToken("a segment is not base64url".into()))?;
+    match serde_json::from_slice(&raw) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Error::MalformedToken(
+            "a segment is not a JSON object".into(),
+        )),
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(config: Config) -> TokenVerifier {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("HTTP client");
+        TokenVerifier {
+            config,
+            http: Http(http),
+            providers: RwLock::new(HashMap::new()),
+            jwks_ttl: DEFAULT_JWKS_TTL,
+        }
+    }
+
+    /// Sets how long a JWKS is cached.
+    pub fn with_jwks_ttl(mut self, ttl: Duration) -> TokenVerifier {
+        self.jwks_ttl = ttl;
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn provider(&self, iss: &str, refresh_keys: bool) -> Result<Arc<Provider>, Error> {
+        if !refresh_keys {
+            if let Some(p) = self.providers.read().await.get(iss) {
+                if p.fetched.elapsed() < self.jwks_ttl {
+                    return Ok(Arc::clone(p));
+                }
+            }
+        }
+        let client = &self.http;
+        let existing = self.providers.read().await.get(iss).cloned();
+        let provider = match existing {
+            Some(p) => {
+                let jwks = CoreJsonWebKeySet::fetch_async(&p.jwks_uri, client)
+                    .await
+                    .map_err(|e| Error::Discovery(format!("{iss}: {e}")))?;
+                Provider {
+                    jwks_uri: p.jwks_uri.clone(),
+                    jwks,
+                    fetched: std::time::Instant::now(),
+                }
+            }
+            None => {
+                let url = IssuerUrl::new(iss.to_string())
+                    .map_err(|e| Error::Discovery(format!("{iss}: {e}")))?;
+                let meta = CoreProviderMetadata::discover_async(url, client)
+                    .await
+                    .map_err(|e| Error::Discovery(format!("{iss}: {e}")))?;
+                Provider {
+                    jwks_uri: meta.jwks_uri().clone(),
+                    jwks: meta.jwks().clone(),
+                    fetched: std::time::Instant::now(),
+                }
+            }
+        };
+        let p = Arc::new(provider);
+        self.providers
+            .write()
+            .await
+            .insert(iss.to_string(), Arc::clone(&p));
+        Ok(p)
+    }
+
+    /// Verifies `token` as of `now` (unix seconds).
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Verified, Error> {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [header, payload, _sig] = parts.as_slice() else {
+            return Err(Error::MalformedToken(
+                "a JWT has three dot-separated parts".into(),
+            ));
+        };
+        let header = decode_part(header)?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        if alg != "RS256" && alg != "ES256" {
+            return Err(Error::UnsupportedTokenAlg(alg.to_string()));
+        }
+        let claims = decode_part(payload)?;
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(Error::MissingClaim("iss"))?
+            .to_string();
+        let cfg = self
+            .config
+            .lookup(&iss)
+            .ok_or_else(|| Error::UnknownIssuer(iss.clone()))?;
+        let id_token =
+            CoreIdToken::from_str(token).map_err(|e| Error::MalformedToken(e.to_string()))?;
+        let mut provider = self.provider(&iss, false).await?;
+        let mut refreshed = false;
+        loop {
+            match check(&id_token, &cfg, &iss, &provider.jwks, now) {
+                Err(Error::UnknownKey(_)) if !refreshed => {
+                    refreshed = true;
+                    provider = self.provider(&iss, true).await?;
+                }
+                Err(Error::UnknownKey(_)) => {
+                    let kid = header
+                        .get("kid")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    return Err(Error::UnknownKey(kid));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64) {
+            if nbf > now + LEEWAY_SECS {
+                return Err(Error::TokenNotYetValid);
+            }
+        }
+        Ok(Verified {
+            issuer: cfg,
+            claims,
+        })
+    }
+}
+
+fn check(
+    token: &CoreIdToken,
+    cfg: &IssuerConfig,
+    iss: &str,
+    jwks: &CoreJsonWebKeySet,
+    now: i64,
+) -> Result<(), Error> {
+    let issuer =
+        IssuerUrl::new(iss.to_string()).map_err(|e| Error::MalformedToken(e.to_string()))?;
+    let check_time = chrono::DateTime::from_timestamp(now - LEEWAY_SECS, 0).expect("valid time");
+    let latest_iat = chrono::DateTime::from_timestamp(now + LEEWAY_SECS, 0).expect("valid time");
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new(cfg.client_id.clone()),
+        issuer,
+        jwks.clone(),
+    )
+    .set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    ])
+    .set_time_fn(move || check_time)
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat > latest_iat {
+            Err("the token was issued in the future".to_string())
+        } else {
+            Ok(())
+        }
+    });
+    match token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+        Ok(_) => Ok(()),
+        Err(ClaimsVerificationError::Expired(m)) if m.contains("future") => {
+            Err(Error::TokenNotYetValid)
+        }
+        Err(ClaimsVerificationError::Expired(_)) => Err(Error::TokenExpired),
+        Err(ClaimsVerificationError::InvalidAudience(_)) => Err(Error::WrongAudience {
+            expected: cfg.client_id.clone(),
+        }),
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => Err(Error::UnknownKey(String::new())),
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::CryptoError(_),
+        )) => Err(Error::BadTokenSignature),
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::DisallowedAlg(a),
+        )) => Err(Error::UnsupportedTokenAlg(a)),
+        Err(e) => Err(Error::InvalidToken(e.to_string())),
+    }
+}
