@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod note;
 pub mod rekor;
 pub mod sct;
+pub mod trust;

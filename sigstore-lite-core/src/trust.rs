@@ -1,0 +1,350 @@
+//! Sigstore trust material as JSON: `trusted_root.json` (TrustedRoot v0.1), `signing_config.json`
+//! (SigningConfig v0.2) and ClientTrustConfig (both together, as sigstore-python takes them).
+//! Field names and encodings follow protobuf-JSON (camelCase, base64 bytes, RFC 3339 times).
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KeyKind, PublicKey};
+
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
+
+/// `{start, end?}` in RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TimeRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyDetails {
+    /// Base64 DER SPKI.
+    pub raw_bytes: String,
+    pub key_details: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<TimeRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogId {
+    /// Base64.
+    pub key_id: String,
+}
+
+/// A transparency log or CT log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogInstance {
+    pub base_url: String,
+    pub hash_algorithm: String,
+    pub public_key: PublicKeyDetails,
+    pub log_id: LogId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key_id: Option<LogId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    #[serde(default)]
+    pub organization: String,
+    #[serde(default)]
+    pub common_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawBytes {
+    pub raw_bytes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertChain {
+    pub certificates: Vec<RawBytes>,
+}
+
+/// A certificate authority (or TSA): chain leaf-most first, trust anchor last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateAuthority {
+    #[serde(default)]
+    pub subject: Subject,
+    #[serde(default)]
+    pub uri: String,
+    pub cert_chain: CertChain,
+    #[serde(default)]
+    pub valid_for: TimeRange,
+}
+
+/// `trusted_root.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedRoot {
+    pub media_type: String,
+    #[serde(default)]
+    pub tlogs: Vec<LogInstance>,
+    #[serde(default)]
+    pub certificate_authorities: Vec<CertificateAuthority>,
+    #[serde(default)]
+    pub ctlogs: Vec<LogInstance>,
+    #[serde(default)]
+    pub timestamp_authorities: Vec<CertificateAuthority>,
+}
+
+/// The protobuf `PublicKeyDetails` name of a key.
+pub fn key_details(k: &PublicKey) -> &'static str {
+    match k.kind() {
+        KeyKind::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
+        KeyKind::EcdsaP384 => "PKIX_ECDSA_P384_SHA_384",
+        KeyKind::Ed25519 => "PKIX_ED25519",
+        KeyKind::Rsa { .. } => "PKIX_RSA_PKCS1V15_2048_SHA256",
+    }
+}
+
+impl LogInstance {
+    /// A Rekor v1 or CT log whose log ID is SHA-256 of the key's SPKI.
+    pub fn new(base_url: &str, key: &PublicKey, valid_from: &str) -> LogInstance {
+        LogInstance {
+            base_url: base_url.to_string(),
+            hash_algorithm: "SHA2_256".into(),
+            public_key: PublicKeyDetails {
+                raw_bytes: B64.encode(key.spki_der()),
+                key_details: key_details(key).into(),
+                valid_for: Some(TimeRange {
+                    start: Some(valid_from.to_string()),
+                    end: None,
+                }),
+            },
+            log_id: LogId {
+                key_id: B64.encode(key.key_id()),
+            },
+            checkpoint_key_id: None,
+        }
+    }
+}
+
+impl CertificateAuthority {
+    /// A CA from DER certificates, leaf-most first and the root last.
+    pub fn new(
+        uri: &str,
+        chain_der: &[Vec<u8>],
+        subject: Subject,
+        valid_from: &str,
+    ) -> CertificateAuthority {
+        CertificateAuthority {
+            subject,
+            uri: uri.to_string(),
+            cert_chain: CertChain {
+                certificates: chain_der
+                    .iter()
+                    .map(|c| RawBytes {
+                        raw_bytes: B64.encode(c),
+                    })
+                    .collect(),
+            },
+            valid_for: TimeRange {
+                start: Some(valid_from.to_string()),
+                end: None,
+            },
+        }
+    }
+}
+
+/// One service endpoint of a signing config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub url: String,
+    pub major_api_version: u32,
+    pub valid_for: TimeRange,
+    #[serde(default)]
+    pub operator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selector {
+    pub selector: String,
+}
+
+/// `signing_config.json` v0.2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningConfig {
+    pub media_type: String,
+    #[serde(default)]
+    pub ca_urls: Vec<Service>,
+    #[serde(default)]
+    pub oidc_urls: Vec<Service>,
+    #[serde(default)]
+    pub rekor_tlog_urls: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rekor_tlog_config: Option<Selector>,
+    #[serde(default)]
+    pub tsa_urls: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_config: Option<Selector>,
+}
+
+impl SigningConfig {
+    /// One Fulcio, one OIDC issuer and one Rekor v1, run by `operator`.
+    pub fn new(
+        fulcio: &str,
+        oidc: &str,
+        rekor: &str,
+        valid_from: &str,
+        operator: &str,
+    ) -> SigningConfig {
+        let svc = |url: &str| Service {
+            url: url.to_string(),
+            major_api_version: 1,
+            valid_for: TimeRange {
+                start: Some(valid_from.to_string()),
+                end: None,
+            },
+            operator: operator.to_string(),
+        };
+        SigningConfig {
+            media_type: SIGNING_CONFIG_MEDIA_TYPE.into(),
+            ca_urls: vec![svc(fulcio)],
+            oidc_urls: vec![svc(oidc)],
+            rekor_tlog_urls: vec![svc(rekor)],
+            rekor_tlog_config: Some(Selector {
+                selector: "ANY".into(),
+            }),
+            tsa_urls: Vec::new(),
+            tsa_config: Some(Selector {
+                selector: "ANY".into(),
+            }),
+        }
+    }
+}
+
+/// ClientTrustConfig: trusted root and signing config together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTrustConfig {
+    pub media_type: String,
+    pub trusted_root: TrustedRoot,
+    #[serde(alias = "signing_config")]
+    pub signing_config: SigningConfig,
+}
+
+impl ClientTrustConfig {
+    pub fn new(trusted_root: TrustedRoot, signing_config: SigningConfig) -> ClientTrustConfig {
+        ClientTrustConfig {
+            media_type: CLIENT_TRUST_CONFIG_MEDIA_TYPE.into(),
+            trusted_root,
+            signing_config,
+        }
+    }
+}
+
+/// Formats unix seconds as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) to unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &r[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_roundtrip() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1712085549), "2024-04-02T19:19:09Z");
+        for t in [0i64, 951782400, 1712085549, 4102444799] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(parse_rfc3339("2021-01-12T11:53:27.000Z"), Some(1610452407));
+        assert_eq!(parse_rfc3339("2021-01-12T12:53:27+01:00"), Some(1610452407));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn reads_real_trusted_roots() {
+        for f in ["prod_trusted_root.json", "staging_trusted_root.json"] {
+            let p = format!(
+                "{}/../../shared/vectors/sigstore/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let tr: TrustedRoot = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            assert!(
+                !tr.tlogs.is_empty()
+                    && !tr.ctlogs.is_empty()
+                    && !tr.certificate_authorities.is_empty()
+            );
+            for t in tr.tlogs.iter().chain(&tr.ctlogs) {
+                assert!(t
+                    .public_key
+                    .valid_for
+                    .as_ref()
+                    .and_then(|v| v.start.as_deref())
+                    .and_then(parse_rfc3339)
+                    .is_some());
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! sigstore-lite: the whole stack in one process. [`Stack::start`] binds the three services,
+//! opens their stores in one data directory, writes the trust files real clients need
+//! (`trusted_root.json`, `signing_config.json` v0.2, `trust_config.json`), and serves until
+//! [`Stack::stop`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use sigstore_lite_core::trust::{
+    self, CertificateAuthority, ClientTrustConfig, LogInstance, SigningConfig, Subject, TrustedRoot,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Files written into the data directory.
+pub const TRUSTED_ROOT: &str = "trusted_root.json";
+pub const SIGNING_CONFIG: &str = "signing_config.json";
+pub const TRUST_CONFIG: &str = "trust_config.json";
+
+/// Everything that stops the stack from starting, as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot use the data directory {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error("cannot listen on {addr} for {service}: {reason}")]
+    Bind {
+        service: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
+    #[error("{service} failed to start: {reason}")]
+    Service {
+        service: &'static str,
+        reason: String,
+    },
+    #[error(
+        "bad --issuer {0:?}: give URL or URL=TYPE with TYPE email, github-workflow, ci-provider"
+    )]
+    BadIssuer(String),
+}
+
+/// Options of `sigstore-lite up`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub host: IpAddr,
+    pub fulcio_port: u16,
+    pub rekor_port: u16,
+    pub oidc_port: u16,
+    /// Extra real OIDC issuers, as `URL` or `URL=TYPE`.
+    pub issuers: Vec<String>,
+    /// The host name clients use (default: `host`); used in URLs and the checkpoint origin.
+    pub public_host: Option<String>,
+}
+
+/// A running stack.
+pub struct Stack {
+    pub oidc_url: String,
+    pub fulcio_url: String,
+    pub rekor_url: String,
+    pub data_dir: PathBuf,
+    pub issuer: mock_oidc::Issuer,
+    pub extra_issuers: Vec<String>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+fn parse_issuer(spec: &str) -> Result<fulcio_lite::config::IssuerConfig, Error> {
+    use fulcio_lite::config::{IssuerConfig, IssuerType};
+    let (url, kind) = match spec.rsplit_once('=') {
+        Some((u, t)) if !t.contains('/') => (u, Some(t)),
+        _ => (spec, None),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::BadIssuer(spec.to_string()));
+    }
+    let kind = match kind {
+        None if url == "https://token.actions.githubusercontent.com" => {
+            IssuerType::CiProviderGithub
+        }
+        None | Some("email") => IssuerType::Email,
+        Some("github-workflow") => IssuerType::GithubWorkflow,
+        Some("ci-provider") => IssuerType::CiProviderGithub,
+        Some(_) => return Err(Error::BadIssuer(spec.to_string())),
+    };
+    Ok(IssuerConfig {
+        issuer_url: url.trim_end_matches('/').to_string(),
+        client_id: "sigstore".into(),
+        kind,
+        issuer_claim: None,
+        subject_domain: None,
+        spiffe_trust_domain: None,
+        skip_email_verification: false,
+    })
+}
+
+async fn bind(service: &'static str, host: IpAddr, port: u16) -> Result<TcpListener, Error> {
+    let addr = SocketAddr::new(host, port);
+    TcpListener::bind(addr).await.map_err(|e| Error::Bind {
+        service,
+        addr,
+        reason: if e.kind() == std::io::ErrorKind::AddrInUse {
+            "the port is in use".into()
+        } else {
+            e.to_string()
+        },
+    })
+}
+
+fn check_dir(dir: &Path) -> Result<(), Error> {
+    let err = |reason: String| Error::DataDir {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(|e| err(format!("not writable ({e})")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+impl Stack {
+    /// Starts mock-oidc, fulcio-lite (trusting it and `opts.issuers`) and rekor-lite.
+    pub async fn start(opts: &Options) -> Result<Stack, Error> {
+        check_dir(&opts.data_dir)?;
+        let oidc_l = bind("mock-oidc", opts.host, opts.oidc_port).await?;
+        let fulcio_l = bind("fulcio-lite", opts.host, opts.fulcio_port).await?;
+        let rekor_l = bind("rekor-lite", opts.host, opts.rekor_port).await?;
+        let host = opts.public_host.clone().unwrap_or_else(|| match opts.host {
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        });
+        let url = |l: &TcpListener| {
+            format!(
+                "http://{host}:{}",
+                l.local_addr().map(|a| a.port()).unwrap_or(0)
+            )
+        };
+        let (oidc_url, fulcio_url, rekor_url) = (url(&oidc_l), url(&fulcio_l), url(&rekor_l));
+
+        let svc = |service: &'static str| move |e: String| Error::Service { service, reason: e };
+        let issuer = mock_oidc::Issuer::new(&oidc_url, Some(&opts.data_dir.join("oidc")))
+            .map_err(|e| svc("mock-oidc")(e.to_string()))?;
+        let mut extra = vec![fulcio_lite::config::IssuerConfig {
+            issuer_url: oidc_url.clone(),
+            client_id: "sigstore".into(),
+            kind: fulcio_lite::config::IssuerType::Email,
+            issuer_claim: None,
+            subject_domain: None,
+            spiffe_trust_domain: None,
+            skip_email_verification: false,
+        }];
+        for spec in &opts.issuers {
+            extra.push(parse_issuer(spec)?);
+        }
+        let extra_issuers = extra[1..].iter().map(|i| i.issuer_url.clone()).collect();
+        let fulcio = fulcio_lite::open(&fulcio_lite::Settings {
+            data_dir: opts.data_dir.join("fulcio"),
+            config: None,
+            extra_issuers: extra,
+            jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+        })
+        .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
+        let log = rekor_lite::open(&rekor_lite::Config {
+            data_dir: opts.data_dir.join("rekor"),
+            key: None,
+            origin: host.trim_matches(['[', ']']).to_string(),
+        })
+        .map_err(|e| svc("rekor-lite")(e.to_string()))?;
+
+        write_trust_files(
+            &opts.data_dir,
+            &fulcio,
+            &log,
+            &oidc_url,
+            &fulcio_url,
+            &rekor_url,
+        )?;
+
+        let (stop, rx) = watch::channel(false);
+        let until = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let tasks = vec![
+            tokio::spawn(mock_oidc::serve(oidc_l, issuer.clone(), until())),
+            tokio::spawn(fulcio_lite::serve(fulcio_l, fulcio, until())),
+            tokio::spawn(rekor_lite::serve(rekor_l, log, until())),
+        ];
+        Ok(Stack {
+            oidc_url,
+            fulcio_url,
+            rekor_url,
+            data_dir: opts.data_dir.clone(),
+            issuer,
+            extra_issuers,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn trusted_root_path(&self) -> PathBuf {
+        self.data_dir.join(TRUSTED_ROOT)
+    }
+
+    pub fn signing_config_path(&self) -> PathBuf {
+        self.data_dir.join(SIGNING_CONFIG)
+    }
+
+    pub fn trust_config_path(&self) -> PathBuf {
+        self.data_dir.join(TRUST_CONFIG)
+    }
+
+    /// Stops serving and waits until every store is closed.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn write_trust_files(
+    dir: &Path,
+    fulcio: &fulcio_lite::api::Fulcio,
+    log: &rekor_lite::Log,
+    oidc_url: &str,
+    fulcio_url: &str,
+    rekor_url: &str,
+) -> Result<(), Error> {
+    let root_der = fulcio.ca.root_der().to_vec();
+    let (_, root) = x509_parser::parse_x509_certificate(&root_der).map_err(|e| Error::Service {
+        service: "fulcio-lite",
+        reason: e.to_string(),
+    })?;
+    let since = trust::rfc3339(root.validity().not_before.timestamp());
+    let subject = Subject {
+        organization: root
+            .subject()
+            .iter_organization()
+            .next()
+            .and_then(|o| o.as_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        common_name: root
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|o| o.as_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let tr = TrustedRoot {
+        media_type: trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
+        tlogs: vec![LogInstance::new(
+            rekor_url,
+            log.signer().public_key(),
+            &since,
+        )],
+        certificate_authorities: vec![CertificateAuthority::new(
+            fulcio_url,
+            &[fulcio.ca.intermediate_der().to_vec(), root_der.clone()],
+            subject,
+            &since,
+        )],
+        ctlogs: vec![LogInstance::new(
+            &format!("{fulcio_url}/ct"),
+            fulcio.ca.ct_key(),
+            &since,
+        )],
+        timestamp_authorities: Vec::new(),
+    };
+    let sc = SigningConfig::new(fulcio_url, oidc_url, rekor_url, &since, "sigstore-lite");
+    let ctc = ClientTrustConfig::new(tr.clone(), sc.clone());
+    let write = |name: &str, v: serde_json::Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, serde_json::to_vec_pretty(&v).expect("json")).map_err(|e| {
+            Error::DataDir {
+                path: p,
+                reason: e.to_string(),
+            }
+        })
+    };
+    write(TRUSTED_ROOT, serde_json::to_value(&tr).expect("json"))?;
+    write(SIGNING_CONFIG, serde_json::to_value(&sc).expect("json"))?;
+    write(TRUST_CONFIG, serde_json::to_value(&ctc).expect("json"))
+}

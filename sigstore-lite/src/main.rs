@@ -1,0 +1,106 @@
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sigstore-lite",
+    version,
+    about = "Keyless signing infrastructure in miniature: the whole stack in one command"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start mock-oidc, fulcio-lite and rekor-lite, write the trust files, and serve until Ctrl-C.
+    Up {
+        #[arg(long, default_value = "./sigstore-lite-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        #[arg(long, default_value_t = 5555)]
+        fulcio_port: u16,
+        #[arg(long, default_value_t = 3000)]
+        rekor_port: u16,
+        #[arg(long, default_value_t = 8080)]
+        oidc_port: u16,
+        /// Also trust a real OIDC issuer: URL, or URL=TYPE (email, github-workflow, ci-provider).
+        #[arg(long = "issuer", value_name = "URL[=TYPE]")]
+        issuers: Vec<String>,
+        /// Host name clients use in URLs (default: --host).
+        #[arg(long)]
+        public_host: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let Cmd::Up {
+        data_dir,
+        host,
+        fulcio_port,
+        rekor_port,
+        oidc_port,
+        issuers,
+        public_host,
+    } = Cli::parse().cmd;
+    let opts = sigstore_lite::Options {
+        data_dir,
+        host,
+        fulcio_port,
+        rekor_port,
+        oidc_port,
+        issuers,
+        public_host,
+    };
+    let stack = match sigstore_lite::Stack::start(&opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sigstore-lite: {e}");
+            std::process::exit(1);
+        }
+    };
+    let dir = stack.data_dir.display();
+    let email = "you@example.com";
+    println!(
+        "sigstore-lite is up (data in {dir}; Ctrl-C stops it)
+
+  mock OIDC issuer  {oidc}   (issues any identity: for tests and demos only)
+  fulcio-lite (CA)  {fulcio}
+  rekor-lite (log)  {rekor}
+  trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}
+  health, metrics   <url>/healthz, <url>/metrics{extra}
+
+Next:
+  # a token for an e-mail identity
+  TOKEN=$(cargo run -q -p mock-oidc -- token --issuer-url {oidc} --email {email})
+  # or: curl -s -X POST {oidc}/token -H 'content-type: application/json' -d '{{\"preset\":\"email\",\"email\":\"{email}\"}}'
+
+  # sign and verify a file with sigstore-python 4.5.1 (pip install sigstore==4.5.1)
+  echo hello > artifact.txt
+  sigstore --trust-config {dir}/{tc} sign --identity-token \"$TOKEN\" --bundle artifact.sigstore.json artifact.txt
+  sigstore --trust-config {dir}/{tc} verify identity --bundle artifact.sigstore.json \\
+      --cert-identity {email} --cert-oidc-issuer {oidc} artifact.txt
+",
+        oidc = stack.oidc_url,
+        fulcio = stack.fulcio_url,
+        rekor = stack.rekor_url,
+        tr = sigstore_lite::TRUSTED_ROOT,
+        sc = sigstore_lite::SIGNING_CONFIG,
+        tc = sigstore_lite::TRUST_CONFIG,
+        extra = if stack.extra_issuers.is_empty() { String::new() } else { format!("\n  extra issuers     {}", stack.extra_issuers.join(", ")) },
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("sigstore-lite: stopping");
+    stack.stop().await;
+}
