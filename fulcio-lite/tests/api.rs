@@ -743,3 +743,162 @@ async fn bad_input_gets_a_clear_error_and_no_certificate() {
     assert!(m.contains("fulcio_lite_certificates_issued_total 0"), "{m}");
     let _ = Arc::new(());
 }
+
+/// An OIDC provider that is not ours: PyPI `oidc-provider-mock` 0.3.4 (installed by scripts/test
+/// into .venv-interop), driven through its authorization-code flow.
+struct PyProvider {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for PyProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_py_provider() -> PyProvider {
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash scripts/test`, which installs oidc-provider-mock 0.3.4",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(&python)
+        .args(["-m", "oidc_provider_mock", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start oidc-provider-mock");
+    let url = format!("http://127.0.0.1:{port}");
+    let p = PyProvider { child, url };
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{}/.well-known/openid-configuration", p.url)).await {
+            if r.status().is_success() {
+                return p;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("oidc-provider-mock did not come up on {}", p.url);
+}
+
+/// Logs in as `email` through oidc-provider-mock's authorization-code flow; returns the ID token.
+async fn py_provider_token(p: &PyProvider, email: &str) -> String {
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .put(format!("{}/users/{email}", p.url))
+        .json(&json!({"email": email, "email_verified": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let redirect = "http://127.0.0.1:1/callback";
+    let r = c
+        .post(format!("{}/oauth2/authorize", p.url))
+        .query(&[
+            ("client_id", "sigstore"),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("state", "s"),
+        ])
+        .form(&[("sub", email)])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let code = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("code="))
+        .expect("authorization code")
+        .to_string();
+    let r: Value = c
+        .post(format!("{}/oauth2/token", p.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "sigstore"),
+            ("client_secret", "x"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id_token: {r}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_oidc_provider_works_as_an_issuer() {
+    let p = start_py_provider().await;
+    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", p.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let iss = discovery["issuer"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, format!("oidc-issuers:\n  {iss}:\n    issuer-url: {iss}\n    client-id: sigstore\n    type: email\n")).unwrap();
+    let f = fulcio_lite::open(&fulcio_lite::Settings {
+        data_dir: dir.path().join("ca"),
+        config: Some(cfg),
+        extra_issuers: Vec::new(),
+        jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fulcio = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        fulcio_lite::serve(listener, f, std::future::pending())
+            .await
+            .unwrap()
+    });
+
+    let t = py_provider_token(&p, "dana@example.com").await;
+    let key = Signer::generate_p256().unwrap();
+    let i = issue_ok(&fulcio, &pop_request(&t, &key, "dana@example.com"), None).await;
+    let c = check_profile(&i, &iss);
+    assert_eq!(c.sans, vec![San::Email("dana@example.com".into())]);
+    check_path(&i);
+    check_sct(&fulcio, &i).await;
+    // The same provider's token with a tampered payload is refused.
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    claims["email"] = json!("eve@example.com");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let r = post(
+        &fulcio,
+        &pop_request(&forged, &key, "eve@example.com"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+}

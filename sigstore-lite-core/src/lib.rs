@@ -8,6 +8,7 @@
 //! This crate does no I/O: no sockets, no files, no clock. Time and bytes are arguments.
 //! It has not been audited.
 
+pub mod bundle;
 pub mod fulcio;
 pub mod keys;
 pub mod merkle;
@@ -16,3 +17,4 @@ pub mod note;
 pub mod rekor;
 pub mod sct;
 pub mod trust;
+pub mod verify;
