@@ -1,0 +1,100 @@
+//! `sign-blob` and `verify-blob`.
+
+use std::path::Path;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use sha2::{Digest, Sha256};
+use sigstore_lite_core::bundle::{
+    Bundle, MessageDigest, MessageSignature, VerificationMaterial, MEDIA_TYPE_V03,
+};
+use sigstore_lite_core::trust::RawBytes;
+use sigstore_lite_core::verify::{self, Artifact, Policy, TrustMaterial, Verified};
+
+use crate::error::Error;
+use crate::keyless::{self, Narrator};
+use crate::trust::Trust;
+
+fn read(p: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(p).map_err(|e| Error::Read {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Signs `file` keylessly and returns a v0.3 bundle.
+pub async fn sign_blob(
+    trust: &Trust,
+    file: &Path,
+    token: &str,
+    now: i64,
+    n: Narrator,
+) -> Result<Bundle, Error> {
+    let data = read(file)?;
+    let digest: [u8; 32] = Sha256::digest(&data).into();
+    n.say(format!(
+        "signing {} (sha256:{})",
+        file.display(),
+        hex::encode(digest)
+    ));
+    let id = keyless::certificate(trust, token, now, n).await?;
+    let sig = id.key.sign(&data);
+    let (_, tle) = keyless::log(
+        trust,
+        &keyless::hashedrekord(&digest, &sig, &id.leaf_pem()),
+        n,
+    )
+    .await?;
+    Ok(Bundle {
+        media_type: MEDIA_TYPE_V03.into(),
+        verification_material: VerificationMaterial {
+            certificate: Some(RawBytes {
+                raw_bytes: B64.encode(&id.chain[0]),
+            }),
+            x509_certificate_chain: None,
+            public_key: None,
+            tlog_entries: vec![tle],
+            timestamp_verification_data: None,
+        },
+        message_signature: Some(MessageSignature {
+            message_digest: Some(MessageDigest {
+                algorithm: "SHA2_256".into(),
+                digest: B64.encode(digest),
+            }),
+            signature: B64.encode(sig),
+        }),
+        dsse_envelope: None,
+    })
+}
+
+/// `FILE` or `sha256:<hex>`.
+pub fn artifact_digest(spec: &str) -> Result<[u8; 32], Error> {
+    if let Some(h) = spec.strip_prefix("sha256:") {
+        return hex::decode(h)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::Usage(format!("{spec:?} is not sha256:<64 hex digits>")));
+    }
+    Ok(Sha256::digest(read(Path::new(spec))?).into())
+}
+
+/// Verifies a bundle file for an artifact.
+pub fn verify_blob(
+    material: &TrustMaterial,
+    artifact: &str,
+    bundle: &Path,
+    policy: &Policy,
+) -> Result<Verified, Error> {
+    let digest = artifact_digest(artifact)?;
+    let b: Bundle = serde_json::from_slice(&read(bundle)?).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a Sigstore bundle: {e}",
+            bundle.display()
+        ))
+    })?;
+    Ok(verify::verify_bundle(
+        &b,
+        Artifact::Sha256(digest),
+        material,
+        policy,
+    )?)
+}

@@ -1,0 +1,100 @@
+//! Loading trust material and service endpoints: `--trusted-root`, `--signing-config`,
+//! `--trust-config` (ClientTrustConfig), and `--fulcio-url` / `--rekor-url` overrides.
+
+use std::path::Path;
+
+use sigstore_lite_core::trust::{parse_rfc3339, ClientTrustConfig, SigningConfig, TrustedRoot};
+use sigstore_lite_core::verify::TrustMaterial;
+
+use crate::error::Error;
+
+/// Where to sign and what to trust.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    pub root: TrustedRoot,
+    pub material: TrustMaterial,
+    pub fulcio_url: Option<String>,
+    pub rekor_url: Option<String>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
+    let raw = std::fs::read(p).map_err(|e| Error::Read {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_slice(&raw).map_err(|e| Error::Trust(format!("{}: {e}", p.display())))
+}
+
+/// Picks the newest valid service URL of the highest supported API version.
+fn pick(services: &[sigstore_lite_core::trust::Service], version: u32, now: i64) -> Option<String> {
+    services
+        .iter()
+        .filter(|s| s.major_api_version == version)
+        .filter(|s| {
+            let from = s.valid_for.start.as_deref().and_then(parse_rfc3339);
+            let to = s.valid_for.end.as_deref().and_then(parse_rfc3339);
+            from.is_none_or(|f| f <= now) && to.is_none_or(|t| now <= t)
+        })
+        .max_by_key(|s| {
+            s.valid_for
+                .start
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .unwrap_or(0)
+        })
+        .map(|s| s.url.trim_end_matches('/').to_string())
+}
+
+impl Trust {
+    /// Loads from the given files; `now` selects signing-config services.
+    pub fn load(
+        trusted_root: Option<&Path>,
+        signing_config: Option<&Path>,
+        trust_config: Option<&Path>,
+        fulcio_url: Option<&str>,
+        rekor_url: Option<&str>,
+        now: i64,
+    ) -> Result<Trust, Error> {
+        let (root, sc): (TrustedRoot, Option<SigningConfig>) = match (trust_config, trusted_root) {
+            (Some(tc), None) => {
+                let c: ClientTrustConfig = read_json(tc)?;
+                (c.trusted_root, Some(c.signing_config))
+            }
+            (None, Some(tr)) => (read_json(tr)?, signing_config.map(read_json).transpose()?),
+            (Some(_), Some(_)) => {
+                return Err(Error::Usage(
+                    "give --trust-config or --trusted-root, not both".into(),
+                ))
+            }
+            (None, None) => return Err(Error::Usage(
+                "give --trusted-root FILE or --trust-config FILE (sigstore-lite up writes both)"
+                    .into(),
+            )),
+        };
+        let material = TrustMaterial::from_trusted_root(&root)?;
+        let fulcio_url = fulcio_url
+            .map(str::to_string)
+            .or_else(|| sc.as_ref().and_then(|s| pick(&s.ca_urls, 1, now)));
+        let rekor_url = rekor_url
+            .map(str::to_string)
+            .or_else(|| sc.as_ref().and_then(|s| pick(&s.rekor_tlog_urls, 1, now)));
+        Ok(Trust {
+            root,
+            material,
+            fulcio_url,
+            rekor_url,
+        })
+    }
+
+    pub fn fulcio(&self) -> Result<&str, Error> {
+        self.fulcio_url.as_deref().ok_or_else(|| {
+            Error::Usage("no Fulcio URL: give --fulcio-url or a signing config".into())
+        })
+    }
+
+    pub fn rekor(&self) -> Result<&str, Error> {
+        self.rekor_url.as_deref().ok_or_else(|| {
+            Error::Usage("no Rekor URL: give --rekor-url or a signing config".into())
+        })
+    }
+}

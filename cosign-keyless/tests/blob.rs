@@ -1,0 +1,297 @@
+//! cosign-keyless blob flows through the real binary: public-good Sigstore bundles, and signing
+//! against the whole stack on 127.0.0.1 with cross-verification by real sigstore-python 4.5.1.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn vectors(f: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/vectors/sigstore")
+        .join(f)
+}
+
+fn cosign(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+        .args(args)
+        .output()
+        .expect("run cosign-keyless")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn verify_staging(artifact: &Path, bundle: &Path, identity: &str, issuer: &str) -> Output {
+    cosign(&[
+        "verify-blob",
+        artifact.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--trusted-root",
+        vectors("staging_trusted_root.json").to_str().unwrap(),
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+    ])
+}
+
+#[test]
+fn verifies_a_public_good_bundle_and_rejects_everything_else() {
+    let (art, b) = (vectors("bundle_v3.txt"), vectors("bundle_v3.txt.sigstore"));
+    let (id, iss) = ("william@yossarian.net", "https://github.com/login/oauth");
+    let ok = verify_staging(&art, &b, id, iss);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("Verified OK"));
+    // By digest.
+    let digest = "sha256:5e6ae9de58c1177bea615b4fcbfb2fd688e8c4b51c2e56b6a38e817833ec24a2";
+    let o = cosign(&[
+        "verify-blob",
+        digest,
+        "--bundle",
+        b.to_str().unwrap(),
+        "--trusted-root",
+        vectors("staging_trusted_root.json").to_str().unwrap(),
+        "--certificate-identity",
+        id,
+        "--certificate-oidc-issuer",
+        iss,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let fail = |o: Output, needle: &str| {
+        assert_eq!(o.status.code(), Some(12), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(needle), "expected {needle:?} in {e:?}");
+        assert_eq!(e.trim().lines().count(), 1, "one sentence: {e}");
+    };
+    fail(
+        verify_staging(&art, &b, "someone@yossarian.net", iss),
+        "identity does not match",
+    );
+    fail(
+        verify_staging(&art, &b, id, "https://accounts.google.com"),
+        "issuer does not match",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, b"not the artifact").unwrap();
+    fail(
+        verify_staging(&other, &b, id, iss),
+        "artifact does not match",
+    );
+    let mut bundle: Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    bundle["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = json!("1712085550");
+    let modified = dir.path().join("modified.sigstore");
+    std::fs::write(&modified, bundle.to_string()).unwrap();
+    fail(
+        verify_staging(&art, &modified, id, iss),
+        "signed entry timestamp",
+    );
+    // A Rekor v2 entry is refused as not supported.
+    let o = verify_staging(
+        &vectors("staging-rekor-v2.txt"),
+        &vectors("staging-rekor-v2.txt.sigstore.json"),
+        "jku@goto.fi",
+        iss,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+}
+
+fn sigstore_python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin/sigstore");
+    assert!(
+        p.exists(),
+        "sigstore-python is not installed at {}: run `bash scripts/test`",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
+        data_dir: dir.path().join("stack"),
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        fulcio_port: 0,
+        rekor_port: 0,
+        oidc_port: 0,
+        issuers: Vec::new(),
+        public_host: None,
+    })
+    .await
+    .unwrap();
+    let token = mock_oidc::fetch_token(
+        &stack.oidc_url,
+        &mock_oidc::email_claims("alice@example.com"),
+    )
+    .await
+    .unwrap();
+    let w = dir.path();
+    let art = w.join("artifact.txt");
+    std::fs::write(&art, b"signed by cosign-keyless\n").unwrap();
+    let tc = stack.trust_config_path();
+    let (tcs, arts) = (
+        tc.to_str().unwrap().to_string(),
+        art.to_str().unwrap().to_string(),
+    );
+    let ours = w.join("ours.sigstore.json");
+    let o = tokio::task::spawn_blocking({
+        let (tcs, arts, ours, token) = (tcs.clone(), arts.clone(), ours.clone(), token.clone());
+        move || {
+            cosign(&[
+                "sign-blob",
+                &arts,
+                "--bundle",
+                ours.to_str().unwrap(),
+                "--identity-token",
+                &token,
+                "--trust-config",
+                &tcs,
+                "-v",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let narration = stderr(&o);
+    for step in [
+        "identity token",
+        "Fulcio issued",
+        "SCT",
+        "Rekor logged",
+        "inclusion proof",
+    ] {
+        assert!(
+            narration.contains(step),
+            "-v should narrate {step:?}: {narration}"
+        );
+    }
+    let verify = |bundle: &Path, id: &str, art: &str| {
+        let (tcs, bundle, id, art, iss) = (
+            tcs.clone(),
+            bundle.to_path_buf(),
+            id.to_string(),
+            art.to_string(),
+            stack.oidc_url.clone(),
+        );
+        move || {
+            cosign(&[
+                "verify-blob",
+                &art,
+                "--bundle",
+                bundle.to_str().unwrap(),
+                "--trust-config",
+                &tcs,
+                "--certificate-identity",
+                &id,
+                "--certificate-oidc-issuer",
+                &iss,
+            ])
+        }
+    };
+    let o = tokio::task::spawn_blocking(verify(&ours, "alice@example.com", &arts))
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokio::task::spawn_blocking(verify(&ours, "mallory@example.com", &arts))
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(12));
+
+    // sigstore-python verifies our bundle...
+    let py = |args: Vec<String>| {
+        let out = Command::new(sigstore_python())
+            .arg("--trust-config")
+            .arg(&tc)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (ok, out) = py(s(&[
+        "verify",
+        "identity",
+        "--bundle",
+        ours.to_str().unwrap(),
+        "--cert-identity",
+        "alice@example.com",
+        "--cert-oidc-issuer",
+        &stack.oidc_url,
+        &arts,
+    ]));
+    assert!(
+        ok,
+        "sigstore-python rejected cosign-keyless's bundle: {out}"
+    );
+    // ...and we verify sigstore-python's, for a message signature and for a DSSE attestation.
+    let theirs = w.join("theirs.sigstore.json");
+    let (ok, out) = py(s(&[
+        "sign",
+        "--identity-token",
+        &token,
+        "--bundle",
+        theirs.to_str().unwrap(),
+        &arts,
+    ]));
+    assert!(ok, "{out}");
+    let o = tokio::task::spawn_blocking(verify(&theirs, "alice@example.com", &arts))
+        .await
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cosign-keyless rejected sigstore-python's bundle: {}",
+        stderr(&o)
+    );
+    std::fs::write(
+        w.join("pred.json"),
+        json!({"buildDefinition": {"buildType": "https://example.com/b", "externalParameters": {}},
+        "runDetails": {"builder": {"id": "https://example.com/builder"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let att = w.join("theirs.att.json");
+    let (ok, out) = py(s(&[
+        "attest",
+        "--predicate",
+        w.join("pred.json").to_str().unwrap(),
+        "--predicate-type",
+        "https://slsa.dev/provenance/v1",
+        "--identity-token",
+        &token,
+        "--bundle",
+        att.to_str().unwrap(),
+        &arts,
+    ]));
+    assert!(ok, "{out}");
+    let o = tokio::task::spawn_blocking(verify(&att, "alice@example.com", &arts))
+        .await
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cosign-keyless rejected sigstore-python's DSSE bundle: {}",
+        stderr(&o)
+    );
+    let other = w.join("other.txt");
+    std::fs::write(&other, b"x").unwrap();
+    let o = tokio::task::spawn_blocking(verify(&att, "alice@example.com", other.to_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(12));
+    assert!(stderr(&o).contains("subject"), "{}", stderr(&o));
+    stack.stop().await;
+}
