@@ -128,9 +128,21 @@ pub async fn certificate(
     n.say("generated an ephemeral ECDSA P-256 key pair");
     let fulcio = trust.fulcio()?;
     let chain = services::fulcio_certificate(fulcio, token, &key, challenge).await?;
+    // Check the fresh certificate as of now, tolerating a CA clock up to a minute ahead of ours.
+    let not_before = sigstore_lite_core::fulcio::read(&chain[0])
+        .map_err(|e| Error::BadResponse {
+            service: "Fulcio",
+            reason: e.to_string(),
+        })?
+        .not_before;
+    let at = if now < not_before && not_before - now <= 60 {
+        not_before
+    } else {
+        now
+    };
     let cert = trust
         .material
-        .verify_certificate(&chain[0], &chain[1..], now)
+        .verify_certificate(&chain[0], &chain[1..], at)
         .map_err(|e| Error::BadResponse {
             service: "Fulcio",
             reason: e.to_string(),

@@ -10,7 +10,9 @@
 
 pub mod blob;
 pub mod error;
+pub mod image;
 pub mod keyless;
+pub mod oci;
 pub mod services;
 pub mod trust;
 

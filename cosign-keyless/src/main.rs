@@ -3,8 +3,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use cosign_keyless::keyless::Narrator;
+use cosign_keyless::oci::Registry;
 use cosign_keyless::trust::Trust;
-use cosign_keyless::{blob, Error};
+use cosign_keyless::{blob, image, Error};
 use sigstore_lite_core::verify::{Matcher, Policy};
 
 #[derive(Parser)]
@@ -79,6 +80,48 @@ impl IdentityArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Sign an image keylessly and attach the signature (sha256-<digest>.sig).
+    Sign {
+        image: String,
+        /// Also write the Sigstore bundle (v0.3) of the signature here.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        #[arg(long)]
+        identity_token: Option<String>,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        /// Accepted for cosign compatibility (no prompt is ever shown).
+        #[arg(short, long)]
+        yes: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify that an image has a signature by the given identity and issuer.
+    Verify {
+        image: String,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Use only the signature's bundle annotation; never ask Rekor.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Print where the signatures of an image are stored.
+    Triangulate {
+        image: String,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+    },
+    /// List what is attached to an image.
+    Tree {
+        image: String,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+    },
     /// Sign a file keylessly and write a Sigstore bundle.
     SignBlob {
         file: PathBuf,
@@ -127,6 +170,72 @@ fn load(t: &TrustArgs) -> Result<Trust, Error> {
 
 async fn run(cmd: Cmd) -> Result<(), Error> {
     match cmd {
+        Cmd::Sign {
+            image,
+            bundle,
+            identity_token,
+            allow_insecure_registry,
+            yes: _,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = load(&trust)?;
+            let token = cosign_keyless::keyless::resolve_token(identity_token.as_deref()).await?;
+            let reg = Registry::new(allow_insecure_registry);
+            let (digest, b) = image::sign(&t, &reg, &image, &token, now(), n).await?;
+            if let Some(path) = bundle {
+                let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
+                std::fs::write(&path, json).map_err(|e| Error::Write {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+            eprintln!("Pushing signature to: {}", image::signature_tag(&digest));
+            Ok(())
+        }
+        Cmd::Verify {
+            image,
+            identity,
+            offline,
+            allow_insecure_registry,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = load(&trust)?;
+            let reg = Registry::new(allow_insecure_registry);
+            let opts = image::VerifyOptions {
+                offline,
+                now: now(),
+                narrator: n,
+            };
+            let payloads = image::verify(&t, &reg, &image, &identity.policy()?, &opts).await?;
+            eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n  - Existence of the claims in the transparency log was verified offline\n  - The code-signing certificate was verified using trusted certificate authority certificates");
+            println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            Ok(())
+        }
+        Cmd::Triangulate {
+            image,
+            allow_insecure_registry,
+        } => {
+            println!(
+                "{}",
+                image::triangulate(&Registry::new(allow_insecure_registry), &image).await?
+            );
+            Ok(())
+        }
+        Cmd::Tree {
+            image,
+            allow_insecure_registry,
+        } => {
+            for line in image::tree(&Registry::new(allow_insecure_registry), &image).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Cmd::SignBlob {
             file,
             bundle,

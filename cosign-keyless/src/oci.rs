@@ -1,0 +1,453 @@
+//! A small OCI distribution client: references, the token/basic auth dance with Docker config
+//! credentials, manifests and blobs (upload as POST then PUT). Plain HTTP for loopback hosts or
+//! with `--allow-insecure-registry`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use reqwest::{header, Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// `registry/repository[:tag][@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    pub fn parse(s: &str) -> Result<Reference, Error> {
+        let bad = || {
+            Error::Usage(format!(
+                "{s:?} is not an image reference (registry/repository[:tag][@sha256:digest])"
+            ))
+        };
+        let (rest, digest) = match s.split_once('@') {
+            Some((r, d))
+                if d.starts_with("sha256:") && d.len() == 71 && hex::decode(&d[7..]).is_ok() =>
+            {
+                (r, Some(d.to_string()))
+            }
+            Some(_) => return Err(bad()),
+            None => (s, None),
+        };
+        let (name, tag) = match rest.rfind(':') {
+            Some(i) if !rest[i + 1..].contains('/') => {
+                (&rest[..i], Some(rest[i + 1..].to_string()))
+            }
+            _ => (rest, None),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((r, p)) if r.contains('.') || r.contains(':') || r == "localhost" => {
+                (r.to_string(), p.to_string())
+            }
+            Some(_) => ("docker.io".to_string(), name.to_string()),
+            None => ("docker.io".to_string(), format!("library/{name}")),
+        };
+        if repository.is_empty() || tag.as_deref() == Some("") {
+            return Err(bad());
+        }
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_string())
+        } else {
+            tag
+        };
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// `registry/repository`, as cosign writes it in `docker-reference`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name())?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn digest_of(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+/// A registry client.
+pub struct Registry {
+    http: reqwest::Client,
+    insecure: bool,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+fn docker_credentials(registry: &str) -> Option<String> {
+    let dir = std::env::var("DOCKER_CONFIG")
+        .ok()
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|h| std::path::Path::new(&h).join(".docker"))
+        })?;
+    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).ok()?).ok()?;
+    let auths = v["auths"].as_object()?;
+    let keys = [
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
+    keys.iter()
+        .find_map(|k| auths.get(k))
+        .and_then(|a| a["auth"].as_str())
+        .map(str::to_string)
+}
+
+fn challenge_param(h: &str, name: &str) -> Option<String> {
+    let i = h.find(&format!("{name}=\""))?;
+    let rest = &h[i + name.len() + 2..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+impl Registry {
+    pub fn new(allow_insecure: bool) -> Registry {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .expect("HTTP client");
+        Registry {
+            http,
+            insecure: allow_insecure,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn base(&self, r: &Reference) -> String {
+        let host = r.registry.split(':').next().unwrap_or("");
+        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.");
+        let scheme = if local || self.insecure {
+            "http"
+        } else {
+            "https"
+        };
+        let registry = if r.registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &r.registry
+        };
+        format!("{scheme}://{registry}/v2/{}", r.repository)
+    }
+
+    async fn send(
+        &self,
+        r: &Reference,
+        method: Method,
+        url: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Option<Vec<u8>>,
+        push: bool,
+    ) -> Result<reqwest::Response, Error> {
+        let scope = format!(
+            "repository:{}:{}",
+            r.repository,
+            if push { "pull,push" } else { "pull" }
+        );
+        let creds = docker_credentials(&r.registry);
+        let build = |auth: Option<String>| {
+            let mut b = self.http.request(method.clone(), url);
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            if let Some(body) = &body {
+                b = b.body(body.clone());
+            }
+            b
+        };
+        let net = |e: reqwest::Error| Error::Registry(format!("cannot reach {}: {e}", r.registry));
+        let cached = self.tokens.lock().expect("lock").get(&scope).cloned();
+        let resp = build(cached.clone()).send().await.map_err(net)?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let www = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let auth = if www.to_ascii_lowercase().starts_with("bearer") {
+            let realm = challenge_param(&www, "realm")
+                .ok_or_else(|| Error::Registry("a bearer challenge without a realm".into()))?;
+            let mut q = vec![("scope", scope.clone())];
+            if let Some(s) = challenge_param(&www, "service") {
+                q.push(("service", s));
+            }
+            let mut tb = self.http.get(&realm).query(&q);
+            if let Some(c) = &creds {
+                tb = tb.header(header::AUTHORIZATION, format!("Basic {c}"));
+            }
+            let tr = tb.send().await.map_err(net)?;
+            if !tr.status().is_success() {
+                return Err(Error::Registry(format!(
+                    "{} refused a token ({})",
+                    r.registry,
+                    tr.status()
+                )));
+            }
+            let v: Value = tr.json().await.map_err(net)?;
+            let t = v["token"]
+                .as_str()
+                .or_else(|| v["access_token"].as_str())
+                .ok_or_else(|| Error::Registry("no token in the token answer".into()))?;
+            format!("Bearer {t}")
+        } else {
+            format!(
+                "Basic {}",
+                creds.ok_or_else(|| Error::Registry(format!(
+                    "{} needs credentials (docker login)",
+                    r.registry
+                )))?
+            )
+        };
+        self.tokens
+            .lock()
+            .expect("lock")
+            .insert(scope, auth.clone());
+        build(Some(auth)).send().await.map_err(net)
+    }
+
+    /// The manifest at `reference` (tag or digest): bytes, media type and digest; `None` if absent.
+    pub async fn manifest(
+        &self,
+        r: &Reference,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, String, String)>, Error> {
+        let url = format!("{}/manifests/{reference}", self.base(r));
+        let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
+        let resp = self
+            .send(
+                r,
+                Method::GET,
+                &url,
+                &[(header::ACCEPT, accept)],
+                None,
+                false,
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::Registry(format!("GET {url}: {}", resp.status())));
+        }
+        let mt = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(OCI_MANIFEST)
+            .to_string();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Registry(e.to_string()))?
+            .to_vec();
+        let d = digest_of(&body);
+        if reference.starts_with("sha256:") && d != reference {
+            return Err(Error::Registry(format!(
+                "the registry returned a manifest whose digest is {d}, not {reference}"
+            )));
+        }
+        Ok(Some((body, mt, d)))
+    }
+
+    /// Resolves the reference to the digest of its manifest.
+    pub async fn resolve(&self, r: &Reference) -> Result<String, Error> {
+        if let Some(d) = &r.digest {
+            return Ok(d.clone());
+        }
+        let tag = r.tag.as_deref().unwrap_or("latest");
+        match self.manifest(r, tag).await? {
+            Some((_, _, d)) => Ok(d),
+            None => Err(Error::NoSuchTag(r.to_string())),
+        }
+    }
+
+    /// A blob, checked against its digest.
+    pub async fn blob(&self, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
+        let url = format!("{}/blobs/{digest}", self.base(r));
+        let resp = self.send(r, Method::GET, &url, &[], None, false).await?;
+        if !resp.status().is_success() {
+            return Err(Error::Registry(format!("GET {url}: {}", resp.status())));
+        }
+        let b = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Registry(e.to_string()))?
+            .to_vec();
+        if digest_of(&b) != digest {
+            return Err(Error::Registry(format!(
+                "blob {digest} does not match its digest"
+            )));
+        }
+        Ok(b)
+    }
+
+    /// Uploads a blob (skipped when present); returns its digest.
+    pub async fn put_blob(&self, r: &Reference, data: &[u8]) -> Result<String, Error> {
+        let d = digest_of(data);
+        let base = self.base(r);
+        let head = self
+            .send(
+                r,
+                Method::HEAD,
+                &format!("{base}/blobs/{d}"),
+                &[],
+                None,
+                true,
+            )
+            .await?;
+        if head.status().is_success() {
+            return Ok(d);
+        }
+        let start = self
+            .send(
+                r,
+                Method::POST,
+                &format!("{base}/blobs/uploads/"),
+                &[],
+                None,
+                true,
+            )
+            .await?;
+        if start.status() != StatusCode::ACCEPTED {
+            return Err(Error::Registry(format!(
+                "starting a blob upload: {}",
+                start.status()
+            )));
+        }
+        let loc = start
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Registry("no upload location".into()))?;
+        let mut url = if loc.starts_with("http") {
+            loc.to_string()
+        } else {
+            format!("{}{}", base.split("/v2/").next().unwrap_or(""), loc)
+        };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("digest={d}"));
+        let put = self
+            .send(
+                r,
+                Method::PUT,
+                &url,
+                &[(header::CONTENT_TYPE, "application/octet-stream".into())],
+                Some(data.to_vec()),
+                true,
+            )
+            .await?;
+        if put.status() != StatusCode::CREATED {
+            return Err(Error::Registry(format!(
+                "uploading blob {d}: {}",
+                put.status()
+            )));
+        }
+        Ok(d)
+    }
+
+    /// Puts a manifest under `reference` (a tag or its digest); returns its digest.
+    pub async fn put_manifest(
+        &self,
+        r: &Reference,
+        reference: &str,
+        body: &[u8],
+        media_type: &str,
+    ) -> Result<String, Error> {
+        let url = format!("{}/manifests/{reference}", self.base(r));
+        let resp = self
+            .send(
+                r,
+                Method::PUT,
+                &url,
+                &[(header::CONTENT_TYPE, media_type.into())],
+                Some(body.to_vec()),
+                true,
+            )
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return Err(Error::Registry(format!(
+                "PUT {url}: {status} {}",
+                text.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(digest_of(body))
+    }
+}
+
+/// Basic credentials for a Docker config entry (for tests and docs).
+pub fn docker_auth_entry(user: &str, password: &str) -> String {
+    B64.encode(format!("{user}:{password}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let r = Reference::parse("127.0.0.1:5000/demo/hello:v1").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "demo/hello", Some("v1"))
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = Reference::parse(&format!("localhost:5000/x@{d}")).unwrap();
+        assert_eq!((r.tag, r.digest.as_deref()), (None, Some(d.as_str())));
+        assert_eq!(
+            Reference::parse("alpine").unwrap().name(),
+            "docker.io/library/alpine"
+        );
+        assert_eq!(
+            Reference::parse("ghcr.io/o/r").unwrap().tag.as_deref(),
+            Some("latest")
+        );
+        assert!(Reference::parse("x@sha256:zz").is_err());
+        assert!(Reference::parse("host:5000/x:").is_err());
+    }
+}

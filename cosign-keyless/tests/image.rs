@@ -1,0 +1,426 @@
+//! cosign-keyless image flows against real parts on 127.0.0.1: the CNCF distribution registry
+//! (Debian `docker-registry`), images built with umoci and pushed with skopeo, and the whole
+//! sigstore-lite stack. These tests fail, never skip, when those tools are missing (scripts/test
+//! and .ci/run install them).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cosign_keyless::oci::{Reference, Registry, OCI_MANIFEST};
+use serde_json::Value;
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run `bash scripts/test` (apt-get install docker-registry skopeo umoci)");
+}
+
+struct RegistryProcess {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_registry() -> RegistryProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("registry.yml");
+    std::fs::write(&cfg, format!(
+        "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {} }}, delete: {{ enabled: true }} }}\nhttp: {{ addr: {addr} }}\n",
+        dir.path().join("store").display()
+    )).unwrap();
+    let child = Command::new(tool("docker-registry"))
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let reg = RegistryProcess {
+        child,
+        addr,
+        _dir: dir,
+    };
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("http://{}/v2/", reg.addr)).await {
+            if r.status().is_success() {
+                return reg;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("docker-registry did not come up on {}", reg.addr);
+}
+
+/// Builds a one-file image with umoci and pushes it with skopeo to `dest`.
+fn push_image(work: &Path, dest: &str, content: &str) {
+    let layout = work.join(format!("layout-{}", content.len()));
+    let run = |cmd: &mut Command| {
+        let o = cmd.current_dir(work).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{:?}: {}",
+            cmd,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let _ = std::fs::remove_dir_all(&layout);
+    let l = layout.to_str().unwrap();
+    run(Command::new(tool("umoci")).args(["init", "--layout", l]));
+    run(Command::new(tool("umoci")).args(["new", "--image", &format!("{l}:latest")]));
+    let bundle = work.join(format!("bundle-{}", content.len()));
+    let _ = std::fs::remove_dir_all(&bundle);
+    run(Command::new(tool("umoci")).args([
+        "unpack",
+        "--rootless",
+        "--image",
+        &format!("{l}:latest"),
+        bundle.to_str().unwrap(),
+    ]));
+    std::fs::write(bundle.join("rootfs/hello.txt"), content).unwrap();
+    run(Command::new(tool("umoci")).args([
+        "repack",
+        "--image",
+        &format!("{l}:latest"),
+        bundle.to_str().unwrap(),
+    ]));
+    run(Command::new(tool("skopeo")).args([
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{l}:latest"),
+        &format!("docker://{dest}"),
+    ]));
+}
+
+async fn stack(dir: &Path) -> sigstore_lite::Stack {
+    sigstore_lite::Stack::start(&sigstore_lite::Options {
+        data_dir: dir.to_path_buf(),
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        fulcio_port: 0,
+        rekor_port: 0,
+        oidc_port: 0,
+        issuers: Vec::new(),
+        public_host: None,
+    })
+    .await
+    .unwrap()
+}
+
+async fn cosign(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn v(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+struct Env {
+    tc: String,
+    issuer: String,
+}
+
+impl Env {
+    async fn sign(&self, image: &str, token: &str) -> Output {
+        cosign(v(&[
+            "sign",
+            image,
+            "--identity-token",
+            token,
+            "--trust-config",
+            &self.tc,
+            "-y",
+        ]))
+        .await
+    }
+
+    async fn verify(&self, image: &str, extra: &[&str]) -> Output {
+        let mut a = v(&[
+            "verify",
+            image,
+            "--trust-config",
+            &self.tc,
+            "--certificate-oidc-issuer",
+            &self.issuer,
+        ]);
+        a.extend(v(extra));
+        if !extra
+            .iter()
+            .any(|e| e.starts_with("--certificate-identity"))
+        {
+            a.extend(v(&["--certificate-identity", "alice@example.com"]));
+        }
+        cosign(a).await
+    }
+}
+
+/// Rewrites the annotations of the first layer of the image's signature manifest.
+async fn tamper(image: &str, f: impl Fn(&mut serde_json::Map<String, Value>)) {
+    let reg = Registry::new(false);
+    let r = Reference::parse(image).unwrap();
+    let digest = reg.resolve(&r).await.unwrap();
+    let tag = cosign_keyless::image::signature_tag(&digest);
+    let (body, _, _) = reg.manifest(&r, &tag).await.unwrap().unwrap();
+    let mut m: Value = serde_json::from_slice(&body).unwrap();
+    f(m["layers"][0]["annotations"].as_object_mut().unwrap());
+    reg.put_manifest(&r, &tag, &serde_json::to_vec(&m).unwrap(), OCI_MANIFEST)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_and_verify_images_and_every_way_verification_fails() {
+    let reg = start_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir.path().join("stack")).await;
+    let env = Env {
+        tc: s.trust_config_path().to_str().unwrap().to_string(),
+        issuer: s.oidc_url.clone(),
+    };
+    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+        .await
+        .unwrap();
+    let image = format!("{}/demo/app:v1", reg.addr);
+    push_image(dir.path(), &image, "version one");
+
+    // Not signed yet: exit 10. A missing tag: exit 11.
+    assert_eq!(env.verify(&image, &[]).await.status.code(), Some(10));
+    assert_eq!(
+        env.verify(&format!("{}/demo/app:nope", reg.addr), &[])
+            .await
+            .status
+            .code(),
+        Some(11)
+    );
+
+    let o = env.sign(&image, &token).await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("Signing the digest"),
+        "says it signs the digest of a tag: {}",
+        err(&o)
+    );
+    let o = env.verify(&image, &[]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let out: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let digest = Registry::new(false)
+        .resolve(&Reference::parse(&image).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0]["critical"]["image"]["docker-manifest-digest"],
+        Value::String(digest.clone())
+    );
+    assert_eq!(
+        out[0]["critical"]["identity"]["docker-reference"],
+        Value::String(format!("{}/demo/app", reg.addr))
+    );
+    assert_eq!(out[0]["optional"]["Subject"], "alice@example.com");
+    assert!(err(&o).contains(&format!("Verification for {image}")));
+    // By digest, offline, and with anchored regexps.
+    assert!(env
+        .verify(&format!("{}/demo/app@{digest}", reg.addr), &["--offline"])
+        .await
+        .status
+        .success());
+    assert!(env
+        .verify(&image, &["--certificate-identity-regexp", "alice@.*"])
+        .await
+        .status
+        .success());
+
+    let fails = |o: Output, needle: &str| {
+        assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+        assert!(
+            err(&o).contains(needle),
+            "expected {needle:?} in {}",
+            err(&o)
+        );
+        assert_eq!(
+            err(&o).trim().lines().count(),
+            1,
+            "one sentence: {}",
+            err(&o)
+        );
+    };
+    fails(
+        env.verify(&image, &["--certificate-identity", "mallory@example.com"])
+            .await,
+        "identity does not match",
+    );
+    let o = cosign(v(&[
+        "verify",
+        &image,
+        "--trust-config",
+        &env.tc,
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        "https://accounts.google.com",
+    ]))
+    .await;
+    fails(o, "issuer does not match");
+    fails(
+        env.verify(&image, &["--certificate-identity-regexp", "alice"])
+            .await,
+        "identity does not match",
+    );
+
+    // A second signature is appended, not replacing the first; `tree` shows both.
+    let bob = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("bob@example.com"))
+        .await
+        .unwrap();
+    assert!(env.sign(&image, &bob).await.status.success());
+    assert!(env
+        .verify(&image, &["--certificate-identity", "bob@example.com"])
+        .await
+        .status
+        .success());
+    assert!(env.verify(&image, &[]).await.status.success());
+    let t = cosign(v(&["tree", &image])).await;
+    assert_eq!(String::from_utf8_lossy(&t.stdout).matches("🍒").count(), 2);
+    let t = cosign(v(&["triangulate", &image])).await;
+    assert_eq!(
+        String::from_utf8_lossy(&t.stdout).trim(),
+        format!(
+            "{}/demo/app:{}",
+            reg.addr,
+            cosign_keyless::image::signature_tag(&digest)
+        )
+    );
+
+    // Tampered SET: refused offline with its own message.
+    tamper(&image, |a| {
+        let mut b: Value =
+            serde_json::from_str(a["dev.sigstore.cosign/bundle"].as_str().unwrap()).unwrap();
+        b["Payload"]["integratedTime"] =
+            Value::from(b["Payload"]["integratedTime"].as_i64().unwrap() + 1);
+        a.insert(
+            "dev.sigstore.cosign/bundle".into(),
+            Value::String(b.to_string()),
+        );
+    })
+    .await;
+    fails(
+        env.verify(&image, &["--offline"]).await,
+        "signed entry timestamp",
+    );
+    // SET removed: offline has nothing to prove the signing time; online finds the entry in Rekor.
+    tamper(&image, |a| {
+        a.remove("dev.sigstore.cosign/bundle");
+    })
+    .await;
+    fails(
+        env.verify(&image, &["--offline"]).await,
+        "no signed entry timestamp",
+    );
+    assert!(
+        env.verify(&image, &[]).await.status.success(),
+        "online verification finds the log entry"
+    );
+    // Certificate removed: exit 13.
+    tamper(&image, |a| {
+        a.remove("dev.sigstore.cosign/certificate");
+    })
+    .await;
+    // Alice's layer lost its certificate; Bob's still verifies, Alice's no longer does.
+    assert!(env
+        .verify(&image, &["--certificate-identity", "bob@example.com"])
+        .await
+        .status
+        .success());
+    assert_eq!(env.verify(&image, &[]).await.status.code(), Some(12));
+
+    // A different image pushed under the signed tag: its digest has no signatures.
+    push_image(dir.path(), &image, "version two, not signed");
+    let o = env.verify(&image, &[]).await;
+    assert_eq!(o.status.code(), Some(10), "{}", err(&o));
+
+    // A signature made under another CA (a second stack) does not verify with this trust root.
+    let other = stack(&dir.path().join("other")).await;
+    let image2 = format!("{}/demo/other:v1", reg.addr);
+    push_image(dir.path(), &image2, "other");
+    let t2 = mock_oidc::fetch_token(
+        &other.oidc_url,
+        &mock_oidc::email_claims("alice@example.com"),
+    )
+    .await
+    .unwrap();
+    let env2 = Env {
+        tc: other.trust_config_path().to_str().unwrap().to_string(),
+        issuer: other.oidc_url.clone(),
+    };
+    assert!(env2.sign(&image2, &t2).await.status.success());
+    let o = cosign(v(&[
+        "verify",
+        &image2,
+        "--trust-config",
+        &env.tc,
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &other.oidc_url,
+        "--offline",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    assert!(
+        err(&o).contains("log entry is from log") || err(&o).contains("does not chain"),
+        "{}",
+        err(&o)
+    );
+    other.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_without_a_certificate_exits_13() {
+    let reg = start_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir.path().join("stack")).await;
+    let env = Env {
+        tc: s.trust_config_path().to_str().unwrap().to_string(),
+        issuer: s.oidc_url.clone(),
+    };
+    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+        .await
+        .unwrap();
+    let image = format!("{}/demo/nocert:v1", reg.addr);
+    push_image(dir.path(), &image, "no cert");
+    assert!(env.sign(&image, &token).await.status.success());
+    tamper(&image, |a| {
+        a.remove("dev.sigstore.cosign/certificate");
+    })
+    .await;
+    let o = env.verify(&image, &[]).await;
+    assert_eq!(o.status.code(), Some(13), "{}", err(&o));
+    s.stop().await;
+}
