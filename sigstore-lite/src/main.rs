@@ -86,8 +86,19 @@ Next:
   TOKEN=$(cargo run -q -p mock-oidc -- token --issuer-url {oidc} --email {email})
   # or: curl -s -X POST {oidc}/token -H 'content-type: application/json' -d '{{\"preset\":\"email\",\"email\":\"{email}\"}}'
 
-  # sign and verify a file with sigstore-python 4.5.1 (pip install sigstore==4.5.1)
+  # sign and verify a file with cosign-keyless
   echo hello > artifact.txt
+  cargo run -q -p cosign-keyless -- sign-blob artifact.txt --bundle artifact.cosign.json \\
+      --identity-token \"$TOKEN\" --trust-config {dir}/{tc}
+  cargo run -q -p cosign-keyless -- verify-blob artifact.txt --bundle artifact.cosign.json \\
+      --trust-config {dir}/{tc} --certificate-identity {email} --certificate-oidc-issuer {oidc}
+
+  # sign and verify an image (any registry; loopback ones are plain HTTP)
+  cargo run -q -p cosign-keyless -- sign 127.0.0.1:5000/demo/hello:v1 --identity-token \"$TOKEN\" --trust-config {dir}/{tc}
+  cargo run -q -p cosign-keyless -- verify 127.0.0.1:5000/demo/hello:v1 --trust-config {dir}/{tc} \\
+      --certificate-identity {email} --certificate-oidc-issuer {oidc}
+
+  # the same file with sigstore-python 4.5.1 (pip install sigstore==4.5.1)
   sigstore --trust-config {dir}/{tc} sign --identity-token \"$TOKEN\" --bundle artifact.sigstore.json artifact.txt
   sigstore --trust-config {dir}/{tc} verify identity --bundle artifact.sigstore.json \\
       --cert-identity {email} --cert-oidc-issuer {oidc} artifact.txt
