@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod ca;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod identity;

@@ -1,33 +1,6 @@
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(
-    name = "fulcio-lite",
-    version,
-    about = "A Fulcio-compatible CA issuing 10-minute certificates for OIDC identities"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Serve the CA over HTTP.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:5555")]
-        addr: SocketAddr,
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Fulcio issuer config (JSON `{"OIDCIssuers": ...}` or YAML `oidc-issuers:`).
-        #[arg(long)]
-        config: PathBuf,
-    },
-}
+use clap::Parser;
+use fulcio_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -8,6 +8,8 @@
 //! It authenticates nobody: anyone who can reach it gets any identity. Never point a CA that
 //! matters at it.
 
+pub mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -10,6 +10,7 @@
 //! Ed25519ph). It has not been audited.
 
 pub mod api;
+pub mod cli;
 pub mod error;
 pub mod log;
 pub mod metrics;

@@ -3,9 +3,12 @@
 //! (`trusted_root.json`, `signing_config.json` v0.2, `trust_config.json`), and serves until
 //! [`Stack::stop`].
 
+pub mod cli;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use sigstore_lite_core::keys::{pem_parse_all, PublicKey};
 use sigstore_lite_core::trust::{
     self, CertificateAuthority, ClientTrustConfig, LogInstance, SigningConfig, Subject, TrustedRoot,
 };
@@ -170,11 +173,17 @@ impl Stack {
 
         write_trust_files(
             &opts.data_dir,
-            &fulcio,
-            &log,
-            &oidc_url,
-            &fulcio_url,
-            &rekor_url,
+            &TrustInputs {
+                ca_chain: vec![
+                    fulcio.ca.intermediate_der().to_vec(),
+                    fulcio.ca.root_der().to_vec(),
+                ],
+                ct_key: fulcio.ca.ct_key().clone(),
+                rekor_key: log.signer().public_key().clone(),
+                oidc_url: oidc_url.clone(),
+                fulcio_url: fulcio_url.clone(),
+                rekor_url: rekor_url.clone(),
+            },
         )?;
 
         let (stop, rx) = watch::channel(false);
@@ -222,18 +231,23 @@ impl Stack {
     }
 }
 
-fn write_trust_files(
-    dir: &Path,
-    fulcio: &fulcio_lite::api::Fulcio,
-    log: &rekor_lite::Log,
-    oidc_url: &str,
-    fulcio_url: &str,
-    rekor_url: &str,
-) -> Result<(), Error> {
-    let root_der = fulcio.ca.root_der().to_vec();
+/// What the trust files are made of.
+pub struct TrustInputs {
+    /// The CA chain as DER, intermediates first and the root last.
+    pub ca_chain: Vec<Vec<u8>>,
+    pub ct_key: PublicKey,
+    pub rekor_key: PublicKey,
+    pub oidc_url: String,
+    pub fulcio_url: String,
+    pub rekor_url: String,
+}
+
+/// Writes `trusted_root.json`, `signing_config.json` and `trust_config.json` into `dir`.
+pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
+    let root_der = t.ca_chain.last().cloned().unwrap_or_default();
     let (_, root) = x509_parser::parse_x509_certificate(&root_der).map_err(|e| Error::Service {
         service: "fulcio-lite",
-        reason: e.to_string(),
+        reason: format!("the CA root: {e}"),
     })?;
     let since = trust::rfc3339(root.validity().not_before.timestamp());
     let subject = Subject {
@@ -254,26 +268,32 @@ fn write_trust_files(
     };
     let tr = TrustedRoot {
         media_type: trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
-        tlogs: vec![LogInstance::new(
-            rekor_url,
-            log.signer().public_key(),
-            &since,
-        )],
+        tlogs: vec![LogInstance::new(&t.rekor_url, &t.rekor_key, &since)],
         certificate_authorities: vec![CertificateAuthority::new(
-            fulcio_url,
-            &[fulcio.ca.intermediate_der().to_vec(), root_der.clone()],
+            &t.fulcio_url,
+            &t.ca_chain,
             subject,
             &since,
         )],
         ctlogs: vec![LogInstance::new(
-            &format!("{fulcio_url}/ct"),
-            fulcio.ca.ct_key(),
+            &format!("{}/ct", t.fulcio_url),
+            &t.ct_key,
             &since,
         )],
         timestamp_authorities: Vec::new(),
     };
-    let sc = SigningConfig::new(fulcio_url, oidc_url, rekor_url, &since, "sigstore-lite");
+    let sc = SigningConfig::new(
+        &t.fulcio_url,
+        &t.oidc_url,
+        &t.rekor_url,
+        &since,
+        "sigstore-lite",
+    );
     let ctc = ClientTrustConfig::new(tr.clone(), sc.clone());
+    std::fs::create_dir_all(dir).map_err(|e| Error::DataDir {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let write = |name: &str, v: serde_json::Value| {
         let p = dir.join(name);
         std::fs::write(&p, serde_json::to_vec_pretty(&v).expect("json")).map_err(|e| {
@@ -286,4 +306,70 @@ fn write_trust_files(
     write(TRUSTED_ROOT, serde_json::to_value(&tr).expect("json"))?;
     write(SIGNING_CONFIG, serde_json::to_value(&sc).expect("json"))?;
     write(TRUST_CONFIG, serde_json::to_value(&ctc).expect("json"))
+}
+
+/// Fetches the trust inputs from running services (for docker-compose deployments): the CA chain
+/// (`/api/v2/trustBundle`), the CT log key (`/api/v1/ctlog/publicKey`) and the Rekor key
+/// (`/api/v1/log/publicKey`).
+pub async fn fetch_trust_inputs(
+    oidc_url: &str,
+    fulcio_url: &str,
+    rekor_url: &str,
+) -> Result<TrustInputs, Error> {
+    let get = |service: &'static str, url: String| async move {
+        let r = reqwest::get(&url).await.map_err(|e| Error::Service {
+            service,
+            reason: format!("{url}: {e}"),
+        })?;
+        if !r.status().is_success() {
+            return Err(Error::Service {
+                service,
+                reason: format!("{url}: HTTP {}", r.status()),
+            });
+        }
+        r.text().await.map_err(|e| Error::Service {
+            service,
+            reason: e.to_string(),
+        })
+    };
+    let bad = |service: &'static str, reason: String| Error::Service { service, reason };
+    let bundle: serde_json::Value = serde_json::from_str(
+        &get("fulcio-lite", format!("{fulcio_url}/api/v2/trustBundle")).await?,
+    )
+    .map_err(|e| bad("fulcio-lite", e.to_string()))?;
+    let ca_chain = bundle["chains"][0]["certificates"]
+        .as_array()
+        .ok_or_else(|| bad("fulcio-lite", "no chain in the trust bundle".into()))?
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .and_then(|p| pem_parse_all(p).ok())
+                .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0).der))
+                .ok_or_else(|| {
+                    bad(
+                        "fulcio-lite",
+                        "a trust bundle certificate is not PEM".into(),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ct_key = PublicKey::from_pem(
+        &get(
+            "fulcio-lite",
+            format!("{fulcio_url}/api/v1/ctlog/publicKey"),
+        )
+        .await?,
+    )
+    .map_err(|e| bad("fulcio-lite", e.to_string()))?;
+    let rekor_key =
+        PublicKey::from_pem(&get("rekor-lite", format!("{rekor_url}/api/v1/log/publicKey")).await?)
+            .map_err(|e| bad("rekor-lite", e.to_string()))?;
+    Ok(TrustInputs {
+        ca_chain,
+        ct_key,
+        rekor_key,
+        oidc_url: oidc_url.trim_end_matches('/').to_string(),
+        fulcio_url: fulcio_url.trim_end_matches('/').to_string(),
+        rekor_url: rekor_url.trim_end_matches('/').to_string(),
+    })
 }

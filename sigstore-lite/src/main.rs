@@ -1,41 +1,5 @@
-use std::net::IpAddr;
-use std::path::PathBuf;
-
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(
-    name = "sigstore-lite",
-    version,
-    about = "Keyless signing infrastructure in miniature: the whole stack in one command"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Start mock-oidc, fulcio-lite and rekor-lite, write the trust files, and serve until Ctrl-C.
-    Up {
-        #[arg(long, default_value = "./sigstore-lite-data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1")]
-        host: IpAddr,
-        #[arg(long, default_value_t = 5555)]
-        fulcio_port: u16,
-        #[arg(long, default_value_t = 3000)]
-        rekor_port: u16,
-        #[arg(long, default_value_t = 8080)]
-        oidc_port: u16,
-        /// Also trust a real OIDC issuer: URL, or URL=TYPE (email, github-workflow, ci-provider).
-        #[arg(long = "issuer", value_name = "URL[=TYPE]")]
-        issuers: Vec<String>,
-        /// Host name clients use in URLs (default: --host).
-        #[arg(long)]
-        public_host: Option<String>,
-    },
-}
+use clap::Parser;
+use sigstore_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
 async fn main() {
@@ -45,15 +9,50 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let Cmd::Up {
-        data_dir,
-        host,
-        fulcio_port,
-        rekor_port,
-        oidc_port,
-        issuers,
-        public_host,
-    } = Cli::parse().cmd;
+    let (data_dir, host, fulcio_port, rekor_port, oidc_port, issuers, public_host) =
+        match Cli::parse().cmd {
+            Cmd::Up {
+                data_dir,
+                host,
+                fulcio_port,
+                rekor_port,
+                oidc_port,
+                issuers,
+                public_host,
+            } => (
+                data_dir,
+                host,
+                fulcio_port,
+                rekor_port,
+                oidc_port,
+                issuers,
+                public_host,
+            ),
+            Cmd::TrustFiles {
+                oidc_url,
+                fulcio_url,
+                rekor_url,
+                out,
+            } => {
+                let r = async {
+                    let t = sigstore_lite::fetch_trust_inputs(&oidc_url, &fulcio_url, &rekor_url)
+                        .await?;
+                    sigstore_lite::write_trust_files(&out, &t)
+                };
+                if let Err(e) = r.await {
+                    eprintln!("sigstore-lite: {e}");
+                    std::process::exit(1);
+                }
+                println!(
+                    "wrote {}, {} and {} into {}",
+                    sigstore_lite::TRUSTED_ROOT,
+                    sigstore_lite::SIGNING_CONFIG,
+                    sigstore_lite::TRUST_CONFIG,
+                    out.display()
+                );
+                return;
+            }
+        };
     let opts = sigstore_lite::Options {
         data_dir,
         host,

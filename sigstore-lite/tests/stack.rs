@@ -239,6 +239,31 @@ async fn restart_reuses_keys_and_log() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_files_fetched_over_http_match_the_ones_up_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(&opts(&dir.path().join("stack")))
+        .await
+        .unwrap();
+    let t = sigstore_lite::fetch_trust_inputs(&s.oidc_url, &s.fulcio_url, &s.rekor_url)
+        .await
+        .unwrap();
+    let out = dir.path().join("fetched");
+    sigstore_lite::write_trust_files(&out, &t).unwrap();
+    for f in [
+        sigstore_lite::TRUSTED_ROOT,
+        sigstore_lite::SIGNING_CONFIG,
+        sigstore_lite::TRUST_CONFIG,
+    ] {
+        let a: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("stack").join(f)).unwrap())
+                .unwrap();
+        let b: Value = serde_json::from_slice(&std::fs::read(out.join(f)).unwrap()).unwrap();
+        assert_eq!(a, b, "{f}");
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn port_in_use_and_unwritable_dir_are_one_line_errors() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
