@@ -17,3 +17,4 @@ pub mod services;
 pub mod trust;
 
 pub use error::Error;
+pub mod keyfile;
