@@ -14,9 +14,11 @@ use crate::error::Error;
 pub const LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 
 fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<[u8; 32], Error> {
-    let params = scrypt::Params::new(log_n, r, p, 32).map_err(|e| Error::Usage(format!("bad scrypt parameters: {e}")))?;
+    let params = scrypt::Params::new(log_n, r, p, 32)
+        .map_err(|e| Error::Usage(format!("bad scrypt parameters: {e}")))?;
     let mut key = [0u8; 32];
-    scrypt::scrypt(password, salt, &params, &mut key).map_err(|e| Error::Usage(format!("scrypt: {e}")))?;
+    scrypt::scrypt(password, salt, &params, &mut key)
+        .map_err(|e| Error::Usage(format!("scrypt: {e}")))?;
     Ok(key)
 }
 
@@ -25,8 +27,10 @@ pub fn encrypt(key: &Signer, password: &[u8]) -> Result<String, Error> {
     let rng = ring::rand::SystemRandom::new();
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 24];
-    ring::rand::SecureRandom::fill(&rng, &mut salt).map_err(|_| Error::Usage("no randomness".into()))?;
-    ring::rand::SecureRandom::fill(&rng, &mut nonce).map_err(|_| Error::Usage("no randomness".into()))?;
+    ring::rand::SecureRandom::fill(&rng, &mut salt)
+        .map_err(|_| Error::Usage("no randomness".into()))?;
+    ring::rand::SecureRandom::fill(&rng, &mut nonce)
+        .map_err(|_| Error::Usage("no randomness".into()))?;
     let k = derive(password, &salt, 15, 8, 1)?;
     let ct = XSalsa20Poly1305::new((&k).into())
         .encrypt((&nonce).into(), key.pkcs8_der())
@@ -42,7 +46,9 @@ pub fn encrypt(key: &Signer, password: &[u8]) -> Result<String, Error> {
 /// Decrypts a `cosign.key`.
 pub fn decrypt(pem: &str, password: &[u8]) -> Result<Signer, Error> {
     let bad = |why: &str| Error::Usage(format!("the private key file is not a cosign key: {why}"));
-    let block = pem_parse_all(pem).map_err(|_| bad("no PEM block"))?.remove(0);
+    let block = pem_parse_all(pem)
+        .map_err(|_| bad("no PEM block"))?
+        .remove(0);
     if block.label != LABEL {
         return Err(bad(&format!("the PEM label is {:?}", block.label)));
     }
@@ -50,18 +56,24 @@ pub fn decrypt(pem: &str, password: &[u8]) -> Result<Signer, Error> {
     if v["kdf"]["name"] != "scrypt" || v["cipher"]["name"] != "nacl/secretbox" {
         return Err(bad("unsupported KDF or cipher"));
     }
-    let n = v["kdf"]["params"]["N"].as_u64().filter(|n| n.is_power_of_two() && *n > 1).ok_or_else(|| bad("bad scrypt N"))?;
+    let n = v["kdf"]["params"]["N"]
+        .as_u64()
+        .filter(|n| n.is_power_of_two() && *n > 1)
+        .ok_or_else(|| bad("bad scrypt N"))?;
     let r = v["kdf"]["params"]["r"].as_u64().unwrap_or(8) as u32;
     let p = v["kdf"]["params"]["p"].as_u64().unwrap_or(1) as u32;
     let b = |x: &Value| x.as_str().and_then(|s| B64.decode(s).ok());
     let salt = b(&v["kdf"]["salt"]).ok_or_else(|| bad("bad salt"))?;
-    let nonce: [u8; 24] = b(&v["cipher"]["nonce"]).and_then(|n| n.try_into().ok()).ok_or_else(|| bad("bad nonce"))?;
+    let nonce: [u8; 24] = b(&v["cipher"]["nonce"])
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(|| bad("bad nonce"))?;
     let ct = b(&v["ciphertext"]).ok_or_else(|| bad("bad ciphertext"))?;
     let k = derive(password, &salt, n.trailing_zeros() as u8, r, p)?;
     let der = XSalsa20Poly1305::new((&k).into())
         .decrypt((&nonce).into(), ct.as_slice())
         .map_err(|_| Error::Usage("the password is wrong for this private key".into()))?;
-    Signer::from_pkcs8_der(&der).map_err(|e| Error::Usage(format!("the decrypted key is unusable: {e}")))
+    Signer::from_pkcs8_der(&der)
+        .map_err(|e| Error::Usage(format!("the decrypted key is unusable: {e}")))
 }
 
 /// The password: `COSIGN_PASSWORD`, else a line typed on the terminal.
@@ -70,15 +82,22 @@ pub fn password(confirm: bool) -> Result<Vec<u8>, Error> {
         return Ok(p.into_bytes());
     }
     use std::io::{BufRead, Write};
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(|_| {
-        Error::Usage("no password: set COSIGN_PASSWORD (there is no terminal to ask on)".into())
-    })?;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| {
+            Error::Usage("no password: set COSIGN_PASSWORD (there is no terminal to ask on)".into())
+        })?;
     let mut w = tty.try_clone().map_err(|e| Error::Usage(e.to_string()))?;
     let mut r = std::io::BufReader::new(tty);
     let mut ask = |prompt: &str| -> Result<String, Error> {
-        write!(w, "{prompt}").and_then(|()| w.flush()).map_err(|e| Error::Usage(e.to_string()))?;
+        write!(w, "{prompt}")
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::Usage(e.to_string()))?;
         let mut line = String::new();
-        r.read_line(&mut line).map_err(|e| Error::Usage(e.to_string()))?;
+        r.read_line(&mut line)
+            .map_err(|e| Error::Usage(e.to_string()))?;
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     };
     let first = ask("Enter password for private key: ")?;
@@ -97,7 +116,10 @@ mod tests {
         let k = Signer::generate_p256().unwrap();
         let pem = encrypt(&k, b"hunter2").unwrap();
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
-        assert_eq!(decrypt(&pem, b"hunter2").unwrap().public_key(), k.public_key());
+        assert_eq!(
+            decrypt(&pem, b"hunter2").unwrap().public_key(),
+            k.public_key()
+        );
         let e = decrypt(&pem, b"wrong").err().unwrap().to_string();
         assert!(e.contains("password is wrong"), "{e}");
     }

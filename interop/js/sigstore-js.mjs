@@ -1,0 +1,45 @@
+// Drives real sigstore-js 5.x against a sigstore-lite stack. Run with Node 22:
+//   node sigstore-js.mjs sign   FILE OUT --fulcio URL --rekor URL --token JWT
+//   node sigstore-js.mjs attest STATEMENT OUT --fulcio URL --rekor URL --token JWT
+//   node sigstore-js.mjs verify FILE BUNDLE --trusted-root FILE --identity SAN --issuer URL
+// Exit 0 on success; on failure one line on stderr and exit 1.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { sign, attest } from 'sigstore';
+import { Verifier, toTrustMaterial, toSignedEntity } from '@sigstore/verify';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+
+const [cmd, file, out, ...rest] = process.argv.slice(2);
+const opt = (name) => {
+  const i = rest.indexOf(`--${name}`);
+  if (i < 0 || i + 1 >= rest.length) throw new Error(`missing --${name}`);
+  return rest[i + 1];
+};
+
+async function main() {
+  if (cmd === 'sign' || cmd === 'attest') {
+    const opts = { fulcioURL: opt('fulcio'), rekorURL: opt('rekor'), identityToken: opt('token'), tlogUpload: true };
+    const data = readFileSync(file);
+    const bundle = cmd === 'sign' ? await sign(data, opts) : await attest(data, 'application/vnd.in-toto+json', opts);
+    writeFileSync(out, JSON.stringify(bundle));
+  } else if (cmd === 'verify') {
+    const root = TrustedRoot.fromJSON(JSON.parse(readFileSync(opt('trusted-root'), 'utf8')));
+    const verifier = new Verifier(toTrustMaterial(root), { ctlogThreshold: 1, tlogThreshold: 1 });
+    const bundle = bundleFromJSON(JSON.parse(readFileSync(out, 'utf8')));
+    const data = bundle.content.$case === 'dsseEnvelope' ? undefined : readFileSync(file);
+    verifier.verify(toSignedEntity(bundle, data), {
+      subjectAlternativeName: opt('identity'),
+      extensions: { issuer: opt('issuer') },
+    });
+  } else {
+    throw new Error(`unknown command ${cmd}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`sigstore-js: ${e && e.message ? e.message : e}${e && e.cause ? ` (${e.cause.message || e.cause})` : ''}`);
+    process.exit(1);
+  },
+);
