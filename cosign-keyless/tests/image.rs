@@ -424,3 +424,43 @@ async fn a_signature_without_a_certificate_exits_13() {
     assert_eq!(o.status.code(), Some(13), "{}", err(&o));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_survive_a_restart_of_the_stack() {
+    let reg = start_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("stack");
+    let s = stack(&data).await;
+    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+        .await
+        .unwrap();
+    let env = Env {
+        tc: s.trust_config_path().to_str().unwrap().to_string(),
+        issuer: s.oidc_url.clone(),
+    };
+    let image = format!("{}/demo/restart:v1", reg.addr);
+    push_image(dir.path(), &image, "restart me");
+    assert!(env.sign(&image, &token).await.status.success());
+    let issuer = s.oidc_url.clone();
+    s.stop().await;
+    // New ports after the restart, same keys, CA and log: the old signature still verifies, online
+    // (found in the restarted log) and offline.
+    let s = stack(&data).await;
+    let env = Env {
+        tc: s.trust_config_path().to_str().unwrap().to_string(),
+        issuer,
+    };
+    let o = env.verify(&image, &[]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    tamper(&image, |a| {
+        a.remove("dev.sigstore.cosign/bundle");
+    })
+    .await;
+    let o = env.verify(&image, &[]).await;
+    assert!(
+        o.status.success(),
+        "found in the restarted log: {}",
+        err(&o)
+    );
+    s.stop().await;
+}

@@ -287,3 +287,165 @@ async fn port_in_use_and_unwritable_dir_are_one_line_errors() {
         "{e}"
     );
 }
+
+/// PyPI `oidc-provider-mock` 0.3.4 (installed by scripts/test into .venv-interop): an OIDC
+/// provider that is not ours, logged into through its authorization-code flow.
+struct PyProvider {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for PyProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PyProvider {
+    async fn start() -> PyProvider {
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run `bash scripts/test`",
+            python.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&python)
+            .args(["-m", "oidc_provider_mock", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start oidc-provider-mock");
+        let p = PyProvider {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if reqwest::get(format!("{}/.well-known/openid-configuration", p.url))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("oidc-provider-mock did not come up on {}", p.url);
+    }
+
+    async fn login(&self, email: &str) -> String {
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        c.put(format!("{}/users/{email}", self.url))
+            .json(&json!({"email": email, "email_verified": true}))
+            .send()
+            .await
+            .unwrap();
+        let cb = "http://127.0.0.1:1/callback";
+        let r = c
+            .post(format!("{}/oauth2/authorize", self.url))
+            .query(&[
+                ("client_id", "sigstore"),
+                ("redirect_uri", cb),
+                ("response_type", "code"),
+                ("scope", "openid email"),
+                ("state", "s"),
+            ])
+            .form(&[("sub", email)])
+            .send()
+            .await
+            .unwrap();
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        let code = loc
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("code="))
+            .unwrap()
+            .to_string();
+        let t: Value = c
+            .post(format!("{}/oauth2/token", self.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", cb),
+                ("client_id", "sigstore"),
+                ("client_secret", "x"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        t["id_token"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstore_python_signs_with_a_token_from_an_independent_issuer_added_with_issuer() {
+    let provider = PyProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.issuers = vec![format!("{}=email", provider.url)];
+    let stack = Stack::start(&o).await.unwrap();
+    assert_eq!(stack.extra_issuers, vec![provider.url.clone()]);
+    std::fs::write(
+        work.path().join("a.txt"),
+        b"signed with an independent issuer\n",
+    )
+    .unwrap();
+    let t = provider.login("erin@example.com").await;
+    let (ok, out) = py(
+        &stack,
+        &[
+            "sign",
+            "--identity-token",
+            &t,
+            "--bundle",
+            "a.json",
+            "a.txt",
+        ],
+        work.path(),
+    );
+    assert!(ok, "sign failed: {out}");
+    let (ok, out) = py(
+        &stack,
+        &[
+            "verify",
+            "identity",
+            "--bundle",
+            "a.json",
+            "--cert-identity",
+            "erin@example.com",
+            "--cert-oidc-issuer",
+            &provider.url,
+            "a.txt",
+        ],
+        work.path(),
+    );
+    assert!(ok, "verify failed: {out}");
+    // The mock issuer is not that issuer.
+    let (ok, _) = py(
+        &stack,
+        &[
+            "verify",
+            "identity",
+            "--bundle",
+            "a.json",
+            "--cert-identity",
+            "erin@example.com",
+            "--cert-oidc-issuer",
+            &stack.oidc_url,
+            "a.txt",
+        ],
+        work.path(),
+    );
+    assert!(!ok);
+    stack.stop().await;
+}
