@@ -98,3 +98,74 @@ pub fn verify_blob(
         policy,
     )?)
 }
+
+/// Signs `file` with a key pair; logs it in Rekor when `trust` is given (`--tlog-upload`).
+pub async fn sign_blob_with_key(
+    trust: Option<&Trust>,
+    file: &Path,
+    key: &sigstore_lite_core::keys::Signer,
+    n: Narrator,
+) -> Result<Bundle, Error> {
+    let data = read(file)?;
+    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let sig = key.sign(&data);
+    let tlog_entries = match trust {
+        Some(t) => vec![
+            keyless::log(
+                t,
+                &keyless::hashedrekord(&digest, &sig, &key.public_key().to_pem()),
+                n,
+            )
+            .await?
+            .1,
+        ],
+        None => Vec::new(),
+    };
+    Ok(Bundle {
+        media_type: MEDIA_TYPE_V03.into(),
+        verification_material: VerificationMaterial {
+            certificate: None,
+            x509_certificate_chain: None,
+            public_key: Some(sigstore_lite_core::bundle::PublicKeyIdentifier {
+                hint: String::new(),
+            }),
+            tlog_entries,
+            timestamp_verification_data: None,
+        },
+        message_signature: Some(MessageSignature {
+            message_digest: Some(MessageDigest {
+                algorithm: "SHA2_256".into(),
+                digest: B64.encode(digest),
+            }),
+            signature: B64.encode(sig),
+        }),
+        dsse_envelope: None,
+    })
+}
+
+/// Verifies a key-signed bundle; the log entry is required unless `ignore_tlog`.
+pub fn verify_blob_with_key(
+    material: &TrustMaterial,
+    artifact: &str,
+    bundle: &Path,
+    key: &sigstore_lite_core::keys::PublicKey,
+    ignore_tlog: bool,
+) -> Result<Option<i64>, Error> {
+    let digest = artifact_digest(artifact)?;
+    let mut b: Bundle = serde_json::from_slice(&read(bundle)?).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a Sigstore bundle: {e}",
+            bundle.display()
+        ))
+    })?;
+    if ignore_tlog {
+        b.verification_material.tlog_entries.clear();
+    }
+    Ok(verify::verify_bundle_with_key(
+        &b,
+        Artifact::Sha256(digest),
+        material,
+        key,
+        !ignore_tlog,
+    )?)
+}

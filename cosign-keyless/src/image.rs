@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sigstore_lite_core::bundle::{
     Bundle, MessageDigest, MessageSignature, TlogEntry, VerificationMaterial, MEDIA_TYPE_V03,
 };
-use sigstore_lite_core::keys::{pem_parse_all, DigestAlg};
+use sigstore_lite_core::keys::{pem_parse_all, DigestAlg, Signer};
 use sigstore_lite_core::trust::RawBytes;
 use sigstore_lite_core::verify::{Policy, VerifyError};
 
@@ -39,12 +39,20 @@ pub fn payload(r: &Reference, digest: &str) -> Vec<u8> {
     .expect("json")
 }
 
-/// Signs `image` keylessly and attaches the signature. Returns (image digest, v0.3 bundle).
+/// How to sign.
+pub enum SignWith<'a> {
+    /// An OIDC token: ephemeral key and Fulcio certificate.
+    Token(&'a str),
+    /// A key pair (cosign.key); logged in Rekor unless `tlog_upload` is false.
+    Key { key: &'a Signer, tlog_upload: bool },
+}
+
+/// Signs `image` and attaches the signature. Returns (image digest, v0.3 bundle).
 pub async fn sign(
-    trust: &Trust,
+    trust: Option<&Trust>,
     reg: &Registry,
     image: &str,
-    token: &str,
+    with: SignWith<'_>,
     now: i64,
     n: Narrator,
 ) -> Result<(String, Bundle), Error> {
@@ -54,26 +62,49 @@ pub async fn sign(
         eprintln!("Signing the digest {digest} that the tag {} points to (signatures attach to digests, not tags)", r.tag.as_deref().unwrap_or("latest"));
     }
     let p = payload(&r, &digest);
-    let id = keyless::certificate(trust, token, now, n).await?;
-    let sig = id.key.sign(&p);
     let pd: [u8; 32] = Sha256::digest(&p).into();
-    let (entry, tle) =
-        keyless::log(trust, &keyless::hashedrekord(&pd, &sig, &id.leaf_pem()), n).await?;
-    let rekor_bundle = json!({
-        "SignedEntryTimestamp": entry.verification.signed_entry_timestamp,
-        "Payload": {"body": entry.body, "integratedTime": entry.integrated_time, "logIndex": entry.log_index, "logID": entry.log_id},
-    });
+    let need_trust = || {
+        trust.ok_or_else(|| {
+            Error::Usage(
+                "give --trust-config or --trusted-root (needed to sign with Fulcio and Rekor)"
+                    .into(),
+            )
+        })
+    };
+    let mut annotations = serde_json::Map::new();
+    let (sig, leaf_der, tle) = match with {
+        SignWith::Token(token) => {
+            let t = need_trust()?;
+            let id = keyless::certificate(t, token, now, n).await?;
+            let sig = id.key.sign(&p);
+            annotations.insert(ANN_CERTIFICATE.into(), json!(id.leaf_pem()));
+            annotations.insert(ANN_CHAIN.into(), json!(id.chain_pem()));
+            let (entry, tle) =
+                keyless::log(t, &keyless::hashedrekord(&pd, &sig, &id.leaf_pem()), n).await?;
+            annotations.insert(ANN_BUNDLE.into(), json!(rekor_bundle(&entry).to_string()));
+            (sig, Some(id.chain[0].clone()), Some(tle))
+        }
+        SignWith::Key { key, tlog_upload } => {
+            let sig = key.sign(&p);
+            let pem = key.public_key().to_pem();
+            let tle = if tlog_upload {
+                let (entry, tle) =
+                    keyless::log(need_trust()?, &keyless::hashedrekord(&pd, &sig, &pem), n).await?;
+                annotations.insert(ANN_BUNDLE.into(), json!(rekor_bundle(&entry).to_string()));
+                Some(tle)
+            } else {
+                None
+            };
+            (sig, None, tle)
+        }
+    };
+    annotations.insert(ANN_SIGNATURE.into(), json!(B64.encode(&sig)));
     let layer_digest = reg.put_blob(&r, &p).await?;
     let layer = json!({
         "mediaType": SIMPLESIGNING,
         "size": p.len(),
         "digest": layer_digest,
-        "annotations": {
-            ANN_SIGNATURE: B64.encode(&sig),
-            ANN_CERTIFICATE: id.leaf_pem(),
-            ANN_CHAIN: id.chain_pem(),
-            ANN_BUNDLE: rekor_bundle.to_string(),
-        }
+        "annotations": annotations,
     });
     // Read-modify-write the signature manifest, appending to what is there.
     let tag = signature_tag(&digest);
@@ -108,12 +139,16 @@ pub async fn sign(
     let bundle = Bundle {
         media_type: MEDIA_TYPE_V03.into(),
         verification_material: VerificationMaterial {
-            certificate: Some(RawBytes {
-                raw_bytes: B64.encode(&id.chain[0]),
+            certificate: leaf_der.as_ref().map(|d| RawBytes {
+                raw_bytes: B64.encode(d),
             }),
             x509_certificate_chain: None,
-            public_key: None,
-            tlog_entries: vec![tle],
+            public_key: leaf_der.is_none().then(|| {
+                sigstore_lite_core::bundle::PublicKeyIdentifier {
+                    hint: String::new(),
+                }
+            }),
+            tlog_entries: tle.into_iter().collect(),
             timestamp_verification_data: None,
         },
         message_signature: Some(MessageSignature {
@@ -128,12 +163,30 @@ pub async fn sign(
     Ok((digest, bundle))
 }
 
+/// cosign's Rekor bundle annotation for a log entry.
+fn rekor_bundle(entry: &sigstore_lite_core::rekor::LogEntry) -> Value {
+    json!({
+        "SignedEntryTimestamp": entry.verification.signed_entry_timestamp,
+        "Payload": {"body": entry.body, "integratedTime": entry.integrated_time, "logIndex": entry.log_index, "logID": entry.log_id},
+    })
+}
+
 /// Options of `verify`.
 pub struct VerifyOptions {
     /// Use only the bundle annotation; never ask Rekor.
     pub offline: bool,
+    /// Skip the transparency log (cosign's --insecure-ignore-tlog): certificates are then checked
+    /// at `now`, so an expired one fails.
+    pub ignore_tlog: bool,
     pub now: i64,
     pub narrator: Narrator,
+}
+
+/// Who must have signed: an identity (keyless) or a key.
+#[derive(Clone, Copy)]
+pub enum VerifyWith<'a> {
+    Identity(&'a Policy),
+    Key(&'a sigstore_lite_core::keys::PublicKey),
 }
 
 fn layer_error(e: impl Into<Error>) -> Error {
@@ -147,7 +200,7 @@ async fn verify_layer(
     r: &Reference,
     digest: &str,
     layer: &Value,
-    policy: &Policy,
+    with: VerifyWith<'_>,
     opts: &VerifyOptions,
 ) -> Result<Value, Error> {
     let n = opts.narrator;
@@ -167,11 +220,18 @@ async fn verify_layer(
                 "the signature annotation is not base64".into(),
             ))
         })?;
-    let cert_pem = get(ANN_CERTIFICATE).ok_or(Error::NoCertificate)?;
-    let leaf = pem_parse_all(&cert_pem)
-        .map_err(|_| Error::NoCertificate)?
-        .remove(0)
-        .der;
+    // The verifier as logged: the certificate (keyless) or the public key.
+    let (verifier_pem, verifier_der) = match with {
+        VerifyWith::Identity(_) => {
+            let pem = get(ANN_CERTIFICATE).ok_or(Error::NoCertificate)?;
+            let der = pem_parse_all(&pem)
+                .map_err(|_| Error::NoCertificate)?
+                .remove(0)
+                .der;
+            (pem, der)
+        }
+        VerifyWith::Key(k) => (k.to_pem(), k.spki_der().to_vec()),
+    };
     let chain: Vec<Vec<u8>> = get(ANN_CHAIN)
         .and_then(|c| pem_parse_all(&c).ok())
         .unwrap_or_default()
@@ -182,7 +242,8 @@ async fn verify_layer(
 
     // 1. Transparency log: the bundle annotation's SET, else (online) a Rekor search.
     let mut bundle_json = Value::Null;
-    let (body_b64, at) = match get(ANN_BUNDLE) {
+    let logged = match get(ANN_BUNDLE) {
+        _ if opts.ignore_tlog => None,
         Some(b) => {
             let v: Value = serde_json::from_str(&b).map_err(|_| {
                 layer_error(VerifyError::Malformed(
@@ -206,11 +267,11 @@ async fn verify_layer(
                 sigstore_lite_core::trust::rfc3339(t)
             ));
             bundle_json = v;
-            (body, t)
+            Some((body, t))
         }
         None if opts.offline => return Err(VerifyError::MissingPromise.into()),
         None => {
-            let proposed = keyless::hashedrekord(&pd, &sig, &cert_pem);
+            let proposed = keyless::hashedrekord(&pd, &sig, &verifier_pem);
             let e = services::rekor_find(trust.rekor()?, &proposed)
                 .await?
                 .ok_or_else(|| layer_error(VerifyError::NoTlogEntry))?;
@@ -224,39 +285,56 @@ async fn verify_layer(
                 "found log entry {} in Rekor; its SET and inclusion proof verify",
                 e.log_index
             ));
-            (e.body, t)
+            Some((e.body, t))
         }
     };
-    // The logged body must be this signature, certificate and payload.
-    let body: Value =
-        serde_json::from_slice(&B64.decode(&body_b64).unwrap_or_default()).unwrap_or(Value::Null);
-    let spec = &body["spec"];
-    let logged_cert = spec["signature"]["publicKey"]["content"]
-        .as_str()
-        .and_then(|s| B64.decode(s).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|p| pem_parse_all(&p).ok())
-        .map(|mut v| v.remove(0).der);
-    if body["kind"] != "hashedrekord"
-        || spec["data"]["hash"]["value"].as_str() != Some(hex::encode(pd).as_str())
-        || spec["signature"]["content"]
+    // The logged body must be this signature, verifier and payload.
+    let at = if let Some((body_b64, at)) = logged {
+        let body: Value = serde_json::from_slice(&B64.decode(&body_b64).unwrap_or_default())
+            .unwrap_or(Value::Null);
+        let spec = &body["spec"];
+        let logged_cert = spec["signature"]["publicKey"]["content"]
             .as_str()
             .and_then(|s| B64.decode(s).ok())
-            != Some(sig.clone())
-        || logged_cert != Some(leaf.clone())
-    {
-        return Err(VerifyError::BodyMismatch(
-            "the logged entry is not this signature, certificate and payload".into(),
-        )
-        .into());
-    }
-    // 2. Certificate chain and SCT at the integrated time; identity and issuer.
-    let cert = trust.material.verify_certificate(&leaf, &chain, at)?;
-    let (identity, issuer) = policy.check(&cert)?;
-    n.say(format!("certificate for {identity} (issuer {issuer}) chains to a trusted CA at the integrated time; SCT verifies"));
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|p| pem_parse_all(&p).ok())
+            .map(|mut v| v.remove(0).der);
+        if body["kind"] != "hashedrekord"
+            || spec["data"]["hash"]["value"].as_str() != Some(hex::encode(pd).as_str())
+            || spec["signature"]["content"]
+                .as_str()
+                .and_then(|s| B64.decode(s).ok())
+                != Some(sig.clone())
+            || logged_cert != Some(verifier_der.clone())
+        {
+            return Err(VerifyError::BodyMismatch(
+                "the logged entry is not this signature, certificate and payload".into(),
+            )
+            .into());
+        }
+        at
+    } else {
+        n.say("the transparency log is ignored (--insecure-ignore-tlog)");
+        opts.now
+    };
+    // 2. Certificate chain and SCT at the integrated time (or now); identity and issuer.
+    let (key, who) = match with {
+        VerifyWith::Identity(policy) => {
+            let cert = trust
+                .material
+                .verify_certificate(&verifier_der, &chain, at)?;
+            let (identity, issuer) = policy.check(&cert)?;
+            n.say(format!("certificate for {identity} (issuer {issuer}) chains to a trusted CA at the integrated time; SCT verifies"));
+            let v1 = cert
+                .sigstore_extensions
+                .get(sigstore_lite_core::fulcio::OID_ISSUER_V1)
+                .cloned();
+            (cert.key, Some((identity, issuer, v1)))
+        }
+        VerifyWith::Key(k) => (k.clone(), None),
+    };
     // 3. Signature over the payload, and the payload names this image.
-    cert.key
-        .verify_prehashed(DigestAlg::Sha256, &pd, &sig)
+    key.verify_prehashed(DigestAlg::Sha256, &pd, &sig)
         .map_err(|_| layer_error(VerifyError::BadSignature))?;
     let pv: Value = serde_json::from_slice(&p)
         .map_err(|_| layer_error(VerifyError::Malformed("the payload is not JSON".into())))?;
@@ -280,14 +358,11 @@ async fn verify_layer(
         .as_object()
         .cloned()
         .unwrap_or_else(Map::new);
-    optional.insert("Subject".into(), json!(identity));
-    optional.insert("Issuer".into(), json!(issuer));
-    optional.insert(
-        "1.3.6.1.4.1.57264.1.1".into(),
-        json!(cert
-            .sigstore_extensions
-            .get(sigstore_lite_core::fulcio::OID_ISSUER_V1)),
-    );
+    if let Some((identity, issuer, v1)) = who {
+        optional.insert("Subject".into(), json!(identity));
+        optional.insert("Issuer".into(), json!(issuer));
+        optional.insert("1.3.6.1.4.1.57264.1.1".into(), json!(v1));
+    }
     if !bundle_json.is_null() {
         optional.insert("Bundle".into(), bundle_json);
     }
@@ -301,7 +376,7 @@ pub async fn verify(
     trust: &Trust,
     reg: &Registry,
     image: &str,
-    policy: &Policy,
+    with: VerifyWith<'_>,
     opts: &VerifyOptions,
 ) -> Result<Vec<Value>, Error> {
     let n = opts.narrator;
@@ -321,7 +396,7 @@ pub async fn verify(
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for l in layers.iter().filter(|l| l["mediaType"] == SIMPLESIGNING) {
-        match verify_layer(trust, reg, &r, &digest, l, policy, opts).await {
+        match verify_layer(trust, reg, &r, &digest, l, with, opts).await {
             Ok(v) => ok.push(v),
             Err(e) => {
                 n.say(format!("a signature did not verify: {e}"));

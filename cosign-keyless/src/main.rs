@@ -1,11 +1,13 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use cosign_keyless::image::{SignWith, VerifyWith};
 use cosign_keyless::keyless::Narrator;
 use cosign_keyless::oci::Registry;
 use cosign_keyless::trust::Trust;
-use cosign_keyless::{blob, image, Error};
+use cosign_keyless::{blob, image, keyfile, Error};
+use sigstore_lite_core::keys::PublicKey;
 use sigstore_lite_core::verify::{Matcher, Policy};
 
 #[derive(Parser)]
@@ -42,28 +44,46 @@ struct TrustArgs {
 #[derive(Args, Clone)]
 struct IdentityArgs {
     /// The exact identity (SAN) the certificate must name.
-    #[arg(long, required_unless_present = "certificate_identity_regexp")]
+    #[arg(long, required_unless_present_any = ["certificate_identity_regexp", "key"])]
     certificate_identity: Option<String>,
     /// A regexp the identity must match entirely.
     #[arg(long, conflicts_with = "certificate_identity")]
     certificate_identity_regexp: Option<String>,
     /// The exact OIDC issuer the certificate must name.
-    #[arg(long, required_unless_present = "certificate_oidc_issuer_regexp")]
+    #[arg(long, required_unless_present_any = ["certificate_oidc_issuer_regexp", "key"])]
     certificate_oidc_issuer: Option<String>,
     /// A regexp the issuer must match entirely.
     #[arg(long, conflicts_with = "certificate_oidc_issuer")]
     certificate_oidc_issuer_regexp: Option<String>,
+    /// Verify with this public key (cosign.pub) instead of an identity.
+    #[arg(long, conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
+    key: Option<PathBuf>,
+    /// Skip the transparency log (certificates are then checked at the current time).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+}
+
+/// The verification policy, or the key.
+enum Who {
+    Policy(Policy),
+    Key(PublicKey),
 }
 
 impl IdentityArgs {
-    fn policy(&self) -> Result<Policy, Error> {
+    fn who(&self) -> Result<Who, Error> {
+        if let Some(k) = &self.key {
+            let pem = read_text(k)?;
+            return PublicKey::from_pem(&pem)
+                .map(Who::Key)
+                .map_err(|e| Error::Usage(format!("{} is not a public key: {e}", k.display())));
+        }
         let m = |exact: &Option<String>, re: &Option<String>, what: &str| match (exact, re) {
             (Some(e), _) => Ok(Matcher::exact(e)),
             (None, Some(r)) => Matcher::regex(r)
                 .map_err(|e| Error::Usage(format!("the {what} regexp is invalid: {e}"))),
             (None, None) => Err(Error::Usage(format!("a certificate {what} is required"))),
         };
-        Ok(Policy {
+        Ok(Who::Policy(Policy {
             identity: m(
                 &self.certificate_identity,
                 &self.certificate_identity_regexp,
@@ -74,30 +94,43 @@ impl IdentityArgs {
                 &self.certificate_oidc_issuer_regexp,
                 "OIDC issuer",
             )?,
-        })
+        }))
     }
+}
+
+#[derive(Args, Clone)]
+struct SignArgs {
+    /// OIDC identity token (default: $SIGSTORE_ID_TOKEN, then GitHub Actions' ambient token).
+    #[arg(long)]
+    identity_token: Option<String>,
+    /// Sign with this private key (cosign.key; password from COSIGN_PASSWORD) instead of keylessly.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Upload key-pair signatures to Rekor (always for keyless).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    tlog_upload: bool,
+    /// Accepted for cosign compatibility (no prompt is ever shown).
+    #[arg(short, long)]
+    yes: bool,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Sign an image keylessly and attach the signature (sha256-<digest>.sig).
+    /// Sign an image and attach the signature (sha256-<digest>.sig).
     Sign {
         image: String,
         /// Also write the Sigstore bundle (v0.3) of the signature here.
         #[arg(long)]
         bundle: Option<PathBuf>,
-        #[arg(long)]
-        identity_token: Option<String>,
+        #[command(flatten)]
+        sign: SignArgs,
         /// Use plain HTTP for this registry (loopback registries always use it).
         #[arg(long)]
         allow_insecure_registry: bool,
-        /// Accepted for cosign compatibility (no prompt is ever shown).
-        #[arg(short, long)]
-        yes: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
-    /// Verify that an image has a signature by the given identity and issuer.
+    /// Verify that an image has a signature by the given identity and issuer (or key).
     Verify {
         image: String,
         #[command(flatten)]
@@ -109,6 +142,33 @@ enum Cmd {
         allow_insecure_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
+    },
+    /// Sign a file and write a Sigstore bundle.
+    SignBlob {
+        file: PathBuf,
+        /// Where to write the bundle (v0.3).
+        #[arg(long)]
+        bundle: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify a file (or sha256:<hex>) against a Sigstore bundle, by identity and issuer (or key).
+    VerifyBlob {
+        /// FILE or sha256:<hex>.
+        artifact: String,
+        #[arg(long)]
+        bundle: PathBuf,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Generate cosign.key (encrypted with COSIGN_PASSWORD or a typed password) and cosign.pub.
+    GenerateKeyPair {
+        #[arg(long, default_value = "cosign")]
+        output_key_prefix: String,
     },
     /// Print where the signatures of an image are stored.
     Triangulate {
@@ -122,32 +182,6 @@ enum Cmd {
         #[arg(long)]
         allow_insecure_registry: bool,
     },
-    /// Sign a file keylessly and write a Sigstore bundle.
-    SignBlob {
-        file: PathBuf,
-        /// Where to write the bundle (v0.3).
-        #[arg(long)]
-        bundle: PathBuf,
-        /// OIDC identity token (default: $SIGSTORE_ID_TOKEN, then GitHub Actions' ambient token).
-        #[arg(long)]
-        identity_token: Option<String>,
-        /// Accepted for cosign compatibility (no prompt is ever shown).
-        #[arg(short, long)]
-        yes: bool,
-        #[command(flatten)]
-        trust: TrustArgs,
-    },
-    /// Verify a file (or sha256:<hex>) against a Sigstore bundle, by identity and issuer.
-    VerifyBlob {
-        /// FILE or sha256:<hex>.
-        artifact: String,
-        #[arg(long)]
-        bundle: PathBuf,
-        #[command(flatten)]
-        identity: IdentityArgs,
-        #[command(flatten)]
-        trust: TrustArgs,
-    },
 }
 
 fn now() -> i64 {
@@ -155,6 +189,32 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs() as i64
+}
+
+fn read_text(p: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(p).map_err(|e| Error::Read {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn write(p: &Path, data: &[u8], private: bool) -> Result<(), Error> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    }
+    let _ = private;
+    let mut f = o.open(p).map_err(|e| Error::Write {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    f.write_all(data).map_err(|e| Error::Write {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn load(t: &TrustArgs) -> Result<Trust, Error> {
@@ -168,29 +228,70 @@ fn load(t: &TrustArgs) -> Result<Trust, Error> {
     )
 }
 
+fn has_trust(t: &TrustArgs) -> bool {
+    t.trusted_root.is_some() || t.trust_config.is_some()
+}
+
+/// Trust for signing: needed unless signing with a key and no log upload.
+fn sign_trust(s: &SignArgs, t: &TrustArgs) -> Result<Option<Trust>, Error> {
+    if s.key.is_some() && !s.tlog_upload {
+        return Ok(None);
+    }
+    load(t).map(Some)
+}
+
+/// Trust for verifying: a key-pair check that ignores the log needs none.
+fn verify_trust(id: &IdentityArgs, t: &TrustArgs) -> Result<Trust, Error> {
+    if id.key.is_some() && id.insecure_ignore_tlog && !has_trust(t) {
+        return Ok(Trust::empty());
+    }
+    load(t)
+}
+
+fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>, Error> {
+    match &s.key {
+        Some(p) => Ok(Some(keyfile::decrypt(
+            &read_text(p)?,
+            &keyfile::password(false)?,
+        )?)),
+        None => Ok(None),
+    }
+}
+
 async fn run(cmd: Cmd) -> Result<(), Error> {
     match cmd {
         Cmd::Sign {
             image,
             bundle,
-            identity_token,
+            sign,
             allow_insecure_registry,
-            yes: _,
             trust,
         } => {
             let n = Narrator {
                 verbose: trust.verbose,
             };
-            let t = load(&trust)?;
-            let token = cosign_keyless::keyless::resolve_token(identity_token.as_deref()).await?;
+            let t = sign_trust(&sign, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
-            let (digest, b) = image::sign(&t, &reg, &image, &token, now(), n).await?;
+            let key = private_key(&sign)?;
+            let token;
+            let with = match &key {
+                Some(k) => SignWith::Key {
+                    key: k,
+                    tlog_upload: sign.tlog_upload,
+                },
+                None => {
+                    token = cosign_keyless::keyless::resolve_token(sign.identity_token.as_deref())
+                        .await?;
+                    SignWith::Token(&token)
+                }
+            };
+            let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, now(), n).await?;
             if let Some(path) = bundle {
-                let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
-                std::fs::write(&path, json).map_err(|e| Error::Write {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                write(
+                    &path,
+                    &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
+                    false,
+                )?;
             }
             eprintln!("Pushing signature to: {}", image::signature_tag(&digest));
             Ok(())
@@ -205,16 +306,130 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             let n = Narrator {
                 verbose: trust.verbose,
             };
-            let t = load(&trust)?;
+            let t = verify_trust(&identity, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
             let opts = image::VerifyOptions {
                 offline,
+                ignore_tlog: identity.insecure_ignore_tlog,
                 now: now(),
                 narrator: n,
             };
-            let payloads = image::verify(&t, &reg, &image, &identity.policy()?, &opts).await?;
-            eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n  - Existence of the claims in the transparency log was verified offline\n  - The code-signing certificate was verified using trusted certificate authority certificates");
+            let who = identity.who()?;
+            let with = match &who {
+                Who::Policy(p) => VerifyWith::Identity(p),
+                Who::Key(k) => VerifyWith::Key(k),
+            };
+            let payloads = image::verify(&t, &reg, &image, with, &opts).await?;
+            let tlog = if identity.insecure_ignore_tlog {
+                "  - The transparency log was NOT checked (--insecure-ignore-tlog)"
+            } else {
+                "  - Existence of the claims in the transparency log was verified offline"
+            };
+            let sigs = match who {
+                Who::Policy(_) => "  - The code-signing certificate was verified using trusted certificate authority certificates",
+                Who::Key(_) => "  - The signatures were verified against the specified public key",
+            };
+            eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n{tlog}\n{sigs}");
             println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            Ok(())
+        }
+        Cmd::SignBlob {
+            file,
+            bundle,
+            sign,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = sign_trust(&sign, &trust)?;
+            let b = match private_key(&sign)? {
+                Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
+                None => {
+                    let t = t.ok_or_else(|| {
+                        Error::Usage("give --trust-config or --trusted-root".into())
+                    })?;
+                    let token =
+                        cosign_keyless::keyless::resolve_token(sign.identity_token.as_deref())
+                            .await?;
+                    blob::sign_blob(&t, &file, &token, now(), n).await?
+                }
+            };
+            let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
+            std::fs::write(&bundle, json).map_err(|e| Error::Write {
+                path: bundle.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            eprintln!("Wrote bundle to file {}", bundle.display());
+            Ok(())
+        }
+        Cmd::VerifyBlob {
+            artifact,
+            bundle,
+            identity,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = verify_trust(&identity, &trust)?;
+            match identity.who()? {
+                Who::Policy(p) => {
+                    let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
+                    n.say(format!(
+                        "log entry {} integrated {}: SET/inclusion proof verified; certificate chain and SCT verified at that time; identity {} and issuer {} match; signature verified",
+                        v.log_index,
+                        sigstore_lite_core::trust::rfc3339(v.integrated_time),
+                        v.identity,
+                        v.issuer
+                    ));
+                }
+                Who::Key(k) => {
+                    let at = blob::verify_blob_with_key(
+                        &t.material,
+                        &artifact,
+                        &bundle,
+                        &k,
+                        identity.insecure_ignore_tlog,
+                    )?;
+                    n.say(match at {
+                        Some(t) => format!(
+                            "signature verified with the key; logged at {}",
+                            sigstore_lite_core::trust::rfc3339(t)
+                        ),
+                        None => {
+                            "signature verified with the key; the transparency log was not checked"
+                                .into()
+                        }
+                    });
+                }
+            }
+            eprintln!("Verified OK");
+            Ok(())
+        }
+        Cmd::GenerateKeyPair { output_key_prefix } => {
+            let (priv_path, pub_path) = (
+                PathBuf::from(format!("{output_key_prefix}.key")),
+                PathBuf::from(format!("{output_key_prefix}.pub")),
+            );
+            for p in [&priv_path, &pub_path] {
+                if p.exists() {
+                    return Err(Error::Usage(format!(
+                        "{} already exists; not overwriting it",
+                        p.display()
+                    )));
+                }
+            }
+            let key = sigstore_lite_core::keys::Signer::generate_p256()
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            let enc = keyfile::encrypt(&key, &keyfile::password(true)?)?;
+            write(&priv_path, enc.as_bytes(), true)?;
+            write(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
+            eprintln!(
+                "Private key written to {}\nPublic key written to {}",
+                priv_path.display(),
+                pub_path.display()
+            );
             Ok(())
         }
         Cmd::Triangulate {
@@ -234,48 +449,6 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             for line in image::tree(&Registry::new(allow_insecure_registry), &image).await? {
                 println!("{line}");
             }
-            Ok(())
-        }
-        Cmd::SignBlob {
-            file,
-            bundle,
-            identity_token,
-            yes: _,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = load(&trust)?;
-            let token = cosign_keyless::keyless::resolve_token(identity_token.as_deref()).await?;
-            let b = blob::sign_blob(&t, &file, &token, now(), n).await?;
-            let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
-            std::fs::write(&bundle, json).map_err(|e| Error::Write {
-                path: bundle.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            eprintln!("Wrote bundle to file {}", bundle.display());
-            Ok(())
-        }
-        Cmd::VerifyBlob {
-            artifact,
-            bundle,
-            identity,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = load(&trust)?;
-            let v = blob::verify_blob(&t.material, &artifact, &bundle, &identity.policy()?)?;
-            n.say(format!(
-                "log entry {} integrated {}: SET/inclusion proof verified; certificate chain and SCT verified at that time; identity {} and issuer {} match; signature verified",
-                v.log_index,
-                sigstore_lite_core::trust::rfc3339(v.integrated_time),
-                v.identity,
-                v.issuer
-            ));
-            eprintln!("Verified OK");
             Ok(())
         }
     }

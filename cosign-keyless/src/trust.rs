@@ -86,6 +86,24 @@ impl Trust {
         })
     }
 
+    /// No trust at all: for key-pair verification without the transparency log.
+    pub fn empty() -> Trust {
+        let root = TrustedRoot {
+            media_type: sigstore_lite_core::trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
+            tlogs: Vec::new(),
+            certificate_authorities: Vec::new(),
+            ctlogs: Vec::new(),
+            timestamp_authorities: Vec::new(),
+        };
+        let material = TrustMaterial::from_trusted_root(&root).expect("an empty root is valid");
+        Trust {
+            root,
+            material,
+            fulcio_url: None,
+            rekor_url: None,
+        }
+    }
+
     pub fn fulcio(&self) -> Result<&str, Error> {
         self.fulcio_url.as_deref().ok_or_else(|| {
             Error::Usage("no Fulcio URL: give --fulcio-url or a signing config".into())

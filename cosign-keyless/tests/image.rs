@@ -464,3 +464,275 @@ async fn signatures_survive_a_restart_of_the_stack() {
     );
     s.stop().await;
 }
+
+fn cosign_env(args: Vec<String>, dir: &Path, password: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+        .args(args)
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pair_mode_signs_and_verifies_images_and_blobs() {
+    let reg = start_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir.path().join("stack")).await;
+    let tc = s.trust_config_path().to_str().unwrap().to_string();
+    let w = dir.path().to_path_buf();
+    let run = |args: Vec<String>, pw: &'static str| {
+        let w = w.clone();
+        async move {
+            tokio::task::spawn_blocking(move || cosign_env(args, &w, pw))
+                .await
+                .unwrap()
+        }
+    };
+    let o = run(v(&["generate-key-pair"]), "s3cret").await;
+    assert!(o.status.success(), "{}", err(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(w.join("cosign.key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    assert!(std::fs::read_to_string(w.join("cosign.key"))
+        .unwrap()
+        .contains("ENCRYPTED SIGSTORE PRIVATE KEY"));
+    assert!(std::fs::read_to_string(w.join("cosign.pub"))
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    let o = run(v(&["generate-key-pair"]), "s3cret").await;
+    assert!(
+        !o.status.success() && err(&o).contains("already exists"),
+        "{}",
+        err(&o)
+    );
+    let o = run(
+        v(&["generate-key-pair", "--output-key-prefix", "other"]),
+        "x",
+    )
+    .await;
+    assert!(o.status.success());
+
+    // Images: signed with the key and logged in Rekor.
+    let image = format!("{}/demo/keyed:v1", reg.addr);
+    push_image(dir.path(), &image, "keyed");
+    let o = run(
+        v(&["sign", "--key", "cosign.key", &image, "--trust-config", &tc]),
+        "s3cret",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = run(
+        v(&["sign", "--key", "cosign.key", &image, "--trust-config", &tc]),
+        "wrong",
+    )
+    .await;
+    assert!(
+        !o.status.success() && err(&o).contains("password is wrong"),
+        "{}",
+        err(&o)
+    );
+    let o = run(
+        v(&[
+            "verify",
+            "--key",
+            "cosign.pub",
+            &image,
+            "--trust-config",
+            &tc,
+            "--offline",
+        ]),
+        "",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("specified public key"));
+    let o = run(
+        v(&[
+            "verify",
+            "--key",
+            "other.pub",
+            &image,
+            "--trust-config",
+            &tc,
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    // A keyless verification finds no certificate on a key-signed image.
+    let o = run(
+        v(&[
+            "verify",
+            &image,
+            "--trust-config",
+            &tc,
+            "--certificate-identity",
+            "a@b.c",
+            "--certificate-oidc-issuer",
+            "x",
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(13), "{}", err(&o));
+    // Without the log: refused unless the log is explicitly ignored.
+    let image2 = format!("{}/demo/keyed2:v1", reg.addr);
+    push_image(dir.path(), &image2, "keyed, not logged");
+    let o = run(
+        v(&[
+            "sign",
+            "--key",
+            "cosign.key",
+            &image2,
+            "--tlog-upload=false",
+        ]),
+        "s3cret",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify",
+            "--key",
+            "cosign.pub",
+            &image2,
+            "--trust-config",
+            &tc,
+            "--offline",
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify",
+            "--key",
+            "cosign.pub",
+            &image2,
+            "--insecure-ignore-tlog",
+        ]),
+        "",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+
+    // Blobs.
+    std::fs::write(w.join("f.txt"), b"blob signed with a key\n").unwrap();
+    let o = run(
+        v(&[
+            "sign-blob",
+            "--key",
+            "cosign.key",
+            "f.txt",
+            "--bundle",
+            "f.json",
+            "--trust-config",
+            &tc,
+        ]),
+        "s3cret",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify-blob",
+            "--key",
+            "cosign.pub",
+            "f.txt",
+            "--bundle",
+            "f.json",
+            "--trust-config",
+            &tc,
+        ]),
+        "",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify-blob",
+            "--key",
+            "other.pub",
+            "f.txt",
+            "--bundle",
+            "f.json",
+            "--trust-config",
+            &tc,
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    std::fs::write(w.join("g.txt"), b"another blob\n").unwrap();
+    let o = run(
+        v(&[
+            "verify-blob",
+            "--key",
+            "cosign.pub",
+            "g.txt",
+            "--bundle",
+            "f.json",
+            "--trust-config",
+            &tc,
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    let o = run(
+        v(&[
+            "sign-blob",
+            "--key",
+            "cosign.key",
+            "f.txt",
+            "--bundle",
+            "f2.json",
+            "--tlog-upload=false",
+        ]),
+        "s3cret",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify-blob",
+            "--key",
+            "cosign.pub",
+            "f.txt",
+            "--bundle",
+            "f2.json",
+            "--trust-config",
+            &tc,
+        ]),
+        "",
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    assert!(err(&o).contains("no transparency log entry"), "{}", err(&o));
+    let o = run(
+        v(&[
+            "verify-blob",
+            "--key",
+            "cosign.pub",
+            "f.txt",
+            "--bundle",
+            "f2.json",
+            "--insecure-ignore-tlog",
+        ]),
+        "",
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    s.stop().await;
+}

@@ -477,6 +477,141 @@ fn pem_der_of_b64(s: &str) -> Option<Vec<u8>> {
     )
 }
 
+/// Checks the signature over the artifact (digest `digest`) with `key`, and, given the log
+/// entry, that its body names this signature, `verifier_der` (the certificate or SPKI DER) and
+/// artifact. Returns the in-toto statement of a DSSE bundle.
+fn check_content(
+    b: &Bundle,
+    t: Option<&TlogEntry>,
+    digest: [u8; 32],
+    key: &PublicKey,
+    verifier_der: &[u8],
+) -> Result<Option<Value>, VerifyError> {
+    let body: Value = match t {
+        Some(t) => serde_json::from_slice(&b64(&t.canonicalized_body, "canonicalizedBody")?)
+            .map_err(|_| VerifyError::Malformed("the log entry body is not JSON".into()))?,
+        None => Value::Null,
+    };
+    let statement = match (&b.message_signature, &b.dsse_envelope) {
+        (Some(ms), None) => {
+            if let Some(md) = &ms.message_digest {
+                if md.algorithm != "SHA2_256" || b64(&md.digest, "messageDigest")? != digest {
+                    return Err(VerifyError::ArtifactMismatch(
+                        "its SHA-256 is not the bundle's message digest".into(),
+                    ));
+                }
+            }
+            let sig = b64(&ms.signature, "signature")?;
+            key.verify_prehashed(DigestAlg::Sha256, &digest, &sig)
+                .map_err(|_| VerifyError::BadSignature)?;
+            if let Some(t) = t {
+                if (t.kind_version.kind.as_str(), body["kind"].as_str())
+                    != ("hashedrekord", Some("hashedrekord"))
+                {
+                    return Err(VerifyError::BodyMismatch(format!(
+                        "a message signature needs a hashedrekord entry, not {}",
+                        t.kind_version.kind
+                    )));
+                }
+                let spec = &body["spec"];
+                if spec["data"]["hash"]["algorithm"] != "sha256"
+                    || spec["data"]["hash"]["value"]
+                        .as_str()
+                        .map(str::to_ascii_lowercase)
+                        != Some(hex::encode(digest))
+                {
+                    return Err(VerifyError::BodyMismatch(
+                        "the logged digest is not the artifact's".into(),
+                    ));
+                }
+                if spec["signature"]["content"]
+                    .as_str()
+                    .and_then(|s| B64.decode(s).ok())
+                    != Some(sig.clone())
+                {
+                    return Err(VerifyError::BodyMismatch(
+                        "the logged signature is not the bundle's".into(),
+                    ));
+                }
+                if spec["signature"]["publicKey"]["content"]
+                    .as_str()
+                    .and_then(pem_der_of_b64)
+                    != Some(verifier_der.to_vec())
+                {
+                    return Err(VerifyError::BodyMismatch(
+                        "the logged certificate is not the bundle's".into(),
+                    ));
+                }
+            }
+            None
+        }
+        (None, Some(env)) => {
+            let [s] = env.signatures.as_slice() else {
+                return Err(VerifyError::Malformed(
+                    "a DSSE envelope in a bundle has exactly one signature".into(),
+                ));
+            };
+            let payload = b64(&env.payload, "payload")?;
+            let sig = b64(&s.sig, "envelope signature")?;
+            let pae = rekor::pae(&env.payload_type, &payload);
+            let ok = match key.kind() {
+                KeyKind::EcdsaP256
+                | KeyKind::EcdsaP384
+                | KeyKind::Ed25519
+                | KeyKind::Rsa { .. } => key.verify_message(&pae, &sig),
+            };
+            ok.map_err(|_| VerifyError::BadSignature)?;
+            let st: Value = serde_json::from_slice(&payload)
+                .map_err(|_| VerifyError::Malformed("the DSSE payload is not JSON".into()))?;
+            let hexd = hex::encode(digest);
+            let subjects = st["subject"].as_array().cloned().unwrap_or_default();
+            if !subjects.iter().any(|s| {
+                s["digest"]["sha256"].as_str().map(str::to_ascii_lowercase) == Some(hexd.clone())
+            }) {
+                return Err(VerifyError::ArtifactMismatch(
+                    "it is not a subject of the in-toto statement".into(),
+                ));
+            }
+            if let Some(t) = t {
+                if (t.kind_version.kind.as_str(), body["kind"].as_str()) != ("dsse", Some("dsse")) {
+                    return Err(VerifyError::BodyMismatch(format!(
+                        "a DSSE envelope needs a dsse entry, not {}",
+                        t.kind_version.kind
+                    )));
+                }
+                let spec = &body["spec"];
+                if spec["payloadHash"]["value"].as_str()
+                    != Some(hex::encode(Sha256::digest(&payload)).as_str())
+                {
+                    return Err(VerifyError::BodyMismatch(
+                        "the logged payload hash is not the envelope's".into(),
+                    ));
+                }
+                let logged = spec["signatures"].as_array().cloned().unwrap_or_default();
+                let matches = logged.len() == 1
+                    && logged[0]["signature"]
+                        .as_str()
+                        .and_then(|s| B64.decode(s).ok())
+                        == Some(sig.clone())
+                    && logged[0]["verifier"].as_str().and_then(pem_der_of_b64)
+                        == Some(verifier_der.to_vec());
+                if !matches {
+                    return Err(VerifyError::BodyMismatch(
+                        "the logged signature or verifier is not the bundle's".into(),
+                    ));
+                }
+            }
+            Some(st)
+        }
+        _ => {
+            return Err(VerifyError::Malformed(
+                "a bundle has exactly one of messageSignature or dsseEnvelope".into(),
+            ))
+        }
+    };
+    Ok(statement)
+}
+
 /// Verifies a bundle against a trust root, an artifact and a policy.
 pub fn verify_bundle(
     b: &Bundle,
@@ -528,122 +663,7 @@ pub fn verify_bundle(
     // 4. Identity and issuer.
     let (identity, issuer) = policy.check(&cert)?;
     // 5. Signature over the artifact, and 6. the log body against it.
-    let body: Value = serde_json::from_slice(&b64(&t.canonicalized_body, "canonicalizedBody")?)
-        .map_err(|_| VerifyError::Malformed("the log entry body is not JSON".into()))?;
-    let digest = artifact.sha256();
-    let statement = match (&b.message_signature, &b.dsse_envelope) {
-        (Some(ms), None) => {
-            if let Some(md) = &ms.message_digest {
-                if md.algorithm != "SHA2_256" || b64(&md.digest, "messageDigest")? != digest {
-                    return Err(VerifyError::ArtifactMismatch(
-                        "its SHA-256 is not the bundle's message digest".into(),
-                    ));
-                }
-            }
-            let sig = b64(&ms.signature, "signature")?;
-            cert.key
-                .verify_prehashed(DigestAlg::Sha256, &digest, &sig)
-                .map_err(|_| VerifyError::BadSignature)?;
-            if (t.kind_version.kind.as_str(), body["kind"].as_str())
-                != ("hashedrekord", Some("hashedrekord"))
-            {
-                return Err(VerifyError::BodyMismatch(format!(
-                    "a message signature needs a hashedrekord entry, not {}",
-                    t.kind_version.kind
-                )));
-            }
-            let spec = &body["spec"];
-            if spec["data"]["hash"]["algorithm"] != "sha256"
-                || spec["data"]["hash"]["value"]
-                    .as_str()
-                    .map(str::to_ascii_lowercase)
-                    != Some(hex::encode(digest))
-            {
-                return Err(VerifyError::BodyMismatch(
-                    "the logged digest is not the artifact's".into(),
-                ));
-            }
-            if spec["signature"]["content"]
-                .as_str()
-                .and_then(|s| B64.decode(s).ok())
-                != Some(sig)
-            {
-                return Err(VerifyError::BodyMismatch(
-                    "the logged signature is not the bundle's".into(),
-                ));
-            }
-            if spec["signature"]["publicKey"]["content"]
-                .as_str()
-                .and_then(pem_der_of_b64)
-                != Some(leaf.clone())
-            {
-                return Err(VerifyError::BodyMismatch(
-                    "the logged certificate is not the bundle's".into(),
-                ));
-            }
-            None
-        }
-        (None, Some(env)) => {
-            let [s] = env.signatures.as_slice() else {
-                return Err(VerifyError::Malformed(
-                    "a DSSE envelope in a bundle has exactly one signature".into(),
-                ));
-            };
-            let payload = b64(&env.payload, "payload")?;
-            let sig = b64(&s.sig, "envelope signature")?;
-            let pae = rekor::pae(&env.payload_type, &payload);
-            let ok = match cert.key.kind() {
-                KeyKind::EcdsaP256
-                | KeyKind::EcdsaP384
-                | KeyKind::Ed25519
-                | KeyKind::Rsa { .. } => cert.key.verify_message(&pae, &sig),
-            };
-            ok.map_err(|_| VerifyError::BadSignature)?;
-            let st: Value = serde_json::from_slice(&payload)
-                .map_err(|_| VerifyError::Malformed("the DSSE payload is not JSON".into()))?;
-            let hexd = hex::encode(digest);
-            let subjects = st["subject"].as_array().cloned().unwrap_or_default();
-            if !subjects.iter().any(|s| {
-                s["digest"]["sha256"].as_str().map(str::to_ascii_lowercase) == Some(hexd.clone())
-            }) {
-                return Err(VerifyError::ArtifactMismatch(
-                    "it is not a subject of the in-toto statement".into(),
-                ));
-            }
-            if (t.kind_version.kind.as_str(), body["kind"].as_str()) != ("dsse", Some("dsse")) {
-                return Err(VerifyError::BodyMismatch(format!(
-                    "a DSSE envelope needs a dsse entry, not {}",
-                    t.kind_version.kind
-                )));
-            }
-            let spec = &body["spec"];
-            if spec["payloadHash"]["value"].as_str()
-                != Some(hex::encode(Sha256::digest(&payload)).as_str())
-            {
-                return Err(VerifyError::BodyMismatch(
-                    "the logged payload hash is not the envelope's".into(),
-                ));
-            }
-            let logged = spec["signatures"].as_array().cloned().unwrap_or_default();
-            let matches = logged.len() == 1
-                && logged[0]["signature"]
-                    .as_str()
-                    .and_then(|s| B64.decode(s).ok())
-                    == Some(sig)
-                && logged[0]["verifier"].as_str().and_then(pem_der_of_b64) == Some(leaf.clone());
-            if !matches {
-                return Err(VerifyError::BodyMismatch(
-                    "the logged signature or verifier is not the bundle's".into(),
-                ));
-            }
-            Some(st)
-        }
-        _ => {
-            return Err(VerifyError::Malformed(
-                "a bundle has exactly one of messageSignature or dsseEnvelope".into(),
-            ))
-        }
-    };
+    let statement = check_content(b, Some(t), artifact.sha256(), &cert.key, &leaf)?;
     Ok(Verified {
         integrated_time: at,
         log_index: t.log_index,
@@ -652,6 +672,37 @@ pub fn verify_bundle(
         cert,
         statement,
     })
+}
+
+/// Verifies a bundle signed with a plain key (cosign's key-pair mode): its log entry if it has
+/// one (required when `require_tlog`), the signature by `key`, and the logged body. Returns the
+/// integrated time, if logged.
+pub fn verify_bundle_with_key(
+    b: &Bundle,
+    artifact: Artifact<'_>,
+    tm: &TrustMaterial,
+    key: &PublicKey,
+    require_tlog: bool,
+) -> Result<Option<i64>, VerifyError> {
+    let version = b
+        .version()
+        .ok_or_else(|| VerifyError::UnsupportedBundle(format!("media type {:?}", b.media_type)))?;
+    let t = match b.verification_material.tlog_entries.as_slice() {
+        [] if require_tlog => return Err(VerifyError::NoTlogEntry),
+        [] => None,
+        [t] => Some(t),
+        _ => return Err(VerifyError::Malformed("more than one log entry".into())),
+    };
+    let at = match t {
+        Some(t) => Some(tm.verify_tlog_entry(
+            t,
+            version == BundleVersion::V01,
+            version >= BundleVersion::V02,
+        )?),
+        None => None,
+    };
+    check_content(b, t, artifact.sha256(), key, key.spki_der())?;
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -801,6 +852,32 @@ mod tests {
             t(&|m| m.media_type = "application/json".into()),
             Err(VerifyError::UnsupportedBundle(_))
         ));
+    }
+
+    #[test]
+    fn certificates_are_checked_at_the_time_given() {
+        let (b, tm, _) = staging();
+        let leaf = B64
+            .decode(
+                &b.verification_material
+                    .certificate
+                    .as_ref()
+                    .unwrap()
+                    .raw_bytes,
+            )
+            .unwrap();
+        let c = fulcio::read(&leaf).unwrap();
+        // Valid at the log's integrated time, within the 10 minutes.
+        assert!(tm.verify_certificate(&leaf, &[], 1712085549).is_ok());
+        // Used after expiry (e.g. with its SET removed, so "now" is all there is): refused.
+        let late = tm
+            .verify_certificate(&leaf, &[], c.not_after + 1)
+            .unwrap_err();
+        assert!(late.to_string().contains("CertExpired"), "{late}");
+        // And before it existed.
+        assert!(tm
+            .verify_certificate(&leaf, &[], c.not_before - 3600)
+            .is_err());
     }
 
     #[test]
