@@ -77,6 +77,16 @@ pub fn artifact_digest(spec: &str) -> Result<[u8; 32], Error> {
     Ok(Sha256::digest(read(Path::new(spec))?).into())
 }
 
+/// Reads `FILE` (its bytes) or parses `sha256:<hex>` (a digest only).
+fn load_artifact(spec: &str) -> Result<(Option<Vec<u8>>, [u8; 32]), Error> {
+    if spec.starts_with("sha256:") {
+        return Ok((None, artifact_digest(spec)?));
+    }
+    let data = read(Path::new(spec))?;
+    let d = Sha256::digest(&data).into();
+    Ok((Some(data), d))
+}
+
 /// Verifies a bundle file for an artifact.
 pub fn verify_blob(
     material: &TrustMaterial,
@@ -84,19 +94,18 @@ pub fn verify_blob(
     bundle: &Path,
     policy: &Policy,
 ) -> Result<Verified, Error> {
-    let digest = artifact_digest(artifact)?;
+    let (data, digest) = load_artifact(artifact)?;
+    let artifact = match &data {
+        Some(d) => Artifact::Bytes(d),
+        None => Artifact::Sha256(digest),
+    };
     let b: Bundle = serde_json::from_slice(&read(bundle)?).map_err(|e| {
         Error::Usage(format!(
             "{} is not a Sigstore bundle: {e}",
             bundle.display()
         ))
     })?;
-    Ok(verify::verify_bundle(
-        &b,
-        Artifact::Sha256(digest),
-        material,
-        policy,
-    )?)
+    Ok(verify::verify_bundle(&b, artifact, material, policy)?)
 }
 
 /// Signs `file` with a key pair; logs it in Rekor when `trust` is given (`--tlog-upload`).

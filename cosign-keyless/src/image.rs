@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sigstore_lite_core::bundle::{
     Bundle, MessageDigest, MessageSignature, TlogEntry, VerificationMaterial, MEDIA_TYPE_V03,
 };
-use sigstore_lite_core::keys::{pem_parse_all, DigestAlg, Signer};
+use sigstore_lite_core::keys::{pem_parse_all, Signer};
 use sigstore_lite_core::trust::RawBytes;
 use sigstore_lite_core::verify::{Policy, VerifyError};
 
@@ -334,7 +334,7 @@ async fn verify_layer(
         VerifyWith::Key(k) => (k.clone(), None),
     };
     // 3. Signature over the payload, and the payload names this image.
-    key.verify_prehashed(DigestAlg::Sha256, &pd, &sig)
+    key.verify_message_sha256(&p, &sig)
         .map_err(|_| layer_error(VerifyError::BadSignature))?;
     let pv: Value = serde_json::from_slice(&p)
         .map_err(|_| layer_error(VerifyError::Malformed("the payload is not JSON".into())))?;

@@ -143,10 +143,21 @@ struct LogKey {
 
 #[derive(Debug, Clone)]
 struct CaCerts {
-    /// Leaf-most first, trust anchor last.
-    certs: Vec<Vec<u8>>,
     from: Option<i64>,
     to: Option<i64>,
+    /// Parsed once: the root as a trust anchor, the intermediates, and every certificate's
+    /// (subject, SPKI) for finding an SCT's issuer.
+    anchor: Option<rustls_pki_types::TrustAnchor<'static>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    names: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn subject_and_spki(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (_, x) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some((
+        x.subject().as_raw().to_vec(),
+        x.tbs_certificate.subject_pki.raw.to_vec(),
+    ))
 }
 
 fn within(from: Option<i64>, to: Option<i64>, t: i64) -> bool {
@@ -213,7 +224,22 @@ impl TrustMaterial {
                 continue;
             }
             let (from, to) = range(Some(&ca.valid_for));
-            cas.push(CaCerts { certs, from, to });
+            let root = CertificateDer::from(certs.last().expect("non-empty").clone());
+            let anchor = webpki::anchor_from_trusted_cert(&root)
+                .ok()
+                .map(|a| a.to_owned());
+            let intermediates = certs[..certs.len() - 1]
+                .iter()
+                .map(|c| CertificateDer::from(c.clone()))
+                .collect();
+            let names = certs.iter().filter_map(|c| subject_and_spki(c)).collect();
+            cas.push(CaCerts {
+                from,
+                to,
+                anchor,
+                intermediates,
+                names,
+            });
         }
         Ok(TrustMaterial {
             tlogs: logs(&tr.tlogs)?,
@@ -370,14 +396,10 @@ impl TrustMaterial {
         let mut last =
             String::from("no certificate authority in the trusted root is valid at that time");
         for ca in self.cas.iter().filter(|c| within(c.from, c.to, at)) {
-            let root = CertificateDer::from(ca.certs.last().expect("non-empty").clone());
-            let Ok(anchor) = webpki::anchor_from_trusted_cert(&root) else {
+            let Some(anchor) = ca.anchor.clone() else {
                 continue;
             };
-            let mut inter: Vec<CertificateDer> = ca.certs[..ca.certs.len() - 1]
-                .iter()
-                .map(|c| CertificateDer::from(c.clone()))
-                .collect();
+            let mut inter = ca.intermediates.clone();
             inter.extend(extra.iter().map(|c| CertificateDer::from(c.clone())));
             match ee.verify_for_usage(
                 algs,
@@ -389,7 +411,9 @@ impl TrustMaterial {
                 None,
             ) {
                 Ok(_) => {
-                    self.verify_sct(leaf, ca.certs.iter().chain(extra))?;
+                    let extra_names: Vec<_> =
+                        extra.iter().filter_map(|c| subject_and_spki(c)).collect();
+                    self.verify_sct(leaf, ca.names.iter().chain(&extra_names))?;
                     return Ok(cert);
                 }
                 Err(e) => last = format!("{e:?}"),
@@ -401,21 +425,14 @@ impl TrustMaterial {
     fn verify_sct<'a>(
         &self,
         leaf: &[u8],
-        candidates: impl Iterator<Item = &'a Vec<u8>>,
+        mut names: impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)>,
     ) -> Result<(), VerifyError> {
         let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
             .map_err(|e| VerifyError::Sct(e.to_string()))?;
-        let issuer_name = parsed.issuer().as_raw().to_vec();
-        let mut issuer_spki = None;
-        for c in candidates {
-            if let Ok((_, x)) = x509_parser::parse_x509_certificate(c) {
-                if x.subject().as_raw() == issuer_name.as_slice() {
-                    issuer_spki = Some(x.tbs_certificate.subject_pki.raw.to_vec());
-                    break;
-                }
-            }
-        }
-        let issuer_spki = issuer_spki
+        let issuer_name = parsed.issuer().as_raw();
+        let issuer_spki = names
+            .find(|(subject, _)| subject.as_slice() == issuer_name)
+            .map(|(_, spki)| spki.clone())
             .ok_or_else(|| VerifyError::Sct("the issuing certificate is not known".into()))?;
         let ikh: [u8; 32] = Sha256::digest(&issuer_spki).into();
         let (tbs, scts) =
@@ -477,16 +494,17 @@ fn pem_der_of_b64(s: &str) -> Option<Vec<u8>> {
     )
 }
 
-/// Checks the signature over the artifact (digest `digest`) with `key`, and, given the log
+/// Checks the signature over the artifact with `key`, and, given the log
 /// entry, that its body names this signature, `verifier_der` (the certificate or SPKI DER) and
 /// artifact. Returns the in-toto statement of a DSSE bundle.
 fn check_content(
     b: &Bundle,
     t: Option<&TlogEntry>,
-    digest: [u8; 32],
+    artifact: Artifact<'_>,
     key: &PublicKey,
     verifier_der: &[u8],
 ) -> Result<Option<Value>, VerifyError> {
+    let digest = artifact.sha256();
     let body: Value = match t {
         Some(t) => serde_json::from_slice(&b64(&t.canonicalized_body, "canonicalizedBody")?)
             .map_err(|_| VerifyError::Malformed("the log entry body is not JSON".into()))?,
@@ -502,8 +520,13 @@ fn check_content(
                 }
             }
             let sig = b64(&ms.signature, "signature")?;
-            key.verify_prehashed(DigestAlg::Sha256, &digest, &sig)
-                .map_err(|_| VerifyError::BadSignature)?;
+            // With the bytes, ring checks the signature over them; with only the digest, it has
+            // to be the (slower) prehash verifier.
+            match artifact {
+                Artifact::Bytes(m) => key.verify_message_sha256(m, &sig),
+                Artifact::Sha256(_) => key.verify_prehashed(DigestAlg::Sha256, &digest, &sig),
+            }
+            .map_err(|_| VerifyError::BadSignature)?;
             if let Some(t) = t {
                 if (t.kind_version.kind.as_str(), body["kind"].as_str())
                     != ("hashedrekord", Some("hashedrekord"))
@@ -663,7 +686,7 @@ pub fn verify_bundle(
     // 4. Identity and issuer.
     let (identity, issuer) = policy.check(&cert)?;
     // 5. Signature over the artifact, and 6. the log body against it.
-    let statement = check_content(b, Some(t), artifact.sha256(), &cert.key, &leaf)?;
+    let statement = check_content(b, Some(t), artifact, &cert.key, &leaf)?;
     Ok(Verified {
         integrated_time: at,
         log_index: t.log_index,
@@ -701,7 +724,7 @@ pub fn verify_bundle_with_key(
         )?),
         None => None,
     };
-    check_content(b, t, artifact.sha256(), key, key.spki_der())?;
+    check_content(b, t, artifact, key, key.spki_der())?;
     Ok(at)
 }
 
