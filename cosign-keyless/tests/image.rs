@@ -34,7 +34,25 @@ impl Drop for RegistryProcess {
 }
 
 async fn start_registry() -> RegistryProcess {
+    start_registry_with(None).await
+}
+
+/// A registry; with `htpasswd` (user, password), it requires HTTP basic authentication.
+async fn start_registry_with(htpasswd: Option<(&str, &str)>) -> RegistryProcess {
     let dir = tempfile::tempdir().unwrap();
+    let mut auth = String::new();
+    if let Some((user, password)) = htpasswd {
+        let hash = Command::new("python3")
+            .args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])
+            .output()
+            .expect("python3 for a bcrypt hash");
+        let line = format!("{user}:{}", String::from_utf8(hash.stdout).unwrap().trim());
+        std::fs::write(dir.path().join("htpasswd"), line).unwrap();
+        auth = format!(
+            "auth: {{ htpasswd: {{ realm: test, path: {} }} }}\n",
+            dir.path().join("htpasswd").display()
+        );
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -43,7 +61,7 @@ async fn start_registry() -> RegistryProcess {
     let addr = format!("127.0.0.1:{port}");
     let cfg = dir.path().join("registry.yml");
     std::fs::write(&cfg, format!(
-        "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {} }}, delete: {{ enabled: true }} }}\nhttp: {{ addr: {addr} }}\n",
+        "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {} }}, delete: {{ enabled: true }} }}\nhttp: {{ addr: {addr} }}\n{auth}",
         dir.path().join("store").display()
     )).unwrap();
     let child = Command::new(tool("docker-registry"))
@@ -60,7 +78,7 @@ async fn start_registry() -> RegistryProcess {
     };
     for _ in 0..100 {
         if let Ok(r) = reqwest::get(format!("http://{}/v2/", reg.addr)).await {
-            if r.status().is_success() {
+            if r.status().is_success() || r.status() == 401 {
                 return reg;
             }
         }
@@ -733,6 +751,107 @@ async fn key_pair_mode_signs_and_verifies_images_and_blobs() {
         "",
     )
     .await;
+    assert!(o.status.success(), "{}", err(&o));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_credentials_come_from_the_docker_config() {
+    let reg = start_registry_with(Some(("ci", "hunter2"))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(&dir.path().join("stack")).await;
+    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+        .await
+        .unwrap();
+    let image = format!("{}/private/app:v1", reg.addr);
+    // Push with skopeo and credentials.
+    let layout = dir.path().join("l");
+    let l = layout.to_str().unwrap();
+    for args in [
+        vec!["init", "--layout", l],
+        vec!["new", "--image", &format!("{l}:latest")],
+    ] {
+        assert!(Command::new(tool("umoci"))
+            .args(&args)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    }
+    let o = Command::new(tool("skopeo"))
+        .args([
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "ci:hunter2",
+            &format!("oci:{l}:latest"),
+            &format!("docker://{image}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tc = s.trust_config_path().to_str().unwrap().to_string();
+    let sign = |docker_config: Option<PathBuf>| {
+        let (image, token, tc) = (image.clone(), token.clone(), tc.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_cosign-keyless"));
+                c.args([
+                    "sign",
+                    &image,
+                    "--identity-token",
+                    &token,
+                    "--trust-config",
+                    &tc,
+                ]);
+                match docker_config {
+                    Some(d) => c.env("DOCKER_CONFIG", d),
+                    None => c.env("DOCKER_CONFIG", "/nonexistent").env_remove("HOME"),
+                };
+                c.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Without credentials: refused, one sentence.
+    let o = sign(None).await;
+    assert!(!o.status.success());
+    assert!(err(&o).contains("needs credentials"), "{}", err(&o));
+    // With a Docker config naming the registry: signed, and verifiable with the same config.
+    let cfg_dir = dir.path().join("docker");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let auth = cosign_keyless::oci::docker_auth_entry("ci", "hunter2");
+    std::fs::write(
+        cfg_dir.join("config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let o = sign(Some(cfg_dir.clone())).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let args = v(&[
+        "verify",
+        &image,
+        "--trust-config",
+        &tc,
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &s.oidc_url,
+    ]);
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+            .args(args)
+            .env("DOCKER_CONFIG", cfg_dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(o.status.success(), "{}", err(&o));
     s.stop().await;
 }
