@@ -4,7 +4,6 @@
 //! end-to-end keyless `sign-blob` latency against the stack on loopback (p50/p99).
 //! Knobs: BENCH_VERIFIES (default 3000), BENCH_SIGNS (default 100).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -84,15 +83,9 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let stack = rt
-        .block_on(sigstore_lite::Stack::start(&sigstore_lite::Options {
-            data_dir: dir.path().join("stack"),
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            fulcio_port: 0,
-            rekor_port: 0,
-            oidc_port: 0,
-            issuers: Vec::new(),
-            public_host: None,
-        }))
+        .block_on(sigstore_lite::Stack::start(
+            &sigstore_lite::Options::loopback(&dir.path().join("stack")),
+        ))
         .unwrap();
     let trust = cosign_keyless::trust::Trust::load(
         None,

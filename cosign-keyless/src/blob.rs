@@ -5,7 +5,8 @@ use std::path::Path;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use sha2::{Digest, Sha256};
 use sigstore_lite_core::bundle::{
-    Bundle, MessageDigest, MessageSignature, VerificationMaterial, MEDIA_TYPE_V03,
+    Bundle, MessageDigest, MessageSignature, PublicKeyIdentifier, TlogEntry, VerificationMaterial,
+    MEDIA_TYPE_V03,
 };
 use sigstore_lite_core::trust::RawBytes;
 use sigstore_lite_core::verify::{self, Artifact, Policy, TrustMaterial, Verified};
@@ -19,6 +20,37 @@ fn read(p: &Path) -> Result<Vec<u8>, Error> {
         path: p.display().to_string(),
         reason: e.to_string(),
     })
+}
+
+/// A v0.3 message-signature bundle: with the leaf certificate (keyless) or a public-key hint.
+pub fn message_bundle(
+    leaf: Option<&[u8]>,
+    tlog_entries: Vec<TlogEntry>,
+    digest: &[u8; 32],
+    sig: &[u8],
+) -> Bundle {
+    Bundle {
+        media_type: MEDIA_TYPE_V03.into(),
+        verification_material: VerificationMaterial {
+            certificate: leaf.map(|d| RawBytes {
+                raw_bytes: B64.encode(d),
+            }),
+            x509_certificate_chain: None,
+            public_key: leaf.is_none().then(|| PublicKeyIdentifier {
+                hint: String::new(),
+            }),
+            tlog_entries,
+            timestamp_verification_data: None,
+        },
+        message_signature: Some(MessageSignature {
+            message_digest: Some(MessageDigest {
+                algorithm: "SHA2_256".into(),
+                digest: B64.encode(digest),
+            }),
+            signature: B64.encode(sig),
+        }),
+        dsse_envelope: None,
+    }
 }
 
 /// Signs `file` keylessly and returns a v0.3 bundle.
@@ -44,26 +76,7 @@ pub async fn sign_blob(
         n,
     )
     .await?;
-    Ok(Bundle {
-        media_type: MEDIA_TYPE_V03.into(),
-        verification_material: VerificationMaterial {
-            certificate: Some(RawBytes {
-                raw_bytes: B64.encode(&id.chain[0]),
-            }),
-            x509_certificate_chain: None,
-            public_key: None,
-            tlog_entries: vec![tle],
-            timestamp_verification_data: None,
-        },
-        message_signature: Some(MessageSignature {
-            message_digest: Some(MessageDigest {
-                algorithm: "SHA2_256".into(),
-                digest: B64.encode(digest),
-            }),
-            signature: B64.encode(sig),
-        }),
-        dsse_envelope: None,
-    })
+    Ok(message_bundle(Some(&id.chain[0]), vec![tle], &digest, &sig))
 }
 
 /// `FILE` or `sha256:<hex>`.
@@ -130,26 +143,7 @@ pub async fn sign_blob_with_key(
         ],
         None => Vec::new(),
     };
-    Ok(Bundle {
-        media_type: MEDIA_TYPE_V03.into(),
-        verification_material: VerificationMaterial {
-            certificate: None,
-            x509_certificate_chain: None,
-            public_key: Some(sigstore_lite_core::bundle::PublicKeyIdentifier {
-                hint: String::new(),
-            }),
-            tlog_entries,
-            timestamp_verification_data: None,
-        },
-        message_signature: Some(MessageSignature {
-            message_digest: Some(MessageDigest {
-                algorithm: "SHA2_256".into(),
-                digest: B64.encode(digest),
-            }),
-            signature: B64.encode(sig),
-        }),
-        dsse_envelope: None,
-    })
+    Ok(message_bundle(None, tlog_entries, &digest, &sig))
 }
 
 /// Verifies a key-signed bundle; the log entry is required unless `ignore_tlog`.

@@ -5,11 +5,8 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use sigstore_lite_core::bundle::{
-    Bundle, MessageDigest, MessageSignature, TlogEntry, VerificationMaterial, MEDIA_TYPE_V03,
-};
+use sigstore_lite_core::bundle::{Bundle, TlogEntry};
 use sigstore_lite_core::keys::{pem_parse_all, Signer};
-use sigstore_lite_core::trust::RawBytes;
 use sigstore_lite_core::verify::{Policy, VerifyError};
 
 use crate::error::Error;
@@ -136,30 +133,8 @@ pub async fn sign(
     .expect("json");
     reg.put_manifest(&r, &tag, &manifest, OCI_MANIFEST).await?;
     n.say(format!("pushed the signature to {}:{tag}", r.name()));
-    let bundle = Bundle {
-        media_type: MEDIA_TYPE_V03.into(),
-        verification_material: VerificationMaterial {
-            certificate: leaf_der.as_ref().map(|d| RawBytes {
-                raw_bytes: B64.encode(d),
-            }),
-            x509_certificate_chain: None,
-            public_key: leaf_der.is_none().then(|| {
-                sigstore_lite_core::bundle::PublicKeyIdentifier {
-                    hint: String::new(),
-                }
-            }),
-            tlog_entries: tle.into_iter().collect(),
-            timestamp_verification_data: None,
-        },
-        message_signature: Some(MessageSignature {
-            message_digest: Some(MessageDigest {
-                algorithm: "SHA2_256".into(),
-                digest: B64.encode(pd),
-            }),
-            signature: B64.encode(&sig),
-        }),
-        dsse_envelope: None,
-    };
+    let bundle =
+        crate::blob::message_bundle(leaf_der.as_deref(), tle.into_iter().collect(), &pd, &sig);
     Ok((digest, bundle))
 }
 

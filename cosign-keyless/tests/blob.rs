@@ -1,7 +1,6 @@
 //! cosign-keyless blob flows through the real binary: public-good Sigstore bundles, and signing
 //! against the whole stack on 127.0.0.1 with cross-verification by real sigstore-python 4.5.1.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -115,17 +114,10 @@ fn sigstore_python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
-        data_dir: dir.path().join("stack"),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        fulcio_port: 0,
-        rekor_port: 0,
-        oidc_port: 0,
-        issuers: Vec::new(),
-        public_host: None,
-    })
-    .await
-    .unwrap();
+    let stack =
+        sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(&dir.path().join("stack")))
+            .await
+            .unwrap();
     let token = mock_oidc::fetch_token(
         &stack.oidc_url,
         &mock_oidc::email_claims("alice@example.com"),
@@ -311,17 +303,10 @@ fn node() -> (PathBuf, PathBuf) {
 async fn sigstore_js_signs_and_attests_against_the_stack_and_cross_verifies() {
     let (node, script) = node();
     let dir = tempfile::tempdir().unwrap();
-    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
-        data_dir: dir.path().join("stack"),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        fulcio_port: 0,
-        rekor_port: 0,
-        oidc_port: 0,
-        issuers: Vec::new(),
-        public_host: None,
-    })
-    .await
-    .unwrap();
+    let stack =
+        sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(&dir.path().join("stack")))
+            .await
+            .unwrap();
     let token = mock_oidc::fetch_token(&stack.oidc_url, &mock_oidc::email_claims("js@example.com"))
         .await
         .unwrap();

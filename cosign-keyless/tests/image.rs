@@ -3,7 +3,6 @@
 //! sigstore-lite stack. These tests fail, never skip, when those tools are missing (scripts/test
 //! and .ci/run install them).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -129,17 +128,9 @@ fn push_image(work: &Path, dest: &str, content: &str) {
 }
 
 async fn stack(dir: &Path) -> sigstore_lite::Stack {
-    sigstore_lite::Stack::start(&sigstore_lite::Options {
-        data_dir: dir.to_path_buf(),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        fulcio_port: 0,
-        rekor_port: 0,
-        oidc_port: 0,
-        issuers: Vec::new(),
-        public_host: None,
-    })
-    .await
-    .unwrap()
+    sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(dir))
+        .await
+        .unwrap()
 }
 
 async fn cosign(args: Vec<String>) -> Output {

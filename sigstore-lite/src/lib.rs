@@ -56,6 +56,21 @@ pub struct Options {
     pub public_host: Option<String>,
 }
 
+impl Options {
+    /// On 127.0.0.1 with ports chosen by the system (for tests and benchmarks).
+    pub fn loopback(data_dir: &Path) -> Options {
+        Options {
+            data_dir: data_dir.to_path_buf(),
+            host: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            fulcio_port: 0,
+            rekor_port: 0,
+            oidc_port: 0,
+            issuers: Vec::new(),
+            public_host: None,
+        }
+    }
+}
+
 /// A running stack.
 pub struct Stack {
     pub oidc_url: String,

@@ -1,7 +1,6 @@
 //! The whole stack in one process on 127.0.0.1:0 ports, driven by real sigstore-python 4.5.1
 //! (installed by scripts/test into .venv-interop; these tests fail, never skip, without it).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,15 +8,7 @@ use serde_json::{json, Value};
 use sigstore_lite::{Options, Stack};
 
 fn opts(dir: &Path) -> Options {
-    Options {
-        data_dir: dir.to_path_buf(),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        fulcio_port: 0,
-        rekor_port: 0,
-        oidc_port: 0,
-        issuers: Vec::new(),
-        public_host: None,
-    }
+    Options::loopback(dir)
 }
 
 fn sigstore_python() -> PathBuf {
