@@ -878,6 +878,44 @@ mod tests {
     }
 
     #[test]
+    fn older_bundle_versions_verify_with_their_own_rules() {
+        let (b, tm, artifact) = staging();
+        let good = policy("william@yossarian.net", "https://github.com/login/oauth");
+        let leaf = b.verification_material.certificate.clone().unwrap();
+        let as_version = |media: &str| {
+            let mut m = b.clone();
+            m.media_type = media.into();
+            m.verification_material.certificate = None;
+            m.verification_material.x509_certificate_chain = Some(crate::trust::CertChain {
+                certificates: vec![leaf.clone()],
+            });
+            m
+        };
+        // v0.2: a chain, and an inclusion proof is required.
+        let v02 = as_version(crate::bundle::MEDIA_TYPE_V02);
+        verify_bundle(&v02, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+        let mut no_proof = v02.clone();
+        no_proof.verification_material.tlog_entries[0].inclusion_proof = None;
+        assert!(matches!(
+            verify_bundle(&no_proof, Artifact::Bytes(&artifact), &tm, &good),
+            Err(VerifyError::MissingProof)
+        ));
+        // v0.1: an inclusion promise (SET) is required, a proof is not.
+        let mut v01 = as_version(crate::bundle::MEDIA_TYPE_V01);
+        v01.verification_material.tlog_entries[0].inclusion_proof = None;
+        verify_bundle(&v01, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+        v01.verification_material.tlog_entries[0].inclusion_promise = None;
+        assert!(verify_bundle(&v01, Artifact::Bytes(&artifact), &tm, &good).is_err());
+        // v0.3 must not carry a chain.
+        let mut v03_chain = as_version(crate::bundle::MEDIA_TYPE_V03);
+        v03_chain.media_type = crate::bundle::MEDIA_TYPE_V03.into();
+        assert!(matches!(
+            verify_bundle(&v03_chain, Artifact::Bytes(&artifact), &tm, &good),
+            Err(VerifyError::UnsupportedBundle(_))
+        ));
+    }
+
+    #[test]
     fn certificates_are_checked_at_the_time_given() {
         let (b, tm, _) = staging();
         let leaf = B64
