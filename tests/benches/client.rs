@@ -1,4 +1,5 @@
-//! cosign-keyless benchmark (`cargo bench -p cosign-keyless`). Prints, from one run: the cost of
+//! cosign-keyless benchmark (`cargo bench -p sigstore-lite-tests --bench client`; it starts the stack,
+//! so it lives here rather than in the client crate). Prints, from one run: the cost of
 //! the signature checks one offline bundle verification makes, offline bundle verifications/s on
 //! one core (a public-good staging bundle, P-384 CA; and a bundle from this stack, P-256 CA), and
 //! end-to-end keyless `sign-blob` latency against the stack on loopback (p50/p99).

@@ -135,7 +135,7 @@ async fn stack(dir: &Path) -> sigstore_lite::Stack {
 
 async fn cosign(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+        Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
             .args(args)
             .output()
             .unwrap()
@@ -475,7 +475,7 @@ async fn signatures_survive_a_restart_of_the_stack() {
 }
 
 fn cosign_env(args: Vec<String>, dir: &Path, password: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+    Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
         .args(args)
         .current_dir(dir)
         .env("COSIGN_PASSWORD", password)
@@ -787,7 +787,7 @@ async fn registry_credentials_come_from_the_docker_config() {
         let (image, token, tc) = (image.clone(), token.clone(), tc.clone());
         async move {
             tokio::task::spawn_blocking(move || {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_cosign-keyless"));
+                let mut c = Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"));
                 c.args([
                     "sign",
                     &image,
@@ -835,7 +835,7 @@ async fn registry_credentials_come_from_the_docker_config() {
         &s.oidc_url,
     ]);
     let o = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+        Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
             .args(args)
             .env("DOCKER_CONFIG", cfg_dir)
             .output()
