@@ -26,9 +26,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     println!("fulcio-lite listening on http://{}", listener.local_addr()?);
-    fulcio_lite::serve(listener, f, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    fulcio_lite::serve(listener, f, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

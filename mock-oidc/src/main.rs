@@ -25,10 +25,7 @@ async fn main() -> anyhow::Result<()> {
             let issuer = mock_oidc::Issuer::new(&url, data_dir.as_deref())
                 .context("cannot set up the issuer keys")?;
             println!("mock-oidc listening on http://{local} as issuer {url}");
-            mock_oidc::serve(listener, issuer, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            mock_oidc::serve(listener, issuer, shutdown_signal()).await?;
         }
         Cmd::Token {
             issuer_url,
@@ -74,4 +71,14 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -110,7 +110,17 @@ Next:
         tc = sigstore_lite::TRUST_CONFIG,
         extra = if stack.extra_issuers.is_empty() { String::new() } else { format!("\n  extra issuers     {}", stack.extra_issuers.join(", ")) },
     );
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown_signal().await;
     eprintln!("sigstore-lite: stopping");
     stack.stop().await;
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
