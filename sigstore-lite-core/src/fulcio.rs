@@ -72,6 +72,8 @@ pub struct FulcioCert {
     pub key_usage_critical: bool,
     pub code_signing: bool,
     pub subject_empty: bool,
+    /// The issuer's distinguished name, DER.
+    pub issuer_dn: Vec<u8>,
     pub serial: Vec<u8>,
     pub subject_key_id: Option<Vec<u8>>,
     pub authority_key_id: Option<Vec<u8>>,
@@ -127,6 +129,7 @@ pub fn read(der: &[u8]) -> Result<FulcioCert, CertError> {
         key_usage_critical: false,
         code_signing: false,
         subject_empty: cert.subject().iter().next().is_none(),
+        issuer_dn: cert.issuer().as_raw().to_vec(),
         serial: cert.tbs_certificate.raw_serial().to_vec(),
         subject_key_id: None,
         authority_key_id: None,

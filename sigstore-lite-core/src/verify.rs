@@ -413,7 +413,7 @@ impl TrustMaterial {
                 Ok(_) => {
                     let extra_names: Vec<_> =
                         extra.iter().filter_map(|c| subject_and_spki(c)).collect();
-                    self.verify_sct(leaf, ca.names.iter().chain(&extra_names))?;
+                    self.verify_sct(leaf, &cert.issuer_dn, ca.names.iter().chain(&extra_names))?;
                     return Ok(cert);
                 }
                 Err(e) => last = format!("{e:?}"),
@@ -425,11 +425,9 @@ impl TrustMaterial {
     fn verify_sct<'a>(
         &self,
         leaf: &[u8],
+        issuer_name: &[u8],
         mut names: impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)>,
     ) -> Result<(), VerifyError> {
-        let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
-            .map_err(|e| VerifyError::Sct(e.to_string()))?;
-        let issuer_name = parsed.issuer().as_raw();
         let issuer_spki = names
             .find(|(subject, _)| subject.as_slice() == issuer_name)
             .map(|(_, spki)| spki.clone())
