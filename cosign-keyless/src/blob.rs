@@ -2,13 +2,9 @@
 
 use std::path::Path;
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use sha2::{Digest, Sha256};
-use sigstore_lite_core::bundle::{
-    Bundle, MessageDigest, MessageSignature, PublicKeyIdentifier, TlogEntry, VerificationMaterial,
-    MEDIA_TYPE_V03,
-};
-use sigstore_lite_core::trust::RawBytes;
+use sigstore_lite_core::bundle::{self, Bundle};
+use sigstore_lite_core::keys::sha256;
+use sigstore_lite_core::rekor::{Proposed, Verifier};
 use sigstore_lite_core::verify::{self, Artifact, Policy, TrustMaterial, Verified};
 
 use crate::error::Error;
@@ -22,37 +18,6 @@ fn read(p: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// A v0.3 message-signature bundle: with the leaf certificate (keyless) or a public-key hint.
-pub fn message_bundle(
-    leaf: Option<&[u8]>,
-    tlog_entries: Vec<TlogEntry>,
-    digest: &[u8; 32],
-    sig: &[u8],
-) -> Bundle {
-    Bundle {
-        media_type: MEDIA_TYPE_V03.into(),
-        verification_material: VerificationMaterial {
-            certificate: leaf.map(|d| RawBytes {
-                raw_bytes: B64.encode(d),
-            }),
-            x509_certificate_chain: None,
-            public_key: leaf.is_none().then(|| PublicKeyIdentifier {
-                hint: String::new(),
-            }),
-            tlog_entries,
-            timestamp_verification_data: None,
-        },
-        message_signature: Some(MessageSignature {
-            message_digest: Some(MessageDigest {
-                algorithm: "SHA2_256".into(),
-                digest: B64.encode(digest),
-            }),
-            signature: B64.encode(sig),
-        }),
-        dsse_envelope: None,
-    }
-}
-
 /// Signs `file` keylessly and returns a v0.3 bundle.
 pub async fn sign_blob(
     trust: &Trust,
@@ -62,7 +27,7 @@ pub async fn sign_blob(
     n: Narrator,
 ) -> Result<Bundle, Error> {
     let data = read(file)?;
-    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let digest = sha256(&data);
     n.say(format!(
         "signing {} (sha256:{})",
         file.display(),
@@ -70,13 +35,19 @@ pub async fn sign_blob(
     ));
     let id = keyless::certificate(trust, token, now, n).await?;
     let sig = id.key.sign(&data);
-    let (_, tle) = keyless::log(
-        trust,
-        &keyless::hashedrekord(&digest, &sig, &id.leaf_pem()),
-        n,
-    )
-    .await?;
-    Ok(message_bundle(Some(&id.chain[0]), vec![tle], &digest, &sig))
+    let proposal = Proposed::hashedrekord(
+        digest,
+        sig.clone(),
+        Verifier::Certificate(id.chain[0].clone()),
+    );
+    let (_, tle) = keyless::log(trust, &proposal, n).await?;
+    Ok(bundle::message_bundle(
+        bundle::Signer::Certificate(&id.chain[0]),
+        vec![tle],
+        Vec::new(),
+        &digest,
+        &sig,
+    ))
 }
 
 /// `FILE` or `sha256:<hex>`.
@@ -87,7 +58,7 @@ pub fn artifact_digest(spec: &str) -> Result<[u8; 32], Error> {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| Error::Usage(format!("{spec:?} is not sha256:<64 hex digits>")));
     }
-    Ok(Sha256::digest(read(Path::new(spec))?).into())
+    Ok(sha256(&read(Path::new(spec))?))
 }
 
 /// Reads `FILE` (its bytes) or parses `sha256:<hex>` (a digest only).
@@ -96,7 +67,7 @@ fn load_artifact(spec: &str) -> Result<(Option<Vec<u8>>, [u8; 32]), Error> {
         return Ok((None, artifact_digest(spec)?));
     }
     let data = read(Path::new(spec))?;
-    let d = Sha256::digest(&data).into();
+    let d = sha256(&data);
     Ok((Some(data), d))
 }
 
@@ -129,21 +100,23 @@ pub async fn sign_blob_with_key(
     n: Narrator,
 ) -> Result<Bundle, Error> {
     let data = read(file)?;
-    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let digest = sha256(&data);
     let sig = key.sign(&data);
     let tlog_entries = match trust {
-        Some(t) => vec![
-            keyless::log(
-                t,
-                &keyless::hashedrekord(&digest, &sig, &key.public_key().to_pem()),
-                n,
-            )
-            .await?
-            .1,
-        ],
+        Some(t) => {
+            let v = Verifier::PublicKey(key.public_key().spki_der().to_vec());
+            let proposal = Proposed::hashedrekord(digest, sig.clone(), v);
+            vec![keyless::log(t, &proposal, n).await?.1]
+        }
         None => Vec::new(),
     };
-    Ok(message_bundle(None, tlog_entries, &digest, &sig))
+    Ok(bundle::message_bundle(
+        bundle::Signer::Key,
+        tlog_entries,
+        Vec::new(),
+        &digest,
+        &sig,
+    ))
 }
 
 /// Verifies a key-signed bundle; the log entry is required unless `ignore_tlog`.

@@ -1,13 +1,16 @@
 //! `sign IMAGE` and `verify IMAGE` in cosign's legacy layout: a `sha256-<hex>.sig` manifest whose
 //! layers are simple-signing payloads annotated with the signature, certificate, chain and Rekor
-//! bundle (SET).
+//! bundle (SET). This module fetches and pushes; what is signed and whether a signature is
+//! accepted is `sigstore_lite_core::image`.
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
-use sigstore_lite_core::bundle::{Bundle, TlogEntry};
-use sigstore_lite_core::keys::{pem_parse_all, Signer};
-use sigstore_lite_core::verify::{Policy, VerifyError};
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use sigstore_lite_core::bundle::{self, Bundle, TlogEntry};
+use sigstore_lite_core::image::{self as policy, ImageError, SignatureLayer, SIMPLESIGNING};
+use sigstore_lite_core::keys::{sha256, PublicKey, Signer};
+use sigstore_lite_core::rekor::{Proposed, Verifier};
+use sigstore_lite_core::verify::Policy;
 
 use crate::error::Error;
 use crate::keyless::{self, Narrator};
@@ -15,26 +18,7 @@ use crate::oci::{Reference, Registry, OCI_MANIFEST};
 use crate::services;
 use crate::trust::Trust;
 
-pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-pub const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
-pub const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
-pub const ANN_CHAIN: &str = "dev.sigstore.cosign/chain";
-pub const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
-pub const SIGNATURE_TYPE: &str = "cosign container image signature";
-
-/// `sha256-<hex>.sig`.
-pub fn signature_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-/// The simple-signing payload cosign signs.
-pub fn payload(r: &Reference, digest: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "critical": {"identity": {"docker-reference": r.name()}, "image": {"docker-manifest-digest": digest}, "type": SIGNATURE_TYPE},
-        "optional": null
-    }))
-    .expect("json")
-}
+pub use policy::{signature_tag, ANN_BUNDLE, ANN_SIGNATURE};
 
 /// How to sign.
 pub enum SignWith<'a> {
@@ -58,8 +42,8 @@ pub async fn sign(
     if r.digest.is_none() {
         eprintln!("Signing the digest {digest} that the tag {} points to (signatures attach to digests, not tags)", r.tag.as_deref().unwrap_or("latest"));
     }
-    let p = payload(&r, &digest);
-    let pd: [u8; 32] = Sha256::digest(&p).into();
+    let p = policy::simple_signing_payload(&r.name(), &digest);
+    let pd = sha256(&p);
     let need_trust = || {
         trust.ok_or_else(|| {
             Error::Usage(
@@ -68,34 +52,36 @@ pub async fn sign(
             )
         })
     };
-    let mut annotations = serde_json::Map::new();
-    let (sig, leaf_der, tle) = match with {
+    let (sig, chain, logged) = match with {
         SignWith::Token(token) => {
             let t = need_trust()?;
             let id = keyless::certificate(t, token, now, n).await?;
             let sig = id.key.sign(&p);
-            annotations.insert(ANN_CERTIFICATE.into(), json!(id.leaf_pem()));
-            annotations.insert(ANN_CHAIN.into(), json!(id.chain_pem()));
-            let (entry, tle) =
-                keyless::log(t, &keyless::hashedrekord(&pd, &sig, &id.leaf_pem()), n).await?;
-            annotations.insert(ANN_BUNDLE.into(), json!(rekor_bundle(&entry).to_string()));
-            (sig, Some(id.chain[0].clone()), Some(tle))
+            let proposal =
+                Proposed::hashedrekord(pd, sig.clone(), Verifier::Certificate(id.chain[0].clone()));
+            let logged = keyless::log(t, &proposal, n).await?;
+            (sig, Some(id.chain), Some(logged))
         }
         SignWith::Key { key, tlog_upload } => {
             let sig = key.sign(&p);
-            let pem = key.public_key().to_pem();
-            let tle = if tlog_upload {
-                let (entry, tle) =
-                    keyless::log(need_trust()?, &keyless::hashedrekord(&pd, &sig, &pem), n).await?;
-                annotations.insert(ANN_BUNDLE.into(), json!(rekor_bundle(&entry).to_string()));
-                Some(tle)
+            let logged = if tlog_upload {
+                let v = Verifier::PublicKey(key.public_key().spki_der().to_vec());
+                Some(
+                    keyless::log(
+                        need_trust()?,
+                        &Proposed::hashedrekord(pd, sig.clone(), v),
+                        n,
+                    )
+                    .await?,
+                )
             } else {
                 None
             };
-            (sig, None, tle)
+            (sig, None, logged)
         }
     };
-    annotations.insert(ANN_SIGNATURE.into(), json!(B64.encode(&sig)));
+    let annotations =
+        policy::signature_annotations(&sig, chain.as_deref(), logged.as_ref().map(|(e, _)| e));
     let layer_digest = reg.put_blob(&r, &p).await?;
     let layer = json!({
         "mediaType": SIMPLESIGNING,
@@ -133,17 +119,15 @@ pub async fn sign(
     .expect("json");
     reg.put_manifest(&r, &tag, &manifest, OCI_MANIFEST).await?;
     n.say(format!("pushed the signature to {}:{tag}", r.name()));
-    let bundle =
-        crate::blob::message_bundle(leaf_der.as_deref(), tle.into_iter().collect(), &pd, &sig);
-    Ok((digest, bundle))
-}
-
-/// cosign's Rekor bundle annotation for a log entry.
-fn rekor_bundle(entry: &sigstore_lite_core::rekor::LogEntry) -> Value {
-    json!({
-        "SignedEntryTimestamp": entry.verification.signed_entry_timestamp,
-        "Payload": {"body": entry.body, "integratedTime": entry.integrated_time, "logIndex": entry.log_index, "logID": entry.log_id},
-    })
+    let who = match &chain {
+        Some(c) => bundle::Signer::Certificate(&c[0]),
+        None => bundle::Signer::Key,
+    };
+    let tles: Vec<TlogEntry> = logged.into_iter().map(|(_, t)| t).collect();
+    Ok((
+        digest,
+        bundle::message_bundle(who, tles, Vec::new(), &pd, &sig),
+    ))
 }
 
 /// Options of `verify`.
@@ -161,187 +145,57 @@ pub struct VerifyOptions {
 #[derive(Clone, Copy)]
 pub enum VerifyWith<'a> {
     Identity(&'a Policy),
-    Key(&'a sigstore_lite_core::keys::PublicKey),
+    Key(&'a PublicKey),
 }
 
-fn layer_error(e: impl Into<Error>) -> Error {
-    e.into()
+impl<'a> VerifyWith<'a> {
+    fn signer(self) -> policy::Signer<'a> {
+        match self {
+            VerifyWith::Identity(p) => policy::Signer::Identity(p),
+            VerifyWith::Key(k) => policy::Signer::Key(k),
+        }
+    }
 }
 
-/// Verifies one signature layer; returns the augmented payload.
-async fn verify_layer(
-    trust: &Trust,
+/// Fetches the `.sig` layers of `digest`, with their payloads.
+async fn signature_layers(
     reg: &Registry,
     r: &Reference,
     digest: &str,
-    layer: &Value,
-    with: VerifyWith<'_>,
-    opts: &VerifyOptions,
-) -> Result<Value, Error> {
-    let n = opts.narrator;
-    let ann = layer["annotations"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let get = |k: &str| ann.get(k).and_then(Value::as_str).map(str::to_string);
-    let payload_digest = layer["digest"]
-        .as_str()
-        .ok_or_else(|| Error::Registry("a layer without a digest".into()))?;
-    let p = reg.blob(r, payload_digest).await?;
-    let sig = B64
-        .decode(get(ANN_SIGNATURE).unwrap_or_default())
-        .map_err(|_| {
-            layer_error(VerifyError::Malformed(
-                "the signature annotation is not base64".into(),
-            ))
-        })?;
-    // The verifier as logged: the certificate (keyless) or the public key.
-    let (verifier_pem, verifier_der) = match with {
-        VerifyWith::Identity(_) => {
-            let pem = get(ANN_CERTIFICATE).ok_or(Error::NoCertificate)?;
-            let der = pem_parse_all(&pem)
-                .map_err(|_| Error::NoCertificate)?
-                .remove(0)
-                .der;
-            (pem, der)
-        }
-        VerifyWith::Key(k) => (k.to_pem(), k.spki_der().to_vec()),
+) -> Result<Vec<SignatureLayer>, Error> {
+    let tag = signature_tag(digest);
+    let Some((body, _, _)) = reg.manifest(r, &tag).await? else {
+        return Err(Error::NoSignatures(r.to_string()));
     };
-    let chain: Vec<Vec<u8>> = get(ANN_CHAIN)
-        .and_then(|c| pem_parse_all(&c).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.der)
-        .collect();
-    let pd: [u8; 32] = Sha256::digest(&p).into();
-
-    // 1. Transparency log: the bundle annotation's SET, else (online) a Rekor search.
-    let mut bundle_json = Value::Null;
-    let logged = match get(ANN_BUNDLE) {
-        _ if opts.ignore_tlog => None,
-        Some(b) => {
-            let v: Value = serde_json::from_str(&b).map_err(|_| {
-                layer_error(VerifyError::Malformed(
-                    "the bundle annotation is not JSON".into(),
-                ))
-            })?;
-            let pl = &v["Payload"];
-            let body = pl["body"].as_str().unwrap_or_default().to_string();
-            let t = pl["integratedTime"].as_i64().unwrap_or(0);
-            let log_id = hex::decode(pl["logID"].as_str().unwrap_or_default()).unwrap_or_default();
-            trust.material.verify_set(
-                &body,
-                t,
-                &log_id,
-                pl["logIndex"].as_i64().unwrap_or(-1),
-                v["SignedEntryTimestamp"].as_str().unwrap_or_default(),
-            )?;
-            n.say(format!(
-                "the SET of log entry {} verifies offline (integrated {})",
-                pl["logIndex"],
-                sigstore_lite_core::trust::rfc3339(t)
-            ));
-            bundle_json = v;
-            Some((body, t))
+    let m: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::Registry(format!("the signature manifest is not JSON: {e}")))?;
+    let mut out = Vec::new();
+    for l in m["layers"].as_array().cloned().unwrap_or_default() {
+        let media_type = l["mediaType"].as_str().unwrap_or_default().to_string();
+        if media_type != SIMPLESIGNING {
+            continue;
         }
-        None if opts.offline => return Err(VerifyError::MissingPromise.into()),
-        None => {
-            let proposed = keyless::hashedrekord(&pd, &sig, &verifier_pem);
-            let e = services::rekor_find(trust.rekor()?, &proposed)
-                .await?
-                .ok_or_else(|| layer_error(VerifyError::NoTlogEntry))?;
-            let tle = TlogEntry::from_rekor(&e).ok_or_else(|| {
-                layer_error(VerifyError::Malformed(
-                    "the Rekor entry cannot be read".into(),
-                ))
-            })?;
-            let t = trust.material.verify_tlog_entry(&tle, false, false)?;
-            n.say(format!(
-                "found log entry {} in Rekor; its SET and inclusion proof verify",
-                e.log_index
-            ));
-            Some((e.body, t))
-        }
-    };
-    // The logged body must be this signature, verifier and payload.
-    let at = if let Some((body_b64, at)) = logged {
-        let body: Value = serde_json::from_slice(&B64.decode(&body_b64).unwrap_or_default())
-            .unwrap_or(Value::Null);
-        let spec = &body["spec"];
-        let logged_cert = spec["signature"]["publicKey"]["content"]
+        let layer_digest = l["digest"]
             .as_str()
-            .and_then(|s| B64.decode(s).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|p| pem_parse_all(&p).ok())
-            .map(|mut v| v.remove(0).der);
-        if body["kind"] != "hashedrekord"
-            || spec["data"]["hash"]["value"].as_str() != Some(hex::encode(pd).as_str())
-            || spec["signature"]["content"]
-                .as_str()
-                .and_then(|s| B64.decode(s).ok())
-                != Some(sig.clone())
-            || logged_cert != Some(verifier_der.clone())
-        {
-            return Err(VerifyError::BodyMismatch(
-                "the logged entry is not this signature, certificate and payload".into(),
-            )
-            .into());
-        }
-        at
-    } else {
-        n.say("the transparency log is ignored (--insecure-ignore-tlog)");
-        opts.now
-    };
-    // 2. Certificate chain and SCT at the integrated time (or now); identity and issuer.
-    let (key, who) = match with {
-        VerifyWith::Identity(policy) => {
-            let cert = trust
-                .material
-                .verify_certificate(&verifier_der, &chain, at)?;
-            let (identity, issuer) = policy.check(&cert)?;
-            n.say(format!("certificate for {identity} (issuer {issuer}) chains to a trusted CA at the integrated time; SCT verifies"));
-            let v1 = cert
-                .sigstore_extensions
-                .get(sigstore_lite_core::fulcio::OID_ISSUER_V1)
-                .cloned();
-            (cert.key, Some((identity, issuer, v1)))
-        }
-        VerifyWith::Key(k) => (k.clone(), None),
-    };
-    // 3. Signature over the payload, and the payload names this image.
-    key.verify_message_sha256(&p, &sig)
-        .map_err(|_| layer_error(VerifyError::BadSignature))?;
-    let pv: Value = serde_json::from_slice(&p)
-        .map_err(|_| layer_error(VerifyError::Malformed("the payload is not JSON".into())))?;
-    if pv["critical"]["type"] != SIGNATURE_TYPE {
-        return Err(VerifyError::Malformed(
-            "the payload is not a cosign container image signature".into(),
-        )
-        .into());
+            .ok_or_else(|| Error::Registry("a layer without a digest".into()))?;
+        let annotations: BTreeMap<String, String> = l["annotations"]
+            .as_object()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(SignatureLayer {
+            media_type,
+            payload: reg.blob(r, layer_digest).await?,
+            annotations,
+            online_entry: None,
+        });
     }
-    let signed_digest = pv["critical"]["image"]["docker-manifest-digest"]
-        .as_str()
-        .unwrap_or_default();
-    if signed_digest != digest {
-        return Err(VerifyError::ArtifactMismatch(format!(
-            "the signature is for {signed_digest}, not {digest}"
-        ))
-        .into());
+    if out.is_empty() {
+        return Err(Error::NoSignatures(r.to_string()));
     }
-    let mut out = pv;
-    let mut optional = out["optional"]
-        .as_object()
-        .cloned()
-        .unwrap_or_else(Map::new);
-    if let Some((identity, issuer, v1)) = who {
-        optional.insert("Subject".into(), json!(identity));
-        optional.insert("Issuer".into(), json!(issuer));
-        optional.insert("1.3.6.1.4.1.57264.1.1".into(), json!(v1));
-    }
-    if !bundle_json.is_null() {
-        optional.insert("Bundle".into(), bundle_json);
-    }
-    out["optional"] = Value::Object(optional);
     Ok(out)
 }
 
@@ -358,40 +212,51 @@ pub async fn verify(
     let r = Reference::parse(image)?;
     let digest = reg.resolve(&r).await?;
     n.say(format!("{image} is {digest}"));
-    let tag = signature_tag(&digest);
-    let Some((body, _, _)) = reg.manifest(&r, &tag).await? else {
-        return Err(Error::NoSignatures(r.to_string()));
-    };
-    let m: Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::Registry(format!("the signature manifest is not JSON: {e}")))?;
-    let layers = m["layers"].as_array().cloned().unwrap_or_default();
-    if layers.is_empty() {
-        return Err(Error::NoSignatures(r.to_string()));
-    }
-    let mut ok = Vec::new();
-    let mut errors = Vec::new();
-    for l in layers.iter().filter(|l| l["mediaType"] == SIMPLESIGNING) {
-        match verify_layer(trust, reg, &r, &digest, l, with, opts).await {
-            Ok(v) => ok.push(v),
-            Err(e) => {
-                n.say(format!("a signature did not verify: {e}"));
-                errors.push(e);
+    let mut layers = signature_layers(reg, &r, &digest).await?;
+    // A signature without a bundle annotation is looked up in Rekor, unless offline.
+    if !opts.offline && !opts.ignore_tlog {
+        for l in layers
+            .iter_mut()
+            .filter(|l| !l.annotations.contains_key(ANN_BUNDLE))
+        {
+            let Ok(proposal) = policy::layer_log_proposal(l, with.signer()) else {
+                continue;
+            };
+            if let Some(e) = services::rekor_find(trust.rekor()?, &proposal.to_json()).await? {
+                n.say(format!("found log entry {} in Rekor", e.log_index));
+                l.online_entry = TlogEntry::from_rekor(&e);
             }
         }
     }
-    if ok.is_empty() {
-        if !errors.is_empty() && errors.iter().all(|e| matches!(e, Error::NoCertificate)) {
-            return Err(Error::NoCertificate);
+    let verified = policy::verify_signatures(
+        &layers,
+        &digest,
+        &trust.material,
+        with.signer(),
+        policy::Options {
+            ignore_tlog: opts.ignore_tlog,
+            now: opts.now,
+        },
+    )
+    .map_err(|e| match e {
+        ImageError::NoSignatures => Error::NoSignatures(r.to_string()),
+        ImageError::NoCertificate => Error::NoCertificate,
+        ImageError::NoMatching(v) => Error::NoMatchingSignature(v.to_string()),
+        other => Error::NoMatchingSignature(other.to_string()),
+    })?;
+    for v in &verified {
+        match (&v.identity, v.integrated_time) {
+            (Some((id, iss)), Some(t)) => n.say(format!(
+                "a signature by {id} (issuer {iss}) verifies: logged at {}, certificate chain and SCT valid then",
+                sigstore_lite_core::trust::rfc3339(t)
+            )),
+            (Some((id, iss)), None) => n.say(format!(
+                "a signature by {id} (issuer {iss}) verifies; the transparency log was not checked"
+            )),
+            (None, _) => n.say("a signature by the given key verifies"),
         }
-        let first = errors.into_iter().next().map(|e| match e {
-            Error::Verify(v) => v.to_string(),
-            other => other.to_string(),
-        });
-        return Err(Error::NoMatchingSignature(
-            first.unwrap_or_else(|| "no cosign signature layers".into()),
-        ));
     }
-    Ok(ok)
+    Ok(verified.into_iter().map(|v| v.payload).collect())
 }
 
 /// `triangulate`: where the signatures of `image` are stored.

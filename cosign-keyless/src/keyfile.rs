@@ -1,7 +1,7 @@
 //! cosign's key files: `cosign.pub` (PUBLIC KEY PEM) and `cosign.key`, an `ENCRYPTED SIGSTORE
 //! PRIVATE KEY` PEM holding JSON `{kdf: scrypt, cipher: nacl/secretbox, ciphertext}` around the
 //! PKCS#8 key, the format real cosign reads and writes. scrypt and secretbox come from RustCrypto
-//! (ring has neither); they are used for nothing else.
+//! (aws-lc-rs has neither); they are used for nothing else.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use crypto_secretbox::aead::{Aead, KeyInit};
@@ -24,13 +24,10 @@ fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<[u8
 
 /// Encrypts a P-256 key with `password` (scrypt N=2^15, r=8, p=1; XSalsa20-Poly1305).
 pub fn encrypt(key: &Signer, password: &[u8]) -> Result<String, Error> {
-    let rng = ring::rand::SystemRandom::new();
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 24];
-    ring::rand::SecureRandom::fill(&rng, &mut salt)
-        .map_err(|_| Error::Usage("no randomness".into()))?;
-    ring::rand::SecureRandom::fill(&rng, &mut nonce)
-        .map_err(|_| Error::Usage("no randomness".into()))?;
+    sigstore_lite_core::keys::random_bytes(&mut salt);
+    sigstore_lite_core::keys::random_bytes(&mut nonce);
     let k = derive(password, &salt, 15, 8, 1)?;
     let ct = XSalsa20Poly1305::new((&k).into())
         .encrypt((&nonce).into(), key.pkcs8_der())

@@ -3,11 +3,11 @@
 //! inclusion proof and checkpoint checked before anything is published).
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sigstore_lite_core::bundle::TlogEntry;
 use sigstore_lite_core::fulcio::FulcioCert;
 use sigstore_lite_core::keys::{pem_encode, Signer};
-use sigstore_lite_core::rekor::LogEntry;
+use sigstore_lite_core::rekor::{Entry, LogEntry, Proposed};
 
 use crate::error::Error;
 use crate::services;
@@ -164,26 +164,18 @@ pub async fn certificate(
     Ok(Identity { key, chain, cert })
 }
 
-/// A hashedrekord proposal for `digest` signed with `signature` by the PEM `verifier`.
-pub fn hashedrekord(digest: &[u8; 32], signature: &[u8], verifier_pem: &str) -> Value {
-    json!({
-        "kind": "hashedrekord", "apiVersion": "0.0.1",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-            "signature": {"content": B64.encode(signature), "publicKey": {"content": B64.encode(verifier_pem)}}
-        }
-    })
-}
-
 /// Uploads to Rekor and checks the SET, the inclusion proof and the checkpoint against the trust
 /// root, and that the logged body is what was sent.
 pub async fn log(
     trust: &Trust,
-    proposed: &Value,
+    proposed: &Proposed,
     n: Narrator,
 ) -> Result<(LogEntry, TlogEntry), Error> {
     let rekor = trust.rekor()?;
-    let entry = services::rekor_upload(rekor, proposed).await?;
+    let (want, _) = proposed
+        .admit()
+        .map_err(|e| Error::Usage(format!("the entry to log is invalid: {e}")))?;
+    let entry = services::rekor_upload(rekor, &proposed.to_json()).await?;
     let tle = TlogEntry::from_rekor(&entry).ok_or_else(|| Error::BadResponse {
         service: "Rekor",
         reason: "the entry cannot be read".into(),
@@ -195,15 +187,11 @@ pub async fn log(
             service: "Rekor",
             reason: e.to_string(),
         })?;
-    let body: Value =
-        serde_json::from_slice(&B64.decode(&entry.body).unwrap_or_default()).unwrap_or(Value::Null);
-    let want = sigstore_lite_core::rekor::canonicalize_value(proposed)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    if serde_json::to_vec(&body).ok()
-        != serde_json::from_slice::<Value>(&want.body)
-            .ok()
-            .and_then(|v| serde_json::to_vec(&v).ok())
-    {
+    let logged = B64
+        .decode(&entry.body)
+        .ok()
+        .and_then(|b| Entry::parse_body(&b).ok());
+    if logged.as_ref() != Some(&want) {
         return Err(Error::BadResponse {
             service: "Rekor",
             reason: "the logged body is not the one sent".into(),

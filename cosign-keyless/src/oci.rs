@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use reqwest::{header, Method, StatusCode};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
@@ -100,7 +99,10 @@ impl std::fmt::Display for Reference {
 
 /// `sha256:<hex>` of bytes.
 pub fn digest_of(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+    format!(
+        "sha256:{}",
+        hex::encode(sigstore_lite_core::keys::sha256(b))
+    )
 }
 
 /// A registry client.

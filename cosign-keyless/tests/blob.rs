@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 fn vectors(f: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/sigstore")
+        .join("../tests/vectors/sigstore")
         .join(f)
 }
 

@@ -2,25 +2,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sigstore_lite_core::keys::{pem_encode, pem_parse_all, KeyKind, PublicKey};
-use sigstore_lite_core::metrics::{counter, Histogram, LATENCY_BUCKETS};
+use sigstore_lite_server::metrics::{counter, Histogram, LATENCY_BUCKETS};
 
 use crate::ca::Ca;
 use crate::error::Error;
-use crate::identity;
+use crate::issue::{self, parse_public_key, KeyProof};
 use crate::oidc::TokenVerifier;
 
 /// Largest accepted request body: 64 KiB.
@@ -91,24 +89,36 @@ pub fn app(f: Arc<Fulcio>) -> Router {
                 )
             }),
         )
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"code": 404, "message": "no such endpoint", "reason": "not_found"})),
-            )
-        })
+        .fallback(sigstore_lite_server::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(access_log))
+        .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(f)
 }
 
-async fn access_log(req: Request, next: Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    tracing::info!(target: "fulcio_lite::http", %method, %path, status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64, "request");
-    resp
+impl Fulcio {
+    /// Parses a request with `parse` and issues at the current time; counts and times it.
+    async fn serve_request(
+        &self,
+        parse: impl FnOnce() -> Result<(Option<String>, KeyProof), Error>,
+    ) -> Result<Vec<String>, Error> {
+        let started = Instant::now();
+        let r = match parse() {
+            Ok((token, proof)) => {
+                issue::issue(&self.ca, &self.verifier, token, proof, SystemTime::now()).await
+            }
+            Err(e) => Err(e),
+        };
+        match &r {
+            Ok(_) => {
+                self.issued.fetch_add(1, Ordering::Relaxed);
+                self.issue_seconds.observe(started.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
@@ -163,140 +173,39 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// The key to certify and how its possession was proven.
-enum KeyProof {
-    Pop { key: PublicKey, signature: Vec<u8> },
-    Csr(Vec<u8>),
-}
-
-/// Parses a public key given as PEM text or as base64 DER.
-fn parse_public_key(content: &[u8]) -> Result<PublicKey, Error> {
-    let key = match std::str::from_utf8(content)
-        .ok()
-        .filter(|s| s.contains("-----BEGIN"))
-    {
-        Some(pem) => PublicKey::from_pem(pem),
-        None => match std::str::from_utf8(content)
-            .ok()
-            .and_then(|s| B64.decode(s.trim()).ok())
-        {
-            Some(der) => PublicKey::from_spki_der(&der),
-            None => PublicKey::from_spki_der(content),
-        },
-    }
-    .map_err(|e| Error::BadPublicKey(e.to_string()))?;
-    match key.kind() {
-        KeyKind::Rsa { bits } if bits > 4096 || bits % 8 != 0 => Err(Error::BadPublicKey(format!(
-            "RSA keys must be 2048 to 4096 bits (a multiple of 8), not {bits}"
-        ))),
-        _ => Ok(key),
-    }
-}
-
-fn verify_csr(b64: &str) -> Result<PublicKey, Error> {
-    let raw = B64
-        .decode(b64.trim())
-        .map_err(|_| Error::BadCsr("certificateSigningRequest is not base64".into()))?;
-    let der = match std::str::from_utf8(&raw)
-        .ok()
-        .filter(|s| s.contains("-----BEGIN"))
-    {
-        Some(pem) => {
-            pem_parse_all(pem)
-                .map_err(|e| Error::BadCsr(e.to_string()))?
-                .into_iter()
-                .find(|p| p.label.ends_with("CERTIFICATE REQUEST"))
-                .ok_or_else(|| Error::BadCsr("no CERTIFICATE REQUEST PEM block".into()))?
-                .der
-        }
-        None => raw,
-    };
-    use x509_parser::prelude::FromDer;
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
-        .map_err(|e| Error::BadCsr(format!("cannot parse it: {e}")))?;
-    csr.verify_signature()
-        .map_err(|_| Error::BadCsr("its self-signature does not verify".into()))?;
-    parse_public_key(
-        &pem_encode("PUBLIC KEY", csr.certification_request_info.subject_pki.raw).into_bytes(),
-    )
-}
-
-fn now() -> SystemTime {
-    SystemTime::now()
-}
-
-fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// Authenticates, checks the identity and the proof of possession, and issues. Returns the
-/// chain `[leaf, intermediate, root]` as PEM.
-async fn issue(f: &Fulcio, token: Option<String>, proof: KeyProof) -> Result<Vec<String>, Error> {
-    let started = Instant::now();
-    let at = now();
-    let token = token.ok_or(Error::MissingToken)?;
-    let verified = f.verifier.verify(&token, unix(at)).await?;
-    let who = identity::principal(&verified.issuer, &verified.claims)?;
-    let key = match proof {
-        KeyProof::Pop { key, signature } => {
-            key.verify_message_sha256(who.challenge.as_bytes(), &signature)
-                .map_err(|_| Error::BadProofOfPossession {
-                    claim: verified.issuer.kind.challenge_claim().to_string(),
-                })?;
-            key
-        }
-        KeyProof::Csr(b64) => verify_csr(std::str::from_utf8(&b64).unwrap_or(""))?,
-    };
-    let leaf = f.ca.issue(&key, &who, at)?;
-    let mut chain = vec![pem_encode("CERTIFICATE", &leaf)];
-    chain.extend(f.ca.chain_pem());
-    f.issue_seconds.observe(started.elapsed().as_secs_f64());
-    Ok(chain)
-}
-
-fn counted<T>(f: &Fulcio, r: Result<T, Error>) -> Result<T, Error> {
-    match &r {
-        Ok(_) => f.issued.fetch_add(1, Ordering::Relaxed),
-        Err(_) => f.refused.fetch_add(1, Ordering::Relaxed),
-    };
-    r
-}
-
 async fn signing_cert_v2(
     State(f): State<Arc<Fulcio>>,
     headers: HeaderMap,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Error> {
-    let r = async {
-        let b = body(b)?;
-        let req: V2Request =
-            serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
-        let token = req
-            .credentials
-            .unwrap_or_default()
-            .oidc_identity_token
-            .filter(|t| !t.is_empty())
-            .or_else(|| bearer(&headers));
-        let proof = match (req.public_key_request, req.certificate_signing_request) {
-            (Some(pk), None) => KeyProof::Pop {
-                key: parse_public_key(pk.public_key.content.as_bytes())?,
-                signature: B64.decode(pk.proof_of_possession.trim()).map_err(|_| {
-                    Error::MalformedRequest("proofOfPossession is not base64".into())
-                })?,
-            },
-            (None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
-            _ => {
-                return Err(Error::MalformedRequest(
-                    "give exactly one of publicKeyRequest or certificateSigningRequest".into(),
-                ))
-            }
-        };
-        issue(&f, token, proof).await
-    }
-    .await;
-    let chain = counted(&f, r)?;
+    let chain = f
+        .serve_request(|| {
+            let b = body(b)?;
+            let req: V2Request =
+                serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
+            let token = req
+                .credentials
+                .unwrap_or_default()
+                .oidc_identity_token
+                .filter(|t| !t.is_empty())
+                .or_else(|| bearer(&headers));
+            let proof = match (req.public_key_request, req.certificate_signing_request) {
+                (Some(pk), None) => KeyProof::Pop {
+                    key: parse_public_key(pk.public_key.content.as_bytes())?,
+                    signature: B64.decode(pk.proof_of_possession.trim()).map_err(|_| {
+                        Error::MalformedRequest("proofOfPossession is not base64".into())
+                    })?,
+                },
+                (None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
+                _ => {
+                    return Err(Error::MalformedRequest(
+                        "give exactly one of publicKeyRequest or certificateSigningRequest".into(),
+                    ))
+                }
+            };
+            Ok((token, proof))
+        })
+        .await?;
     Ok(Json(
         json!({"signedCertificateEmbeddedSct": {"chain": {"certificates": chain}}}),
     ))
@@ -321,37 +230,38 @@ async fn signing_cert_v1(
     headers: HeaderMap,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let r = async {
-        let b = body(b)?;
-        let req: V1Request =
-            serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
-        let proof = match (
-            req.public_key,
-            req.signed_email_address,
-            req.certificate_signing_request,
-        ) {
-            (Some(pk), Some(sig), None) => {
-                let content = B64.decode(pk.content.trim()).map_err(|_| {
-                    Error::MalformedRequest("publicKey.content is not base64".into())
-                })?;
-                KeyProof::Pop {
-                    key: parse_public_key(&content)?,
-                    signature: B64.decode(sig.trim()).map_err(|_| {
-                        Error::MalformedRequest("signedEmailAddress is not base64".into())
-                    })?,
+    let chain = f
+        .serve_request(|| {
+            let b = body(b)?;
+            let req: V1Request =
+                serde_json::from_slice(&b).map_err(|e| Error::MalformedRequest(e.to_string()))?;
+            let proof = match (
+                req.public_key,
+                req.signed_email_address,
+                req.certificate_signing_request,
+            ) {
+                (Some(pk), Some(sig), None) => {
+                    let content = B64.decode(pk.content.trim()).map_err(|_| {
+                        Error::MalformedRequest("publicKey.content is not base64".into())
+                    })?;
+                    KeyProof::Pop {
+                        key: parse_public_key(&content)?,
+                        signature: B64.decode(sig.trim()).map_err(|_| {
+                            Error::MalformedRequest("signedEmailAddress is not base64".into())
+                        })?,
+                    }
                 }
-            }
-            (None, None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
-            _ => {
-                return Err(Error::MalformedRequest(
-                    "give publicKey with signedEmailAddress, or certificateSigningRequest".into(),
-                ))
-            }
-        };
-        issue(&f, bearer(&headers), proof).await
-    }
-    .await;
-    let chain = counted(&f, r)?;
+                (None, None, Some(csr)) => KeyProof::Csr(csr.into_bytes()),
+                _ => {
+                    return Err(Error::MalformedRequest(
+                        "give publicKey with signedEmailAddress, or certificateSigningRequest"
+                            .into(),
+                    ))
+                }
+            };
+            Ok((bearer(&headers), proof))
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, "application/pem-certificate-chain")],

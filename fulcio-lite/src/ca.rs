@@ -9,8 +9,9 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
     SanType, SignatureAlgorithm, SigningKey,
 };
-use sha2::{Digest, Sha256};
-use sigstore_lite_core::keys::{pem_encode, pem_parse_all, KeyKind, PublicKey, Signer};
+use sigstore_lite_core::keys::{
+    pem_encode, pem_parse_all, random_bytes, sha256, KeyKind, PublicKey, Signer,
+};
 use sigstore_lite_core::sct::{self, Sct};
 
 use crate::error::Error;
@@ -94,7 +95,7 @@ fn rcgen_err(e: rcgen::Error) -> Error {
 
 fn random_serial() -> Vec<u8> {
     let mut s = [0u8; 20];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut s).expect("randomness");
+    random_bytes(&mut s);
     s[0] &= 0x7f;
     s[0] |= 0x01;
     s.to_vec()
@@ -127,16 +128,7 @@ fn ca_params(cn: &str, path_len: Option<u8>, now: SystemTime, years: u64) -> Cer
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
-    f.write_all(contents.as_bytes())
-        .and_then(|()| f.sync_all())
+    sigstore_lite_server::write_private(path, contents.as_bytes())
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -163,7 +155,7 @@ pub const CT_KEY: &str = "ctlog-key.pem";
 impl Ca {
     /// Loads the CA from `dir`, creating root, intermediate and CT key on first use (keys 0600).
     pub fn load_or_create(dir: &Path) -> Result<Ca, Error> {
-        std::fs::create_dir_all(dir)
+        sigstore_lite_server::create_private_dir(dir)
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
         let inter_path = dir.join(INTERMEDIATE_CERT);
         if !inter_path.exists() {
@@ -221,7 +213,7 @@ impl Ca {
                 intermediate.display()
             )));
         }
-        let intermediate_key_hash = Sha256::digest(inter.tbs_certificate.subject_pki.raw).into();
+        let intermediate_key_hash = sha256(inter.tbs_certificate.subject_pki.raw);
         let tbs_only = TbsOnly {
             raw: key.der_bytes().to_vec(),
             alg: key.algorithm(),
@@ -273,6 +265,12 @@ impl Ca {
             KeyKind::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             KeyKind::Ed25519 => &rcgen::PKCS_ED25519,
             KeyKind::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
+            other => {
+                return Err(Error::BadPublicKey(format!(
+                    "{} keys cannot be certified",
+                    other.name()
+                )))
+            }
         };
         let leaf_key = LeafKey {
             raw: key.raw(),

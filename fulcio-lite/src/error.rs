@@ -30,8 +30,6 @@ pub enum Error {
     BadTokenSignature,
     #[error("the identity token is signed by key {0:?}, which the issuer does not publish")]
     UnknownKey(String),
-    #[error("the identity token was rejected: {0}")]
-    InvalidToken(String),
     #[error("cannot reach the issuer's discovery or keys: {0}")]
     Discovery(String),
     #[error("the identity token has no {0} claim")]
@@ -71,7 +69,6 @@ impl Error {
             WrongAudience { .. } => (unauthorized, "wrong_audience"),
             BadTokenSignature => (unauthorized, "bad_token_signature"),
             UnknownKey(_) => (unauthorized, "unknown_key_id"),
-            InvalidToken(_) => (unauthorized, "invalid_token"),
             MissingClaim(_) => (bad, "missing_claim"),
             EmailNotVerified => (bad, "email_not_verified"),
             InvalidIdentity(_) => (bad, "invalid_identity"),

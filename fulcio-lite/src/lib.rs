@@ -2,7 +2,7 @@
 //!
 //! It verifies an OIDC identity token ([`oidc`]), turns its claims into a certificate identity
 //! ([`identity`]), checks proof of possession of the caller's key (a signature over the e-mail or
-//! subject, or a CSR's self-signature), and issues a 10-minute code-signing certificate with the
+//! subject, or a CSR's self-signature; [`issue`]), and issues a 10-minute code-signing certificate with the
 //! Sigstore OIDs and one embedded SCT from its built-in CT log ([`ca`]). [`api`] is the HTTP shell.
 //!
 //! Not implemented: kubernetes, buildkite, gitlab, codefresh and chainguard identity types, CT log
@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod issue;
 pub mod oidc;
 
 use std::path::PathBuf;

@@ -153,10 +153,10 @@ fn check_path(i: &Issued) {
     let anchors = [webpki::anchor_from_trusted_cert(&root).unwrap()];
     let inter = [CertificateDer::from(i.chain[0].clone())];
     let algs = &[
-        webpki::ring::ECDSA_P256_SHA256,
-        webpki::ring::ECDSA_P384_SHA384,
-        webpki::ring::ECDSA_P256_SHA384,
-        webpki::ring::ECDSA_P384_SHA256,
+        webpki::aws_lc_rs::ECDSA_P256_SHA256,
+        webpki::aws_lc_rs::ECDSA_P384_SHA384,
+        webpki::aws_lc_rs::ECDSA_P256_SHA384,
+        webpki::aws_lc_rs::ECDSA_P384_SHA256,
     ];
     let at = |t: i64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(t as u64));
     ee.verify_for_usage(
@@ -523,13 +523,15 @@ async fn bad_input_gets_a_clear_error_and_no_certificate() {
         claims(json!({"sub": email, "email": email, "email_verified": false})),
     );
     let unconfigured = token(&s.unconfigured, mock_oidc::email_claims(email));
-    let weak_rsa = {
-        use rsa::pkcs8::EncodePublicKey;
-        let k = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
-        k.to_public_key()
-            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
-            .unwrap()
-    };
+    // A 1024-bit RSA public key (openssl genrsa 1024 | openssl rsa -pubout): too weak to certify.
+    let weak_rsa = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDsfPOPyK7HDFQjB9EegTfCp2V4
+L4kNHTnNkl6ufvvNuGE7bndmrGr7l5kwh+gTNsNDNwN4q3wD7Vy/ziDWQjwTdZJp
+2bbzbEMaoCnHoGLtUQokhnYmO2UhbzijJzAeFYcGSkMdlcziXFp2neBZ21/VgecT
+BW8CvJ1shWRe3XrtxQIDAQAB
+-----END PUBLIC KEY-----
+"
+    .to_string();
     let csr_bad_sig = {
         let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();

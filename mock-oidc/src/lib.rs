@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +25,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
-use ring::rand::SystemRandom;
-use ring::signature::{self as rsig, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -42,21 +44,21 @@ pub enum Error {
     Storage(String),
     #[error("key error: {0}")]
     Key(String),
+    #[error("cannot get a token: {0}")]
+    Fetch(String),
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
+        let (status, reason) = match &self {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::UnknownKid(_) => (StatusCode::NOT_FOUND, "unknown_kid"),
             Error::UnsupportedAlg(_) => (StatusCode::BAD_REQUEST, "unsupported_alg"),
-            Error::Storage(_) | Error::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::Storage(_) | Error::Key(_) | Error::Fetch(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
-        (
-            status,
-            Json(json!({"code": code, "message": self.to_string()})),
-        )
-            .into_response()
+        sigstore_lite_server::json_error(status, reason, &self.to_string())
     }
 }
 
@@ -101,23 +103,20 @@ impl Key {
         let der = B64
             .decode(&stored.pkcs8)
             .map_err(|e| Error::Key(e.to_string()))?;
-        let rng = SystemRandom::new();
         let (signing, jwk) = match stored.alg {
             Alg::RS256 => {
                 let kp = RsaKeyPair::from_pkcs8(&der).map_err(|e| Error::Key(e.to_string()))?;
-                use rsa::pkcs8::DecodePrivateKey;
-                use rsa::traits::PublicKeyParts;
-                let k = rsa::RsaPrivateKey::from_pkcs8_der(&der)
-                    .map_err(|e| Error::Key(e.to_string()))?;
-                let (n, e) = (k.n().to_bytes_be(), k.e().to_bytes_be());
+                let (n, e) = (
+                    kp.public_key().modulus().big_endian_without_leading_zero(),
+                    kp.public_key().exponent().big_endian_without_leading_zero(),
+                );
                 let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": stored.kid,
                     "n": B64URL.encode(n), "e": B64URL.encode(e)});
                 (Signing::Rsa(kp), jwk)
             }
             Alg::ES256 => {
-                let kp =
-                    EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
-                        .map_err(|e| Error::Key(e.to_string()))?;
+                let kp = EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                    .map_err(|e| Error::Key(e.to_string()))?;
                 let point = kp.public_key().as_ref();
                 let jwk = json!({"kty": "EC", "use": "sig", "alg": "ES256", "kid": stored.kid, "crv": "P-256",
                     "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])});
@@ -132,27 +131,21 @@ impl Key {
     }
 
     fn generate(alg: Alg) -> Result<Key, Error> {
-        let rng = SystemRandom::new();
+        let key_err = |e: aws_lc_rs::error::Unspecified| Error::Key(e.to_string());
         let pkcs8 = match alg {
-            Alg::RS256 => {
-                use rsa::pkcs8::EncodePrivateKey;
-                let k = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-                    .map_err(|e| Error::Key(e.to_string()))?;
-                k.to_pkcs8_der()
-                    .map_err(|e| Error::Key(e.to_string()))?
-                    .as_bytes()
-                    .to_vec()
-            }
-            Alg::ES256 => {
-                EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|e| Error::Key(e.to_string()))?
-                    .as_ref()
-                    .to_vec()
-            }
+            Alg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+                .and_then(|k| k.as_der())
+                .map_err(key_err)?
+                .as_ref()
+                .to_vec(),
+            Alg::ES256 => EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|k| k.to_pkcs8v1())
+                .map_err(key_err)?
+                .as_ref()
+                .to_vec(),
         };
         let mut id = [0u8; 8];
-        ring::rand::SecureRandom::fill(&rng, &mut id)
-            .map_err(|_| Error::Key("no randomness".into()))?;
+        aws_lc_rs::rand::fill(&mut id).map_err(key_err)?;
         Key::load(StoredKey {
             kid: hex(&id),
             alg,
@@ -164,8 +157,8 @@ impl Key {
         let rng = SystemRandom::new();
         match &self.signing {
             Signing::Rsa(kp) => {
-                let mut sig = vec![0; kp.public().modulus_len()];
-                kp.sign(&rsig::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                let mut sig = vec![0; kp.public_key().modulus_len()];
+                kp.sign(&sig::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
                     .map_err(|e| Error::Key(e.to_string()))?;
                 Ok(sig)
             }
@@ -540,17 +533,9 @@ pub fn app(issuer: Issuer) -> Router {
             let n = i.keys.read().expect("lock").keys.len();
             format!("# HELP mock_oidc_keys Published signing keys.\n# TYPE mock_oidc_keys gauge\nmock_oidc_keys {n}\n")
         }))
-        .layer(axum::middleware::from_fn(access_log))
+        .fallback(sigstore_lite_server::not_found)
+        .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(issuer)
-}
-
-async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let started = std::time::Instant::now();
-    let resp = next.run(req).await;
-    tracing::info!(target: "mock_oidc::http", %method, %path, status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64, "request");
-    resp
 }
 
 /// Serves `issuer` on `listener` until `shutdown` resolves.
@@ -565,22 +550,24 @@ pub async fn serve(
 }
 
 /// Asks a running issuer at `issuer_url` for a token with `claims` (client side of `POST /token`).
-pub async fn fetch_token(issuer_url: &str, claims: &Map<String, Value>) -> anyhow::Result<String> {
-    let r = reqwest::Client::new()
+pub async fn fetch_token(issuer_url: &str, claims: &Map<String, Value>) -> Result<String, Error> {
+    let fetch = |e: reqwest::Error| Error::Fetch(e.to_string());
+    let r = sigstore_lite_server::http_client(std::time::Duration::from_secs(30))
         .post(format!("{}/token", issuer_url.trim_end_matches('/')))
         .json(claims)
         .send()
-        .await?;
+        .await
+        .map_err(fetch)?;
     let status = r.status();
-    let v: Value = r.json().await?;
+    let v: Value = r.json().await.map_err(fetch)?;
     if !status.is_success() {
-        anyhow::bail!(
+        return Err(Error::Fetch(format!(
             "the issuer refused: {}",
             v["message"].as_str().unwrap_or("unknown error")
-        );
+        )));
     }
     v["id_token"]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("no id_token in the answer"))
+        .ok_or_else(|| Error::Fetch("no id_token in the answer".into()))
 }

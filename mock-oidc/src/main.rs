@@ -5,12 +5,7 @@ use serde_json::{json, Map, Value};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    sigstore_lite_server::init_tracing();
     match Cli::parse().cmd {
         Cmd::Serve {
             addr,
@@ -25,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
             let issuer = mock_oidc::Issuer::new(&url, data_dir.as_deref())
                 .context("cannot set up the issuer keys")?;
             println!("mock-oidc listening on http://{local} as issuer {url}");
-            mock_oidc::serve(listener, issuer, shutdown_signal()).await?;
+            mock_oidc::serve(listener, issuer, sigstore_lite_server::shutdown_signal()).await?;
         }
         Cmd::Token {
             issuer_url,
@@ -71,14 +66,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -37,12 +37,12 @@ fn verify(jwt: &str, jwks: &Value) -> bool {
     let sig = B64URL.decode(sig).unwrap();
     let b = |f: &str| B64URL.decode(k[f].as_str().unwrap()).unwrap();
     match header["alg"].as_str().unwrap() {
-        "RS256" => ring::signature::RsaPublicKeyComponents {
+        "RS256" => aws_lc_rs::signature::RsaPublicKeyComponents {
             n: b("n"),
             e: b("e"),
         }
         .verify(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
             signed.as_bytes(),
             &sig,
         )
@@ -51,8 +51,8 @@ fn verify(jwt: &str, jwks: &Value) -> bool {
             let mut point = vec![4u8];
             point.extend(b("x"));
             point.extend(b("y"));
-            ring::signature::UnparsedPublicKey::new(
-                &ring::signature::ECDSA_P256_SHA256_FIXED,
+            aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
                 point,
             )
             .verify(signed.as_bytes(), &sig)

@@ -1,23 +1,21 @@
 //! The Rekor v1 HTTP API. Handlers parse, call the log, and map errors; nothing else.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Map, Value};
 use sigstore_lite_core::keys::PublicKey;
-use sigstore_lite_core::rekor::{self, LogEntry, Verifier};
+use sigstore_lite_core::rekor::{Proposed, Verifier};
 
 use crate::error::Error;
-use crate::log::{Appended, Log};
+use crate::log::{Appended, EntryView, Log};
 
 /// Largest accepted request body (proposed entries, retrieve and search requests): 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
@@ -42,23 +40,10 @@ pub fn app(log: Log) -> Router {
             get(|| async { Json(json!({"status": "SERVING"})) }),
         )
         .route("/metrics", get(metrics))
-        .fallback(|| async { Error::NotFound("no such endpoint".into()) })
+        .fallback(sigstore_lite_server::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(access_log))
+        .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(log)
-}
-
-async fn access_log(req: Request, next: Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    tracing::info!(
-        target: "rekor_lite::http",
-        %method, %path, status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    resp
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
@@ -71,9 +56,12 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
     })
 }
 
-fn entry_map(id: String, e: LogEntry) -> Value {
+fn entry_map(v: EntryView) -> Value {
     let mut m = Map::new();
-    m.insert(id, serde_json::to_value(e).expect("LogEntry serializes"));
+    m.insert(
+        v.id,
+        serde_json::to_value(v.entry).expect("LogEntry serializes"),
+    );
     Value::Object(m)
 }
 
@@ -82,39 +70,28 @@ async fn create_entry(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let b = body(b)?;
-    let entry = rekor::canonicalize(&b).inspect_err(|_| {
-        log.metrics()
-            .rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    })?;
-    let leaf = sigstore_lite_core::merkle::leaf_hash(&entry.body);
-    let stored = crate::store::StoredEntry {
-        body: entry.body.clone(),
-        integrated_time: 0,
-    };
+    let (_, entry) = Proposed::parse(&b)
+        .and_then(|p| p.admit())
+        .inspect_err(|_| {
+            log.metrics()
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
     match log.append(entry).await? {
-        Appended::Duplicate { index } => Err(Error::Conflict {
+        Appended::Duplicate { index, id } => Err(Error::Conflict {
             index,
-            entry_id: rekor::entry_id(log.tree_id(), &leaf),
+            entry_id: id,
         }),
-        Appended::New {
-            index,
-            integrated_time,
-            checkpoint,
-        } => {
-            let stored = crate::store::StoredEntry {
-                integrated_time,
-                ..stored
-            };
-            let (id, view) = log.entry_view(index, &stored, &checkpoint)?;
+        Appended::New(view) => {
             let mut h = HeaderMap::new();
-            let v = HeaderValue::from_str(&id).expect("hex is a valid header");
+            let v = HeaderValue::from_str(&view.id).expect("hex is a valid header");
             h.insert(header::ETAG, v);
             h.insert(
                 header::LOCATION,
-                HeaderValue::from_str(&format!("/api/v1/log/entries/{id}")).expect("valid header"),
+                HeaderValue::from_str(&format!("/api/v1/log/entries/{}", view.id))
+                    .expect("valid header"),
             );
-            Ok((StatusCode::CREATED, h, Json(entry_map(id, view))).into_response())
+            Ok((StatusCode::CREATED, h, Json(entry_map(view))).into_response())
         }
     }
 }
@@ -138,10 +115,10 @@ async fn entry_by_index(
 ) -> Result<Json<Value>, Error> {
     let index = parse_u64(&q, "logIndex")?
         .ok_or_else(|| Error::bad_request("bad_parameter", "logIndex is required"))?;
-    let (id, e) = log
+    let v = log
         .entry_by_index(index)?
         .ok_or_else(|| Error::NotFound(format!("no entry at log index {index}")))?;
-    Ok(Json(entry_map(id, e)))
+    Ok(Json(entry_map(v)))
 }
 
 /// Parses a 64-hex UUID or an 80-hex entry ID of this tree into a leaf hash.
@@ -172,10 +149,10 @@ fn parse_uuid(log: &Log, s: &str) -> Result<[u8; 32], Error> {
 
 async fn entry_by_id(State(log): State<Log>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     let leaf = parse_uuid(&log, &id)?;
-    let (id, e) = log
+    let v = log
         .entry_by_leaf(&leaf)?
         .ok_or_else(|| Error::NotFound(format!("no entry with UUID {id}")))?;
-    Ok(Json(entry_map(id, e)))
+    Ok(Json(entry_map(v)))
 }
 
 fn json_body(b: Result<Bytes, BytesRejection>) -> Result<Value, Error> {
@@ -217,8 +194,8 @@ async fn retrieve(
                 Err(Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            if let Some((id, e)) = log.entry_by_leaf(&leaf)? {
-                found.push(entry_map(id, e));
+            if let Some(v) = log.entry_by_leaf(&leaf)? {
+                found.push(entry_map(v));
             }
         }
     }
@@ -228,18 +205,18 @@ async fn retrieve(
             let i = i.as_u64().ok_or_else(|| {
                 Error::bad_request("bad_parameter", "logIndexes must be non-negative integers")
             })?;
-            if let Some((id, e)) = log.entry_by_index(i)? {
-                found.push(entry_map(id, e));
+            if let Some(v) = log.entry_by_index(i)? {
+                found.push(entry_map(v));
             }
         }
     }
     if let Some(entries) = list(&req, "entries")? {
         asked = true;
         for p in entries {
-            let c = rekor::canonicalize_value(p)?;
+            let (_, c) = Proposed::from_value(p)?.admit()?;
             let leaf = sigstore_lite_core::merkle::leaf_hash(&c.body);
-            if let Some((id, e)) = log.entry_by_leaf(&leaf)? {
-                found.push(entry_map(id, e));
+            if let Some(v) = log.entry_by_leaf(&leaf)? {
+                found.push(entry_map(v));
             }
         }
     }
@@ -267,8 +244,8 @@ fn search_key_for_public_key(v: &Value) -> Result<String, Error> {
     let raw = B64
         .decode(content)
         .map_err(|_| Error::bad_request("bad_base64", "publicKey.content is not valid base64"))?;
-    let key = match Verifier::from_pem(&raw) {
-        Ok(v) => v.key,
+    let key = match Verifier::from_pem_text(&raw).and_then(|v| v.key()) {
+        Ok((k, _)) => k,
         Err(_) => PublicKey::from_spki_der(&raw).map_err(|e| {
             Error::bad_request(
                 "bad_public_key",
@@ -318,26 +295,10 @@ async fn search_index(
             ))
         }
     };
-    let mut result: Option<BTreeSet<u64>> = None;
-    for k in &keys {
-        let hits: BTreeSet<u64> = log.store().search(k)?.into_iter().collect();
-        result = Some(match result {
-            None => hits,
-            Some(r) if and => r.intersection(&hits).copied().collect(),
-            Some(r) => r.union(&hits).copied().collect(),
-        });
-    }
-    let size = log.latest().size;
-    let mut ids = Vec::new();
-    for i in result.unwrap_or_default().into_iter().filter(|i| *i < size) {
-        if let Some(e) = log.store().entry(i)? {
-            ids.push(Value::String(rekor::entry_id(
-                log.tree_id(),
-                &sigstore_lite_core::merkle::leaf_hash(&e.body),
-            )));
-        }
-    }
-    Ok(Json(Value::Array(ids)))
+    let ids = log.search(&keys, and)?;
+    Ok(Json(Value::Array(
+        ids.into_iter().map(Value::String).collect(),
+    )))
 }
 
 async fn log_info(State(log): State<Log>) -> Json<Value> {

@@ -1,8 +1,11 @@
 //! rekor-lite: a durable RFC 6962 transparency log that speaks the Rekor v1 API.
 //!
 //! - [`store`]: redb storage (and an in-memory twin) behind a narrow trait.
-//! - [`log`]: the sequencer that group-commits batches (one write transaction, one checkpoint
-//!   signature per batch) and the read side (fresh inclusion proofs and SETs).
+//! - [`tree`]: the tree math over the store (stored hashes, proofs).
+//! - [`sequencer`]: the thread that group-commits batches (one write transaction, one checkpoint
+//!   signature per batch).
+//! - [`log`]: the handle: appends that resolve with the finished entry, and the read side (fresh
+//!   inclusion proofs and SETs, search, consistency proofs).
 //! - [`api`]: the axum router; [`error`]: the one error type and its HTTP mapping.
 //!
 //! It implements hashedrekord 0.0.1 and dsse 0.0.1 entries, one tree (no sharding), and no
@@ -14,16 +17,17 @@ pub mod cli;
 pub mod error;
 pub mod log;
 pub mod metrics;
+pub mod sequencer;
 pub mod store;
+pub mod tree;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sigstore_lite_core::keys::Signer;
 
 pub use error::Error;
-pub use log::{Log, LogIdentity};
+pub use log::{Appended, Clock, EntryView, Log, LogIdentity};
 
 /// redb page cache size: bounds the server's memory whatever the log's size.
 pub const CACHE_BYTES: usize = 64 << 20;
@@ -42,24 +46,13 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{what} {}: {e}", path.display()))
 }
 
-/// Writes `contents` to a new file readable only by its owner.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
-}
-
 fn load_or_create_key(path: &Path) -> Result<Signer, Error> {
     match std::fs::read_to_string(path) {
         Ok(pem) => Signer::from_pkcs8_pem(&pem)
             .map_err(|e| Error::Internal(format!("log key {}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let s = Signer::generate_p256().map_err(|e| Error::Internal(e.to_string()))?;
-            write_private(path, s.to_pkcs8_pem().as_bytes())
+            sigstore_lite_server::write_private(path, s.to_pkcs8_pem().as_bytes())
                 .map_err(|e| io_err("cannot write", path, e))?;
             Ok(s)
         }
@@ -75,10 +68,9 @@ fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
             .map_err(|_| Error::Internal(format!("{} does not hold a tree ID", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut b = [0u8; 8];
-            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-                .map_err(|_| Error::Internal("no randomness".into()))?;
+            sigstore_lite_core::keys::random_bytes(&mut b);
             let id = (i64::from_be_bytes(b) & i64::MAX).max(1);
-            write_private(path, format!("{id}\n").as_bytes())
+            sigstore_lite_server::write_private(path, format!("{id}\n").as_bytes())
                 .map_err(|e| io_err("cannot write", path, e))?;
             Ok(id)
         }
@@ -89,7 +81,7 @@ fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
 /// Opens (creating on first start) the log in `cfg.data_dir`: key, tree ID and redb store.
 /// Must be called inside a tokio runtime.
 pub fn open(cfg: &Config) -> Result<Log, Error> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    sigstore_lite_server::create_private_dir(&cfg.data_dir)
         .map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
     let key_path = cfg
         .key

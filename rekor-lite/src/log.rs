@@ -1,23 +1,36 @@
-//! The log: a single sequencer thread that group-commits batches, and the read side (entries with
-//! fresh inclusion proofs and SETs, consistency proofs, the latest checkpoint).
+//! The log handle: appends (resolved once durable, with the finished entry: inclusion proof and
+//! SET), and the read side (entries with fresh proofs and SETs, search, consistency proofs, the
+//! latest checkpoint). Handlers talk to the log only through [`Log`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::merkle::leaf_hash;
 use sigstore_lite_core::note::{rekor_origin, Checkpoint, SignedNote};
 use sigstore_lite_core::rekor::{self, CanonicalEntry, InclusionProof, LogEntry, Verification};
-use tlog_tiles::{Hash, HashReader};
+use tlog_tiles::Hash;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::store::{Batch, NewEntry, Store, StoreError, StoreHashReader, StoredEntry};
+use crate::sequencer::{self, Committed, Pending, MAX_BATCH};
+use crate::store::{Batch, NewEntry, Store, StoreError, StoredEntry};
+use crate::tree::{self, TreeBuilder};
 
-/// Most entries one group commit takes.
-pub const MAX_BATCH: usize = 1024;
+/// The clock the log reads integrated times and checkpoint timestamps from.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// A signed checkpoint and what it commits to.
 #[derive(Debug, Clone)]
@@ -42,24 +55,20 @@ impl SignedCheckpoint {
     }
 }
 
+/// An entry as the API shows it: its 80-hex entry ID and the `LogEntry` value.
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    pub id: String,
+    pub entry: LogEntry,
+}
+
 /// The result of a durable append.
 #[derive(Debug, Clone)]
 pub enum Appended {
-    New {
-        index: u64,
-        integrated_time: i64,
-        checkpoint: Arc<SignedCheckpoint>,
-    },
-    Duplicate {
-        index: u64,
-    },
-}
-
-struct Pending {
-    entry: CanonicalEntry,
-    leaf: [u8; 32],
-    queued: Instant,
-    reply: oneshot::Sender<Result<Appended, Error>>,
+    /// Logged: the entry with its inclusion proof against the checkpoint of its batch and a SET.
+    New(EntryView),
+    /// Already in the log at `index` (with this entry ID).
+    Duplicate { index: u64, id: String },
 }
 
 /// Identity of the log.
@@ -70,21 +79,59 @@ pub struct LogIdentity {
     pub key_name: String,
 }
 
-/// A handle to the running log. Cheap to clone.
-#[derive(Clone)]
-pub struct Log {
-    inner: Arc<Inner>,
+/// What the handles and the sequencer share.
+pub(crate) struct Core {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) id: LogIdentity,
+    pub(crate) origin: String,
+    pub(crate) log_id_hex: String,
+    pub(crate) latest: RwLock<Arc<SignedCheckpoint>>,
+    pub(crate) metrics: Metrics,
+    pub(crate) clock: Clock,
 }
 
-/// What the handlers and the sequencer share.
-struct Core {
-    store: Arc<dyn Store>,
-    signer: Arc<Signer>,
-    id: LogIdentity,
-    origin: String,
-    log_id_hex: String,
-    latest: RwLock<Arc<SignedCheckpoint>>,
-    metrics: Metrics,
+impl Core {
+    pub(crate) fn latest(&self) -> Arc<SignedCheckpoint> {
+        Arc::clone(&self.latest.read().expect("lock"))
+    }
+}
+
+/// Signs a checkpoint of `size` leaves with root `root`, stamped with the log's clock.
+pub(crate) fn sign_checkpoint(core: &Core, size: u64, root: Hash) -> SignedCheckpoint {
+    sign_checkpoint_with(
+        &core.signer,
+        &core.origin,
+        &core.id.key_name,
+        &core.clock,
+        size,
+        root,
+    )
+}
+
+fn sign_checkpoint_with(
+    signer: &Signer,
+    origin: &str,
+    key_name: &str,
+    clock: &Clock,
+    size: u64,
+    root: Hash,
+) -> SignedCheckpoint {
+    let nanos = clock()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let cp = Checkpoint {
+        origin: origin.to_string(),
+        size,
+        root_hash: root.0,
+        extensions: vec![format!("Timestamp: {nanos}")],
+    };
+    let note = SignedNote::sign(cp.to_text(), key_name, signer).encode();
+    SignedCheckpoint {
+        size,
+        root: root.0,
+        note,
+    }
 }
 
 /// The handles' side. Dropping the last [`Log`] closes the queue and joins the sequencer, so the
@@ -104,86 +151,10 @@ impl Drop for Inner {
     }
 }
 
-impl std::ops::Deref for Inner {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
-fn unix_now() -> (i64, u128) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    (d.as_secs() as i64, d.as_nanos())
-}
-
-/// Stored hashes of the committed store with the batch's new hashes laid over them.
-struct Overlay<'a> {
-    store: &'a dyn Store,
-    new: HashMap<u64, Hash>,
-}
-
-impl HashReader for Overlay<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        let missing: Vec<u64> = indexes
-            .iter()
-            .filter(|i| !self.new.contains_key(i))
-            .copied()
-            .collect();
-        let fetched = if missing.is_empty() {
-            Vec::new()
-        } else {
-            StoreHashReader(self.store).read_hashes(&missing)?
-        };
-        let mut fetched = fetched.into_iter();
-        Ok(indexes
-            .iter()
-            .map(|i| match self.new.get(i) {
-                Some(h) => *h,
-                None => fetched.next().expect("one fetched hash per missing index"),
-            })
-            .collect())
-    }
-}
-
-/// Extends the committed tree by leaves, computing the stored hashes a batch must write.
-struct TreeBuilder<'a> {
-    overlay: Overlay<'a>,
-    hashes: Vec<(u64, Hash)>,
-    size: u64,
-}
-
-impl<'a> TreeBuilder<'a> {
-    fn new(store: &'a dyn Store, size: u64) -> Self {
-        TreeBuilder {
-            overlay: Overlay {
-                store,
-                new: HashMap::new(),
-            },
-            hashes: Vec::new(),
-            size,
-        }
-    }
-
-    /// Appends one leaf and returns its index.
-    fn push(&mut self, leaf: [u8; 32]) -> Result<u64, Error> {
-        let n = self.size;
-        let new = tlog_tiles::stored_hashes_for_record_hash(n, Hash(leaf), &self.overlay)
-            .map_err(|e| Error::Internal(format!("stored hashes: {e}")))?;
-        let base = tlog_tiles::stored_hash_index(0, n);
-        for (k, h) in new.into_iter().enumerate() {
-            self.overlay.new.insert(base + k as u64, h);
-            self.hashes.push((base + k as u64, h));
-        }
-        self.size += 1;
-        Ok(n)
-    }
-
-    fn root(&self) -> Result<Hash, Error> {
-        tlog_tiles::tree_hash(self.size, &self.overlay)
-            .map_err(|e| Error::Internal(format!("tree hash: {e}")))
-    }
+/// A handle to the running log. Cheap to clone.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
 }
 
 /// Appends `bodies` straight into `store` in batches of `batch` entries, one signed checkpoint per
@@ -198,13 +169,14 @@ pub fn bulk_load(
     integrated_time: i64,
 ) -> Result<u64, Error> {
     let origin = rekor_origin(&id.key_name, id.tree_id);
+    let clock = system_clock();
     let mut size = store.tree_size()?;
     let mut bodies = bodies.peekable();
     while bodies.peek().is_some() {
         let mut tb = TreeBuilder::new(store, size);
         let mut entries = Vec::with_capacity(batch);
         for body in bodies.by_ref().take(batch) {
-            let leaf = sigstore_lite_core::merkle::leaf_hash(&body);
+            let leaf = leaf_hash(&body);
             let index = tb.push(leaf)?;
             entries.push(NewEntry {
                 index,
@@ -216,7 +188,7 @@ pub fn bulk_load(
                 index_keys: Vec::new(),
             });
         }
-        let cp = sign_checkpoint(signer, &origin, &id.key_name, tb.size, tb.root()?);
+        let cp = sign_checkpoint_with(signer, &origin, &id.key_name, &clock, tb.size, tb.root()?);
         store.append(&Batch {
             entries,
             hashes: std::mem::take(&mut tb.hashes),
@@ -229,15 +201,32 @@ pub fn bulk_load(
 }
 
 impl Log {
-    /// Opens the log over `store` and starts its sequencer thread. Must be called inside a tokio
-    /// runtime. An empty store gets a signed checkpoint of the empty tree.
+    /// Opens the log over `store` and starts its sequencer thread, with the system clock. Must be
+    /// called inside a tokio runtime. An empty store gets a signed checkpoint of the empty tree.
     pub fn open(store: Arc<dyn Store>, signer: Signer, id: LogIdentity) -> Result<Log, Error> {
+        Self::open_with_clock(store, signer, id, system_clock())
+    }
+
+    /// [`Log::open`] with the clock given.
+    pub fn open_with_clock(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        id: LogIdentity,
+        clock: Clock,
+    ) -> Result<Log, Error> {
         let origin = rekor_origin(&id.key_name, id.tree_id);
         let signer = Arc::new(signer);
         let latest = match store.checkpoint()? {
             Some(note) => SignedCheckpoint::parse(note)?,
             None => {
-                let cp = sign_checkpoint(&signer, &origin, &id.key_name, 0, tlog_tiles::EMPTY_HASH);
+                let cp = sign_checkpoint_with(
+                    &signer,
+                    &origin,
+                    &id.key_name,
+                    &clock,
+                    0,
+                    tlog_tiles::EMPTY_HASH,
+                );
                 store.append(&Batch {
                     entries: Vec::new(),
                     hashes: Vec::new(),
@@ -263,11 +252,12 @@ impl Log {
             origin,
             latest: RwLock::new(Arc::new(latest)),
             metrics: Metrics::default(),
+            clock,
         });
         let seq = Arc::clone(&core);
         let handle = std::thread::Builder::new()
             .name("rekor-sequencer".into())
-            .spawn(move || sequencer(seq, rx, size))
+            .spawn(move || sequencer::run(seq, rx, size))
             .map_err(|e| Error::Internal(format!("cannot start the sequencer: {e}")))?;
         Ok(Log {
             inner: Arc::new(Inner {
@@ -278,39 +268,46 @@ impl Log {
         })
     }
 
+    fn core(&self) -> &Core {
+        &self.inner.core
+    }
+
     pub fn signer(&self) -> &Signer {
-        &self.inner.signer
+        &self.core().signer
     }
 
     pub fn tree_id(&self) -> i64 {
-        self.inner.id.tree_id
+        self.core().id.tree_id
     }
 
     pub fn origin(&self) -> &str {
-        &self.inner.origin
+        &self.core().origin
     }
 
     pub fn log_id_hex(&self) -> &str {
-        &self.inner.log_id_hex
+        &self.core().log_id_hex
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        &*self.inner.store
+        &self.core().metrics
     }
 
     /// The latest signed checkpoint.
     pub fn latest(&self) -> Arc<SignedCheckpoint> {
-        Arc::clone(&self.inner.latest.read().expect("lock"))
+        self.core().latest()
     }
 
-    /// Appends a verified entry; resolves once it is durable (or known as a duplicate).
+    /// The 80-hex entry ID of a leaf.
+    pub fn entry_id(&self, leaf: &[u8; 32]) -> String {
+        rekor::entry_id(self.tree_id(), leaf)
+    }
+
+    /// Appends a verified entry. Resolves once it is durable, with the finished entry (inclusion
+    /// proof against its batch's checkpoint and a fresh SET), or as a duplicate.
     pub async fn append(&self, entry: CanonicalEntry) -> Result<Appended, Error> {
-        let leaf = sigstore_lite_core::merkle::leaf_hash(&entry.body);
+        let leaf = leaf_hash(&entry.body);
         let (reply, rx) = oneshot::channel();
+        let body = entry.body.clone();
         self.inner
             .tx
             .as_ref()
@@ -323,33 +320,44 @@ impl Log {
             })
             .await
             .map_err(|_| Error::Unavailable)?;
-        rx.await.map_err(|_| Error::Unavailable)?
+        match rx.await.map_err(|_| Error::Unavailable)?? {
+            Committed::Duplicate { index } => Ok(Appended::Duplicate {
+                index,
+                id: self.entry_id(&leaf),
+            }),
+            Committed::New {
+                index,
+                integrated_time,
+                checkpoint,
+            } => Ok(Appended::New(self.view(
+                index,
+                &StoredEntry {
+                    body,
+                    integrated_time,
+                },
+                &leaf,
+                &checkpoint,
+            )?)),
+        }
     }
 
-    /// Builds the API view of entry `index` with an inclusion proof against `checkpoint` and a
-    /// freshly signed SET.
-    pub fn entry_view(
+    /// The API view of entry `index`: inclusion proof against `checkpoint` and a fresh SET.
+    fn view(
         &self,
         index: u64,
         stored: &StoredEntry,
+        leaf: &[u8; 32],
         checkpoint: &SignedCheckpoint,
-    ) -> Result<(String, LogEntry), Error> {
-        let leaf = sigstore_lite_core::merkle::leaf_hash(&stored.body);
-        let proof = if checkpoint.size == 0 {
-            Vec::new()
-        } else {
-            tlog_tiles::prove_record(checkpoint.size, index, &StoreHashReader(self.store()))
-                .map_err(|e| Error::Internal(format!("inclusion proof: {e}")))?
-        };
+    ) -> Result<EntryView, Error> {
+        let proof = tree::prove_inclusion(&*self.core().store, checkpoint.size, index)?;
         let body = B64.encode(&stored.body);
         let set = rekor::sign_set(self.signer(), &body, stored.integrated_time, index);
-        let uuid = rekor::entry_id(self.tree_id(), &leaf);
-        Ok((
-            uuid,
-            LogEntry {
+        Ok(EntryView {
+            id: self.entry_id(leaf),
+            entry: LogEntry {
                 body,
                 integrated_time: stored.integrated_time,
-                log_id: self.inner.log_id_hex.clone(),
+                log_id: self.core().log_id_hex.clone(),
                 log_index: index,
                 verification: Verification {
                     signed_entry_timestamp: B64.encode(set),
@@ -362,176 +370,56 @@ impl Log {
                     }),
                 },
             },
-        ))
+        })
     }
 
     /// Entry `index` as of the latest checkpoint, or `None` if it is not in the tree.
-    pub fn entry_by_index(&self, index: u64) -> Result<Option<(String, LogEntry)>, Error> {
+    pub fn entry_by_index(&self, index: u64) -> Result<Option<EntryView>, Error> {
         let cp = self.latest();
         if index >= cp.size {
             return Ok(None);
         }
-        let Some(stored) = self.store().entry(index)? else {
+        let Some(stored) = self.core().store.entry(index)? else {
             return Ok(None);
         };
-        self.entry_view(index, &stored, &cp).map(Some)
+        let leaf = leaf_hash(&stored.body);
+        self.view(index, &stored, &leaf, &cp).map(Some)
     }
 
-    /// Entry by 64-hex leaf hash.
-    pub fn entry_by_leaf(&self, leaf: &[u8; 32]) -> Result<Option<(String, LogEntry)>, Error> {
-        match self.store().index_of(leaf)? {
+    /// Entry by leaf hash.
+    pub fn entry_by_leaf(&self, leaf: &[u8; 32]) -> Result<Option<EntryView>, Error> {
+        match self.core().store.index_of(leaf)? {
             Some(i) => self.entry_by_index(i),
             None => Ok(None),
         }
     }
 
+    /// Entry IDs filed under every (`and`) or any of `keys`, in log order, within the latest
+    /// checkpoint.
+    pub fn search(&self, keys: &[String], and: bool) -> Result<Vec<String>, Error> {
+        use std::collections::BTreeSet;
+        let mut result: Option<BTreeSet<u64>> = None;
+        for k in keys {
+            let hits: BTreeSet<u64> = self.core().store.search(k)?.into_iter().collect();
+            result = Some(match result {
+                None => hits,
+                Some(r) if and => r.intersection(&hits).copied().collect(),
+                Some(r) => r.union(&hits).copied().collect(),
+            });
+        }
+        let size = self.latest().size;
+        let mut ids = Vec::new();
+        for i in result.unwrap_or_default().into_iter().filter(|i| *i < size) {
+            if let Some(e) = self.core().store.entry(i)? {
+                ids.push(self.entry_id(&leaf_hash(&e.body)));
+            }
+        }
+        Ok(ids)
+    }
+
     /// RFC 6962 consistency proof from `first` to `last` (both within the latest checkpoint).
     pub fn consistency(&self, first: u64, last: u64) -> Result<(Hash, Vec<Hash>), Error> {
-        let r = StoreHashReader(self.store());
-        let root = tlog_tiles::tree_hash(last, &r).map_err(|e| Error::Internal(e.to_string()))?;
-        let proof = if first == last || first == 0 {
-            Vec::new()
-        } else {
-            tlog_tiles::prove_tree(last, first, &r).map_err(|e| Error::Internal(e.to_string()))?
-        };
-        Ok((root, proof))
-    }
-}
-
-fn sign_checkpoint(
-    signer: &Signer,
-    origin: &str,
-    key_name: &str,
-    size: u64,
-    root: Hash,
-) -> SignedCheckpoint {
-    let (_, nanos) = unix_now();
-    let cp = Checkpoint {
-        origin: origin.to_string(),
-        size,
-        root_hash: root.0,
-        extensions: vec![format!("Timestamp: {nanos}")],
-    };
-    let note = SignedNote::sign(cp.to_text(), key_name, signer).encode();
-    SignedCheckpoint {
-        size,
-        root: root.0,
-        note,
-    }
-}
-
-fn sequencer(log: Arc<Core>, mut rx: mpsc::Receiver<Pending>, mut size: u64) {
-    let mut pending = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        pending.push(first);
-        while pending.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => pending.push(p),
-                Err(_) => break,
-            }
-        }
-        size = commit_batch(&log, std::mem::take(&mut pending), size);
-    }
-}
-
-enum Outcome {
-    New(u64),
-    Duplicate(u64),
-}
-
-/// Sequences, hashes, signs and durably commits one batch, then answers every waiter. Returns the
-/// new tree size (unchanged if the commit failed).
-fn commit_batch(log: &Core, batch: Vec<Pending>, size: u64) -> u64 {
-    let store = &*log.store;
-    let (now, _) = unix_now();
-    let mut tb = TreeBuilder::new(store, size);
-    let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut entries = Vec::new();
-    let result: Result<(), Error> = (|| {
-        for p in &batch {
-            if let Some(&i) = in_batch.get(&p.leaf) {
-                outcomes.push(Outcome::Duplicate(i));
-                continue;
-            }
-            if let Some(i) = store.index_of(&p.leaf)? {
-                outcomes.push(Outcome::Duplicate(i));
-                continue;
-            }
-            let n = tb.push(p.leaf)?;
-            in_batch.insert(p.leaf, n);
-            entries.push(NewEntry {
-                index: n,
-                leaf_hash: p.leaf,
-                entry: StoredEntry {
-                    body: p.entry.body.clone(),
-                    integrated_time: now,
-                },
-                index_keys: p.entry.index_keys.clone(),
-            });
-            outcomes.push(Outcome::New(n));
-        }
-        Ok(())
-    })();
-    let n = tb.size;
-    let result = result.and_then(|()| {
-        if n == size {
-            return Ok(None);
-        }
-        let cp = sign_checkpoint(&log.signer, &log.origin, &log.id.key_name, n, tb.root()?);
-        let started = Instant::now();
-        store.append(&Batch {
-            entries,
-            hashes: std::mem::take(&mut tb.hashes),
-            new_size: n,
-            checkpoint: cp.note.clone(),
-        })?;
-        log.metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        Ok(Some(Arc::new(cp)))
-    });
-    match result {
-        Err(e) => {
-            tracing::error!(error = %e, "batch not committed");
-            for p in batch {
-                let _ = p.reply.send(Err(Error::Internal(
-                    "the log could not commit the entry".into(),
-                )));
-            }
-            size
-        }
-        Ok(cp) => {
-            let cp = match cp {
-                Some(cp) => {
-                    *log.latest.write().expect("lock") = Arc::clone(&cp);
-                    cp
-                }
-                None => Arc::clone(&log.latest.read().expect("lock")),
-            };
-            let new_count = n - size;
-            use std::sync::atomic::Ordering::Relaxed;
-            log.metrics.entries.fetch_add(new_count, Relaxed);
-            log.metrics
-                .duplicates
-                .fetch_add(batch.len() as u64 - new_count, Relaxed);
-            log.metrics.batch_size.observe(batch.len() as f64);
-            for (p, o) in batch.into_iter().zip(outcomes) {
-                log.metrics
-                    .append_seconds
-                    .observe(p.queued.elapsed().as_secs_f64());
-                let r = match o {
-                    Outcome::New(index) => Appended::New {
-                        index,
-                        integrated_time: now,
-                        checkpoint: Arc::clone(&cp),
-                    },
-                    Outcome::Duplicate(index) => Appended::Duplicate { index },
-                };
-                let _ = p.reply.send(Ok(r));
-            }
-            n
-        }
+        tree::prove_consistency(&*self.core().store, first, last)
     }
 }
 
@@ -548,22 +436,28 @@ mod tests {
         }
     }
 
+    fn fixed_clock(t: u64) -> Clock {
+        Arc::new(move || UNIX_EPOCH + std::time::Duration::from_secs(t))
+    }
+
     async fn log_with(n: u64) -> (Log, Vec<[u8; 32]>) {
-        let log = Log::open(
+        let log = Log::open_with_clock(
             Arc::new(MemStore::default()),
             Signer::generate_p256().unwrap(),
             LogIdentity {
                 tree_id: 7,
                 key_name: "test".into(),
             },
+            fixed_clock(1_700_000_000),
         )
         .unwrap();
         let mut leaves = Vec::new();
         for i in 0..n {
             leaves.push(merkle::leaf_hash(&entry(i).body));
-            assert!(
-                matches!(log.append(entry(i)).await.unwrap(), Appended::New { index, .. } if index == i)
-            );
+            match log.append(entry(i)).await.unwrap() {
+                Appended::New(v) => assert_eq!(v.entry.log_index, i),
+                other => panic!("{other:?}"),
+            }
         }
         (log, leaves)
     }
@@ -575,8 +469,8 @@ mod tests {
         assert_eq!(cp.size, 70);
         assert_eq!(cp.root, merkle::root(&leaves));
         for i in 0..70u64 {
-            let (_, e) = log.entry_by_index(i).unwrap().unwrap();
-            let p = e.verification.inclusion_proof.unwrap();
+            let v = log.entry_by_index(i).unwrap().unwrap();
+            let p = v.entry.verification.inclusion_proof.unwrap();
             let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
             let reference = merkle::inclusion_path(i as usize, &leaves);
             assert_eq!(
@@ -594,6 +488,24 @@ mod tests {
                 "first={first}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn append_returns_the_finished_entry_stamped_by_the_clock() {
+        let (log, leaves) = log_with(5).await;
+        let Appended::New(v) = log.append(entry(5)).await.unwrap() else {
+            panic!("not new")
+        };
+        let e = &v.entry;
+        assert_eq!(e.integrated_time, 1_700_000_000);
+        assert_eq!(v.id, rekor::entry_id(7, &merkle::leaf_hash(&entry(5).body)));
+        let p = e.verification.inclusion_proof.as_ref().unwrap();
+        let mut all = leaves.clone();
+        all.push(merkle::leaf_hash(&entry(5).body));
+        let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
+        merkle::verify_inclusion(5, p.tree_size, &all[5], &hashes, &merkle::root(&all)).unwrap();
+        assert!(p.checkpoint.contains("Timestamp: 1700000000000000000"));
+        rekor::verify_set(log.signer().public_key(), e).unwrap();
     }
 
     #[tokio::test]
@@ -621,21 +533,24 @@ mod tests {
         assert_eq!(log.latest().root, merkle::root(&leaves));
         assert!(matches!(
             log.append(entry(100)).await.unwrap(),
-            Appended::New { index: 100, .. }
+            Appended::New(v) if v.entry.log_index == 100
         ));
-        let (_, e) = log.entry_by_index(42).unwrap().unwrap();
-        assert_eq!(e.integrated_time, 5);
+        let v = log.entry_by_index(42).unwrap().unwrap();
+        assert_eq!(v.entry.integrated_time, 5);
     }
 
     #[tokio::test]
     async fn duplicates_are_reported_not_appended() {
-        let (log, _) = log_with(3).await;
+        let (log, leaves) = log_with(3).await;
         assert!(matches!(
             log.append(entry(1)).await.unwrap(),
-            Appended::Duplicate { index: 1 }
+            Appended::Duplicate { index: 1, ref id } if *id == log.entry_id(&leaves[1])
         ));
         assert_eq!(log.latest().size, 3);
-        assert_eq!(log.store().search("k:1").unwrap(), vec![1]);
+        assert_eq!(
+            log.search(&["k:1".into()], false).unwrap(),
+            vec![log.entry_id(&leaves[1])]
+        );
     }
 
     proptest::proptest! {
@@ -647,8 +562,8 @@ mod tests {
                 let (log, leaves) = log_with(n).await;
                 let cp = log.latest();
                 let i = pick % n;
-                let (_, e) = log.entry_by_index(i).unwrap().unwrap();
-                let p = e.verification.inclusion_proof.unwrap();
+                let v = log.entry_by_index(i).unwrap().unwrap();
+                let p = v.entry.verification.inclusion_proof.unwrap();
                 let mut hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
                 merkle::verify_inclusion(i, n, &leaves[i as usize], &hashes, &cp.root).unwrap();
                 if !hashes.is_empty() {

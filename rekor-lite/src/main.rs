@@ -4,11 +4,7 @@ use rekor_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    sigstore_lite_server::init_tracing();
     let Cmd::Serve {
         addr,
         data_dir,
@@ -29,16 +25,6 @@ async fn main() -> anyhow::Result<()> {
     // One plain line on stdout for scripts and tests (the address is useful with port 0).
     println!("rekor-lite listening on http://{local}");
     tracing::info!(addr = %local, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
-    rekor_lite::serve(listener, log, shutdown_signal()).await?;
+    rekor_lite::serve(listener, log, sigstore_lite_server::shutdown_signal()).await?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sigstore_lite_core::metrics::{counter, gauge, Histogram, LATENCY_BUCKETS};
+use sigstore_lite_server::metrics::{counter, gauge, Histogram, LATENCY_BUCKETS};
 
 /// The log's metrics.
 pub struct Metrics {

@@ -20,12 +20,23 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path) -> Server {
-        let log = rekor_lite::open(&rekor_lite::Config {
-            data_dir: dir.to_path_buf(),
-            key: None,
-            origin: "127.0.0.1".into(),
-        })
-        .unwrap();
+        // A restarted server may find the store still held for a moment by the previous one's
+        // last connections, which close asynchronously after shutdown.
+        let mut tries = 0;
+        let log = loop {
+            match rekor_lite::open(&rekor_lite::Config {
+                data_dir: dir.to_path_buf(),
+                key: None,
+                origin: "127.0.0.1".into(),
+            }) {
+                Ok(l) => break l,
+                Err(e) if tries < 100 && e.to_string().contains("already open") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot open the log: {e}"),
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -51,6 +62,20 @@ impl Server {
 
 fn http() -> reqwest::Client {
     reqwest::Client::new()
+}
+
+/// GET `url` and parse the JSON answer.
+async fn get_json(url: impl reqwest::IntoUrl) -> Value {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A JSON array of hex strings as bytes.
+fn hex_list(v: &Value) -> Vec<Vec<u8>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
+        .collect()
 }
 
 /// A hashedrekord proposal for `artifact`, signed by `key`, carrying `pem` as its verifier.
@@ -96,14 +121,7 @@ async fn log_key(url: &str) -> PublicKey {
 }
 
 async fn tree_size(url: &str) -> u64 {
-    let v: Value = http()
-        .get(format!("{url}/api/v1/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{url}/api/v1/log")).await;
     v["treeSize"].as_u64().unwrap()
 }
 
@@ -334,12 +352,7 @@ async fn create_read_search_and_prove() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let proof: Value = r.json().await.unwrap();
-    let hashes: Vec<Vec<u8>> = proof["hashes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
-        .collect();
+    let hashes = hex_list(&proof["hashes"]);
     let leaf0 = merkle::leaf_hash(&B64.decode(&e.body).unwrap());
     merkle::verify_consistency(1, 2, &leaf0, &cp.root_hash, &hashes).unwrap();
     for bad in [
@@ -383,7 +396,7 @@ async fn create_read_search_and_prove() {
 
 fn dsse_proposal(signers: &[&Signer], verifiers: &[&Signer], payload: &[u8]) -> (Value, String) {
     let pt = "application/vnd.in-toto+json";
-    let pae = rekor::pae(pt, payload);
+    let pae = sigstore_lite_core::dsse::pae(pt, payload);
     let sigs: Vec<Value> = signers
         .iter()
         .map(|s| json!({"keyid": "", "sig": B64.encode(s.sign(&pae))}))
@@ -629,27 +642,13 @@ async fn concurrent_submissions_and_restart_keep_everything() {
     }
     indexes.sort();
     assert_eq!(indexes, (0..400).collect::<Vec<_>>());
-    let before: Value = http()
-        .get(format!("{}/api/v1/log", srv.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get_json(format!("{}/api/v1/log", srv.url)).await;
     srv.stop().await;
 
     // Same directory: same key, tree ID and entries; the new checkpoint is consistent with the old.
     let srv = Server::start(dir.path()).await;
     assert_eq!(log_key(&srv.url).await, key);
-    let after: Value = http()
-        .get(format!("{}/api/v1/log", srv.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(format!("{}/api/v1/log", srv.url)).await;
     assert_eq!(after["treeID"], before["treeID"]);
     assert_eq!(after["rootHash"], before["rootHash"]);
     let (_, more) = key_entry(b"after restart");
@@ -663,23 +662,12 @@ async fn concurrent_submissions_and_restart_keep_everything() {
     let (_, e) = check_entry(&r.json().await.unwrap(), &key);
     assert_eq!(e.log_index, 400);
     let p = e.verification.inclusion_proof.unwrap();
-    let proof: Value = http()
-        .get(format!(
-            "{}/api/v1/log/proof?firstSize=400&lastSize=401",
-            srv.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let hashes: Vec<Vec<u8>> = proof["hashes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
-        .collect();
+    let proof: Value = get_json(format!(
+        "{}/api/v1/log/proof?firstSize=400&lastSize=401",
+        srv.url
+    ))
+    .await;
+    let hashes = hex_list(&proof["hashes"]);
     merkle::verify_consistency(
         400,
         401,
@@ -808,31 +796,13 @@ async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
         assert_eq!((again.body, again.log_index), (e.body, e.log_index));
     }
     let (old_size, old_root) = last_pre_crash.unwrap();
-    let info: Value = http()
-        .get(format!("{}/api/v1/log", srv.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let proof: Value = http()
-        .get(format!(
-            "{}/api/v1/log/proof?firstSize={old_size}&lastSize={size}",
-            srv.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let hashes: Vec<Vec<u8>> = proof["hashes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| hex::decode(h.as_str().unwrap()).unwrap())
-        .collect();
+    let info: Value = get_json(format!("{}/api/v1/log", srv.url)).await;
+    let proof: Value = get_json(format!(
+        "{}/api/v1/log/proof?firstSize={old_size}&lastSize={size}",
+        srv.url
+    ))
+    .await;
+    let hashes = hex_list(&proof["hashes"]);
     merkle::verify_consistency(
         old_size,
         size,

@@ -1,10 +1,11 @@
-//! Sigstore bundles (v0.1, v0.2, v0.3) as protobuf-JSON, and their conversion from Rekor v1 log
-//! entries.
+//! Sigstore bundles (v0.1, v0.2, v0.3) as protobuf-JSON, their conversion from Rekor v1 log
+//! entries, and the builders of the v0.3 bundles this project writes.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+pub use crate::dsse::{Envelope, EnvelopeSignature};
 use crate::rekor::LogEntry;
 use crate::trust::{CertChain, LogId, RawBytes};
 
@@ -124,24 +125,6 @@ pub struct MessageSignature {
     pub signature: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvelopeSignature {
-    /// Base64.
-    pub sig: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub keyid: String,
-}
-
-/// A DSSE envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Envelope {
-    /// Base64.
-    pub payload: String,
-    pub payload_type: String,
-    pub signatures: Vec<EnvelopeSignature>,
-}
-
 /// A Sigstore bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,11 +160,8 @@ impl TlogEntry {
     /// Converts a Rekor v1 log entry (hex IDs and hashes) to the bundle form (base64).
     pub fn from_rekor(e: &LogEntry) -> Option<TlogEntry> {
         let body = B64.decode(&e.body).ok()?;
-        let v: Value = serde_json::from_slice(&body).ok()?;
-        let kind_version = KindVersion {
-            kind: v["kind"].as_str()?.to_string(),
-            version: v["apiVersion"].as_str()?.to_string(),
-        };
+        let (kind, version) = crate::rekor::entry::kind_version_of(&body).ok()?;
+        let kind_version = KindVersion { kind, version };
         let hex_b64 = |h: &str| hex::decode(h).ok().map(|b| B64.encode(b));
         let inclusion_proof = match &e.verification.inclusion_proof {
             Some(p) => Some(InclusionProof {
@@ -215,6 +195,79 @@ impl TlogEntry {
     }
 }
 
+/// Where a bundle's key material comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Signer<'a> {
+    /// A Fulcio leaf certificate (DER): keyless.
+    Certificate(&'a [u8]),
+    /// A key the verifier already has (cosign.pub): only a hint is written.
+    Key,
+}
+
+fn verification_material(
+    who: Signer<'_>,
+    tlog_entries: Vec<TlogEntry>,
+    timestamps: Vec<String>,
+) -> VerificationMaterial {
+    VerificationMaterial {
+        certificate: match who {
+            Signer::Certificate(d) => Some(RawBytes {
+                raw_bytes: B64.encode(d),
+            }),
+            Signer::Key => None,
+        },
+        x509_certificate_chain: None,
+        public_key: matches!(who, Signer::Key).then(|| PublicKeyIdentifier {
+            hint: String::new(),
+        }),
+        tlog_entries,
+        timestamp_verification_data: (!timestamps.is_empty()).then(|| {
+            serde_json::json!({"rfc3161Timestamps": timestamps
+                .iter()
+                .map(|t| serde_json::json!({"signedTimestamp": t}))
+                .collect::<Vec<_>>()})
+        }),
+    }
+}
+
+/// A v0.3 message-signature bundle over a SHA-256 `digest`. `timestamps` are base64 DER
+/// TimeStampResps.
+pub fn message_bundle(
+    who: Signer<'_>,
+    tlog_entries: Vec<TlogEntry>,
+    timestamps: Vec<String>,
+    digest: &[u8; 32],
+    sig: &[u8],
+) -> Bundle {
+    Bundle {
+        media_type: MEDIA_TYPE_V03.into(),
+        verification_material: verification_material(who, tlog_entries, timestamps),
+        message_signature: Some(MessageSignature {
+            message_digest: Some(MessageDigest {
+                algorithm: "SHA2_256".into(),
+                digest: B64.encode(digest),
+            }),
+            signature: B64.encode(sig),
+        }),
+        dsse_envelope: None,
+    }
+}
+
+/// A v0.3 DSSE bundle.
+pub fn dsse_bundle(
+    who: Signer<'_>,
+    tlog_entries: Vec<TlogEntry>,
+    timestamps: Vec<String>,
+    envelope: Envelope,
+) -> Bundle {
+    Bundle {
+        media_type: MEDIA_TYPE_V03.into(),
+        verification_material: verification_material(who, tlog_entries, timestamps),
+        message_signature: None,
+        dsse_envelope: Some(envelope),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,11 +278,7 @@ mod tests {
             "bundle_v3.txt.sigstore",
             "staging-rekor-v2.txt.sigstore.json",
         ] {
-            let p = format!(
-                "{}/../../shared/vectors/sigstore/{f}",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            let raw: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let raw: Value = serde_json::from_slice(&crate::testdata::sigstore(f)).unwrap();
             let b: Bundle = serde_json::from_value(raw.clone()).unwrap();
             assert_eq!(b.version(), Some(BundleVersion::V03));
             let mut back = serde_json::to_value(&b).unwrap();

@@ -193,11 +193,8 @@ mod tests {
 
     #[test]
     fn reads_real_staging_leaf() {
-        let p = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/sigstore/bundle_v3.txt.sigstore"
-        );
-        let b: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_slice(&crate::testdata::sigstore("bundle_v3.txt.sigstore")).unwrap();
         let leaf = B64
             .decode(
                 b["verificationMaterial"]["certificate"]["rawBytes"]

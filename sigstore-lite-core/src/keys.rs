@@ -1,15 +1,22 @@
 //! Public keys (from SPKI, PUBLIC KEY PEM or certificates), signature verification, PEM, and the
-//! ECDSA P-256 signer the servers use.
+//! ECDSA P-256 signer the servers and the client use.
 //!
-//! Verification over a whole message goes through ring. ring has no API to verify a signature over
-//! an already computed digest, which hashedrekord entries need (the log only ever sees the
-//! artifact's SHA-256), so [`PublicKey::verify_prehashed`] uses RustCrypto's `p256`/`p384`/`rsa`
-//! verifiers; nothing else in the tree uses them.
+//! Every signature made or checked goes through aws-lc-rs, including a signature over an already
+//! computed digest ([`PublicKey::verify_prehashed`], what a hashedrekord entry is: the log only
+//! ever sees the artifact's digest). Keys are parsed once, when a [`PublicKey`] is built, so that
+//! repeated verifications with the same key (a log key, a CT log key) do not parse it again.
+//!
+//! Not supported: Ed25519ph (Ed25519 over a digest). aws-lc-rs does not expose it, so Ed25519
+//! keys verify whole messages only.
 
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self as sig, EcdsaKeyPair, KeyPair, ParsedPublicKey, UnparsedPublicKey, VerificationAlgorithm,
+};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use ring::rand::SystemRandom;
-use ring::signature::{self as rsig, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
-use sha2::Digest;
 use x509_parser::prelude::FromDer;
 
 const OID_EC: &str = "1.2.840.10045.2.1";
@@ -20,11 +27,15 @@ const OID_ED25519: &str = "1.3.101.112";
 
 /// Why a key, PEM block or signature was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     #[error("not PEM: {0}")]
     BadPem(&'static str),
     #[error("expected a PEM block labelled {expected}, found {found}")]
-    WrongPemLabel { expected: String, found: String },
+    WrongPemLabel {
+        expected: &'static str,
+        found: String,
+    },
     #[error("the public key is not valid DER SubjectPublicKeyInfo")]
     BadSpki,
     #[error("the certificate cannot be parsed")]
@@ -35,10 +46,16 @@ pub enum KeyError {
     WeakRsaKey { bits: usize },
     #[error("the signature does not verify")]
     BadSignature,
-    #[error("unsupported digest algorithm {0}")]
-    UnsupportedDigest(String),
+    #[error("a {alg:?} digest must be {expected} bytes, not {found}")]
+    BadDigestLength {
+        alg: DigestAlg,
+        expected: usize,
+        found: usize,
+    },
+    #[error("{0} keys cannot verify a signature over a precomputed digest")]
+    NoPrehashSupport(&'static str),
     #[error("cannot load the private key: {0}")]
-    BadPrivateKey(String),
+    BadPrivateKey(&'static str),
 }
 
 /// One PEM block.
@@ -63,8 +80,8 @@ pub fn pem_parse_all(s: &str) -> Result<Vec<Pem>, KeyError> {
         let end = body_start
             .find(&end_marker)
             .ok_or(KeyError::BadPem("missing END line"))?;
-        let b64: String = body_start[..end]
-            .chars()
+        let b64: Vec<u8> = body_start[..end]
+            .bytes()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
         let der = B64
@@ -82,10 +99,15 @@ pub fn pem_parse_all(s: &str) -> Result<Vec<Pem>, KeyError> {
     Ok(out)
 }
 
+/// The first PEM block of `s`.
+pub fn pem_parse_first(s: &str) -> Result<Pem, KeyError> {
+    Ok(pem_parse_all(s)?.swap_remove(0))
+}
+
 /// Encodes DER as PEM the way Go's `pem.Encode` does: 64-column lines and a trailing newline.
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
     let b64 = B64.encode(der);
-    let mut s = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+    let mut s = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
     s.push_str("-----BEGIN ");
     s.push_str(label);
     s.push_str("-----\n");
@@ -101,6 +123,7 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 
 /// Key types the log and CA accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyKind {
     EcdsaP256,
     EcdsaP384,
@@ -108,17 +131,20 @@ pub enum KeyKind {
     Rsa { bits: usize },
 }
 
-/// A parsed public key, kept with its SPKI DER.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey {
-    kind: KeyKind,
-    spki_der: Vec<u8>,
-    /// The raw key: the EC point, the Ed25519 key, or the PKCS#1 RSAPublicKey DER.
-    raw: Vec<u8>,
+impl KeyKind {
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::EcdsaP256 => "ECDSA P-256",
+            KeyKind::EcdsaP384 => "ECDSA P-384",
+            KeyKind::Ed25519 => "Ed25519",
+            KeyKind::Rsa { .. } => "RSA",
+        }
+    }
 }
 
 /// Digest algorithms a prehashed signature may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestAlg {
     Sha256,
     Sha384,
@@ -132,6 +158,64 @@ impl DigestAlg {
             DigestAlg::Sha384 => 48,
             DigestAlg::Sha512 => 64,
         }
+    }
+
+    fn aws(self) -> &'static digest::Algorithm {
+        match self {
+            DigestAlg::Sha256 => &digest::SHA256,
+            DigestAlg::Sha384 => &digest::SHA384,
+            DigestAlg::Sha512 => &digest::SHA512,
+        }
+    }
+
+    /// Hashes `data`.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        digest::digest(self.aws(), data).as_ref().to_vec()
+    }
+}
+
+/// SHA-256 of `data` (aws-lc-rs).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    digest::digest(&digest::SHA256, data)
+        .as_ref()
+        .try_into()
+        .expect("32 bytes")
+}
+
+/// A parsed public key, kept with its SPKI DER and parsed once for verification.
+#[derive(Clone)]
+pub struct PublicKey {
+    kind: KeyKind,
+    spki_der: Vec<u8>,
+    /// The raw key: the EC point, the Ed25519 key, or the PKCS#1 RSAPublicKey DER.
+    raw: Vec<u8>,
+    /// Parsed for the key's default message algorithm (see [`PublicKey::verify_message`]).
+    parsed: Arc<ParsedPublicKey>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kind", &self.kind)
+            .field("key_id", &hex::encode(self.key_id()))
+            .finish()
+    }
+}
+
+fn default_alg(kind: KeyKind) -> &'static dyn VerificationAlgorithm {
+    match kind {
+        KeyKind::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
+        KeyKind::EcdsaP384 => &sig::ECDSA_P384_SHA384_ASN1,
+        KeyKind::Ed25519 => &sig::ED25519,
+        KeyKind::Rsa { .. } => &sig::RSA_PKCS1_2048_8192_SHA256,
     }
 }
 
@@ -177,10 +261,13 @@ impl PublicKey {
             }
             other => return Err(KeyError::UnsupportedAlgorithm(other.to_string())),
         };
+        let parsed =
+            ParsedPublicKey::new(default_alg(kind), &raw).map_err(|_| KeyError::BadSpki)?;
         Ok(PublicKey {
             kind,
             spki_der: der.to_vec(),
             raw,
+            parsed: Arc::new(parsed),
         })
     }
 
@@ -193,10 +280,10 @@ impl PublicKey {
 
     /// Parses a `PUBLIC KEY` PEM.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let block = pem_parse_all(pem)?.remove(0);
+        let block = pem_parse_first(pem)?;
         if block.label != "PUBLIC KEY" {
             return Err(KeyError::WrongPemLabel {
-                expected: "PUBLIC KEY".into(),
+                expected: "PUBLIC KEY",
                 found: block.label,
             });
         }
@@ -211,6 +298,11 @@ impl PublicKey {
         &self.spki_der
     }
 
+    /// The raw key: the uncompressed EC point, the Ed25519 key, or the PKCS#1 RSAPublicKey DER.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// `PUBLIC KEY` PEM, 64-column lines.
     pub fn to_pem(&self) -> String {
         pem_encode("PUBLIC KEY", &self.spki_der)
@@ -218,87 +310,66 @@ impl PublicKey {
 
     /// SHA-256 of the SPKI DER: Rekor's log ID, a CT log ID, and (first 4 bytes) a note key hint.
     pub fn key_id(&self) -> [u8; 32] {
-        sha2::Sha256::digest(&self.spki_der).into()
+        sha256(&self.spki_der)
     }
 
     /// Verifies `sig` over `msg`: ECDSA P-256/SHA-256, P-384/SHA-384 (ASN.1 DER), Ed25519, or RSA
     /// PKCS#1 v1.5 with SHA-256.
     pub fn verify_message(&self, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
-        let alg: &dyn rsig::VerificationAlgorithm = match self.kind {
-            KeyKind::EcdsaP256 => &rsig::ECDSA_P256_SHA256_ASN1,
-            KeyKind::EcdsaP384 => &rsig::ECDSA_P384_SHA384_ASN1,
-            KeyKind::Ed25519 => &rsig::ED25519,
-            KeyKind::Rsa { .. } => &rsig::RSA_PKCS1_2048_8192_SHA256,
-        };
-        UnparsedPublicKey::new(alg, &self.raw)
-            .verify(msg, sig)
+        self.parsed
+            .verify_sig(msg, sig)
             .map_err(|_| KeyError::BadSignature)
     }
 
-    /// Verifies `sig` over `msg` the way sigstore's default verifier does for proofs of possession:
-    /// SHA-256 whatever the ECDSA curve, RSA PKCS#1 v1.5 with SHA-256, or pure Ed25519.
+    /// Verifies `sig` over `msg` the way sigstore's default verifier does for proofs of possession
+    /// and bundle message signatures: SHA-256 whatever the ECDSA curve, RSA PKCS#1 v1.5 with
+    /// SHA-256, or pure Ed25519.
     pub fn verify_message_sha256(&self, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
-        let alg: &dyn rsig::VerificationAlgorithm = match self.kind {
-            KeyKind::EcdsaP256 => &rsig::ECDSA_P256_SHA256_ASN1,
-            KeyKind::EcdsaP384 => &rsig::ECDSA_P384_SHA256_ASN1,
-            KeyKind::Ed25519 => &rsig::ED25519,
-            KeyKind::Rsa { .. } => &rsig::RSA_PKCS1_2048_8192_SHA256,
-        };
-        UnparsedPublicKey::new(alg, &self.raw)
-            .verify(msg, sig)
-            .map_err(|_| KeyError::BadSignature)
-    }
-
-    /// The raw key: the uncompressed EC point, the Ed25519 key, or the PKCS#1 RSAPublicKey DER.
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+        match self.kind {
+            KeyKind::EcdsaP384 => UnparsedPublicKey::new(&sig::ECDSA_P384_SHA256_ASN1, &self.raw)
+                .verify(msg, sig)
+                .map_err(|_| KeyError::BadSignature),
+            _ => self.verify_message(msg, sig),
+        }
     }
 
     /// Verifies `sig` over an already computed `digest` (hashedrekord). Ed25519 cannot sign a
-    /// digest (that would be Ed25519ph, which this project does not implement) and is refused.
+    /// digest here (that would be Ed25519ph, which aws-lc-rs does not offer) and is refused.
     pub fn verify_prehashed(
         &self,
         alg: DigestAlg,
-        digest: &[u8],
+        digest_value: &[u8],
         sig: &[u8],
     ) -> Result<(), KeyError> {
-        use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        if digest.len() != alg.digest_len() {
-            return Err(KeyError::BadSignature);
+        if digest_value.len() != alg.digest_len() {
+            return Err(KeyError::BadDigestLength {
+                alg,
+                expected: alg.digest_len(),
+                found: digest_value.len(),
+            });
         }
-        match self.kind {
-            KeyKind::EcdsaP256 => {
-                let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&self.raw)
-                    .map_err(|_| KeyError::BadSpki)?;
-                let s =
-                    p256::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
-                vk.verify_prehash(digest, &s)
+        let d = digest::Digest::import_less_safe(digest_value, alg.aws())
+            .map_err(|_| KeyError::BadSignature)?;
+        let valg: &'static dyn VerificationAlgorithm = match (self.kind, alg) {
+            (KeyKind::Ed25519, _) => return Err(KeyError::NoPrehashSupport("Ed25519")),
+            (KeyKind::EcdsaP256, DigestAlg::Sha256)
+            | (KeyKind::EcdsaP384, DigestAlg::Sha384)
+            | (KeyKind::Rsa { .. }, DigestAlg::Sha256) => {
+                return self
+                    .parsed
+                    .verify_digest_sig(&d, sig)
                     .map_err(|_| KeyError::BadSignature)
             }
-            KeyKind::EcdsaP384 => {
-                let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&self.raw)
-                    .map_err(|_| KeyError::BadSpki)?;
-                let s =
-                    p384::ecdsa::Signature::from_der(sig).map_err(|_| KeyError::BadSignature)?;
-                vk.verify_prehash(digest, &s)
-                    .map_err(|_| KeyError::BadSignature)
-            }
-            KeyKind::Rsa { .. } => {
-                use rsa::pkcs1::DecodeRsaPublicKey;
-                let key =
-                    rsa::RsaPublicKey::from_pkcs1_der(&self.raw).map_err(|_| KeyError::BadSpki)?;
-                let scheme = match alg {
-                    DigestAlg::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-                    DigestAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-                    DigestAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-                };
-                key.verify(scheme, digest, sig)
-                    .map_err(|_| KeyError::BadSignature)
-            }
-            KeyKind::Ed25519 => Err(KeyError::UnsupportedAlgorithm(
-                "Ed25519 over a digest (Ed25519ph)".into(),
-            )),
-        }
+            (KeyKind::EcdsaP256, DigestAlg::Sha384) => &sig::ECDSA_P256_SHA384_ASN1,
+            (KeyKind::EcdsaP256, DigestAlg::Sha512) => &sig::ECDSA_P256_SHA512_ASN1,
+            (KeyKind::EcdsaP384, DigestAlg::Sha256) => &sig::ECDSA_P384_SHA256_ASN1,
+            (KeyKind::EcdsaP384, DigestAlg::Sha512) => &sig::ECDSA_P384_SHA512_ASN1,
+            (KeyKind::Rsa { .. }, DigestAlg::Sha384) => &sig::RSA_PKCS1_2048_8192_SHA384,
+            (KeyKind::Rsa { .. }, DigestAlg::Sha512) => &sig::RSA_PKCS1_2048_8192_SHA512,
+        };
+        UnparsedPublicKey::new(valg, &self.raw)
+            .verify_digest(&d, sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -327,17 +398,18 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 impl Signer {
     /// A fresh random key.
     pub fn generate_p256() -> Result<Self, KeyError> {
-        let rng = SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-            .map_err(|_| KeyError::BadPrivateKey("key generation failed".into()))?;
+        let pair = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_ASN1_SIGNING)
+            .map_err(|_| KeyError::BadPrivateKey("key generation failed"))?;
+        let doc = pair
+            .to_pkcs8v1()
+            .map_err(|_| KeyError::BadPrivateKey("cannot encode the key as PKCS#8"))?;
         Self::from_pkcs8_der(doc.as_ref())
     }
 
     /// Loads a PKCS#8 DER P-256 key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
-        let rng = SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
-            .map_err(|e| KeyError::BadPrivateKey(format!("not a PKCS#8 ECDSA P-256 key ({e})")))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_ASN1_SIGNING, der)
+            .map_err(|_| KeyError::BadPrivateKey("not a PKCS#8 ECDSA P-256 key"))?;
         let mut spki = P256_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(pair.public_key().as_ref());
         let public = PublicKey::from_spki_der(&spki)?;
@@ -345,16 +417,16 @@ impl Signer {
             pair,
             pkcs8: der.to_vec(),
             public,
-            rng,
+            rng: SystemRandom::new(),
         })
     }
 
     /// Loads a `PRIVATE KEY` (PKCS#8) PEM.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
-        let block = pem_parse_all(pem)?.remove(0);
+        let block = pem_parse_first(pem)?;
         if block.label != "PRIVATE KEY" {
             return Err(KeyError::WrongPemLabel {
-                expected: "PRIVATE KEY".into(),
+                expected: "PRIVATE KEY",
                 found: block.label,
             });
         }
@@ -382,6 +454,22 @@ impl Signer {
             .as_ref()
             .to_vec()
     }
+
+    /// ECDSA P-256 over an already computed SHA-256 digest, ASN.1 DER.
+    pub fn sign_digest(&self, sha256_digest: &[u8; 32]) -> Vec<u8> {
+        let d = digest::Digest::import_less_safe(sha256_digest, &digest::SHA256)
+            .expect("32 bytes is a SHA-256 digest");
+        self.pair
+            .sign_digest(&d)
+            .expect("ECDSA signing with a valid key does not fail")
+            .as_ref()
+            .to_vec()
+    }
+}
+
+/// Fills `buf` with random bytes from the system generator.
+pub fn random_bytes(buf: &mut [u8]) {
+    aws_lc_rs::rand::fill(buf).expect("the system random generator works");
 }
 
 #[cfg(test)]
@@ -415,7 +503,7 @@ mod tests {
         let sig = s.sign(msg);
         pk.verify_message(msg, &sig).unwrap();
         assert!(pk.verify_message(b"hellO", &sig).is_err());
-        let digest = sha2::Sha256::digest(msg);
+        let digest = sha256(msg);
         pk.verify_prehashed(DigestAlg::Sha256, &digest, &sig)
             .unwrap();
         let mut d2 = digest;
@@ -424,5 +512,17 @@ mod tests {
             pk.verify_prehashed(DigestAlg::Sha256, &d2, &sig),
             Err(KeyError::BadSignature)
         );
+        assert!(matches!(
+            pk.verify_prehashed(DigestAlg::Sha384, &digest, &sig),
+            Err(KeyError::BadDigestLength { .. })
+        ));
+        // Signing a digest gives a signature over the message.
+        let sd = s.sign_digest(&digest);
+        pk.verify_message(msg, &sd).unwrap();
+        // A P-256 signature over a SHA-384 digest: ECDSA uses its leftmost 256 bits.
+        let d384 = DigestAlg::Sha384.hash(msg);
+        let sig384 = s.sign_digest(&d384[..32].try_into().unwrap());
+        pk.verify_prehashed(DigestAlg::Sha384, &d384, &sig384)
+            .unwrap();
     }
 }

@@ -5,7 +5,7 @@
 //! recursive definitions over a slice of leaf hashes; they are O(n) and exist to cross-check the
 //! log's stored-hash proof code in tests, not to serve proofs.
 
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{Context, SHA256};
 
 /// A SHA-256 tree hash.
 pub type Hash = [u8; 32];
@@ -35,19 +35,19 @@ pub enum ProofError {
 
 /// `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0u8]);
+    let mut h = Context::new(&SHA256);
+    h.update(&[0u8]);
     h.update(data);
-    h.finalize().into()
+    h.finish().as_ref().try_into().expect("32 bytes")
 }
 
 /// `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([1u8]);
+    let mut h = Context::new(&SHA256);
+    h.update(&[1u8]);
     h.update(left);
     h.update(right);
-    h.finalize().into()
+    h.finish().as_ref().try_into().expect("32 bytes")
 }
 
 fn to_hash(b: &[u8]) -> Result<Hash, ProofError> {
@@ -272,12 +272,12 @@ mod tests {
         let mut l = [0u8; 32];
         let mut r = [0u8; 32];
         // node() of the RFC 6962 test takes raw byte strings, not 32-byte hashes.
-        let mut h = Sha256::new();
-        h.update([1u8]);
+        let mut h = Context::new(&SHA256);
+        h.update(&[1u8]);
         h.update(b"N123");
         h.update(b"N456");
         assert_eq!(
-            hex::encode(h.finalize()),
+            hex::encode(h.finish()),
             "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"
         );
         l[0] = 1;

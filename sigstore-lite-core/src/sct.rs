@@ -187,13 +187,8 @@ mod tests {
     use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
     fn staging() -> (Vec<u8>, serde_json::Value) {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/sigstore/"
-        );
         let b: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(format!("{dir}bundle_v3.txt.sigstore")).unwrap())
-                .unwrap();
+            serde_json::from_slice(&crate::testdata::sigstore("bundle_v3.txt.sigstore")).unwrap();
         let leaf = B64
             .decode(
                 b["verificationMaterial"]["certificate"]["rawBytes"]
@@ -201,10 +196,9 @@ mod tests {
                     .unwrap(),
             )
             .unwrap();
-        let root: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(format!("{dir}staging_trusted_root.json")).unwrap(),
-        )
-        .unwrap();
+        let root: serde_json::Value =
+            serde_json::from_slice(&crate::testdata::sigstore("staging_trusted_root.json"))
+                .unwrap();
         (leaf, root)
     }
 
@@ -246,8 +240,7 @@ mod tests {
             )
             .unwrap();
         let (_, x) = x509_parser::parse_x509_certificate(&inter).unwrap();
-        let issuer_key_hash: [u8; 32] =
-            <sha2::Sha256 as sha2::Digest>::digest(x.tbs_certificate.subject_pki.raw).into();
+        let issuer_key_hash: [u8; 32] = crate::keys::sha256(x.tbs_certificate.subject_pki.raw);
         let signed = precert_signed_data(sct.timestamp_ms, &issuer_key_hash, &tbs, &sct.extensions);
         let ct = root["ctlogs"]
             .as_array()

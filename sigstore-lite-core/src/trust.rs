@@ -326,11 +326,7 @@ mod tests {
     #[test]
     fn reads_real_trusted_roots() {
         for f in ["prod_trusted_root.json", "staging_trusted_root.json"] {
-            let p = format!(
-                "{}/../../shared/vectors/sigstore/{f}",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            let tr: TrustedRoot = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let tr: TrustedRoot = serde_json::from_slice(&crate::testdata::sigstore(f)).unwrap();
             assert!(
                 !tr.tlogs.is_empty()
                     && !tr.ctlogs.is_empty()

@@ -1,5 +1,6 @@
-//! Every transparency-dev Merkle proof vector in ../shared/vectors/merkle, run against the
-//! verifier: happy paths must verify, every `wantErr` case must be refused.
+//! Every transparency-dev Merkle proof vector in `tests/vectors/merkle` (copied from
+//! transparency-dev/merkle, see its SOURCE.md), run against the verifier: happy paths must
+//! verify, every `wantErr` case must be refused.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use sigstore_lite_core::merkle::{verify_consistency, verify_inclusion};
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/merkle")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/merkle")
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

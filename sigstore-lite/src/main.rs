@@ -3,12 +3,7 @@ use sigstore_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    sigstore_lite_server::init_tracing();
     let (data_dir, host, fulcio_port, rekor_port, oidc_port, issuers, public_host) =
         match Cli::parse().cmd {
             Cmd::Up {
@@ -110,17 +105,7 @@ Next:
         tc = sigstore_lite::TRUST_CONFIG,
         extra = if stack.extra_issuers.is_empty() { String::new() } else { format!("\n  extra issuers     {}", stack.extra_issuers.join(", ")) },
     );
-    shutdown_signal().await;
+    sigstore_lite_server::shutdown_signal().await;
     eprintln!("sigstore-lite: stopping");
     stack.stop().await;
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

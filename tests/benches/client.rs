@@ -35,7 +35,7 @@ fn us(d: Duration) -> f64 {
 fn vectors(f: &str) -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors/sigstore")
+            .join("vectors/sigstore")
             .join(f),
     )
     .unwrap()

@@ -1,0 +1,470 @@
+//! The command line: parsing, and each command as a call into the library. `main.rs` only calls
+//! [`main`].
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use sigstore_lite_core::keys::PublicKey;
+use sigstore_lite_core::verify::{Matcher, Policy};
+
+use crate::image::{SignWith, VerifyWith};
+use crate::keyless::Narrator;
+use crate::oci::Registry;
+use crate::trust::Trust;
+use crate::{blob, image, keyfile, Error};
+
+#[derive(Parser)]
+#[command(
+    name = "cosign-keyless",
+    version,
+    about = "Keyless signing and verification of blobs and OCI images, cosign-compatible"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct TrustArgs {
+    /// Sigstore trusted_root.json.
+    #[arg(long, global = true)]
+    trusted_root: Option<PathBuf>,
+    /// signing_config.json (v0.2): where Fulcio and Rekor are.
+    #[arg(long, global = true)]
+    signing_config: Option<PathBuf>,
+    /// ClientTrustConfig (trusted root and signing config in one file, as sigstore-python takes it).
+    #[arg(long, global = true)]
+    trust_config: Option<PathBuf>,
+    #[arg(long, global = true)]
+    fulcio_url: Option<String>,
+    #[arg(long, global = true)]
+    rekor_url: Option<String>,
+    /// Narrate each step.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Args, Clone)]
+struct IdentityArgs {
+    /// The exact identity (SAN) the certificate must name.
+    #[arg(long, required_unless_present_any = ["certificate_identity_regexp", "key"])]
+    certificate_identity: Option<String>,
+    /// A regexp the identity must match entirely.
+    #[arg(long, conflicts_with = "certificate_identity")]
+    certificate_identity_regexp: Option<String>,
+    /// The exact OIDC issuer the certificate must name.
+    #[arg(long, required_unless_present_any = ["certificate_oidc_issuer_regexp", "key"])]
+    certificate_oidc_issuer: Option<String>,
+    /// A regexp the issuer must match entirely.
+    #[arg(long, conflicts_with = "certificate_oidc_issuer")]
+    certificate_oidc_issuer_regexp: Option<String>,
+    /// Verify with this public key (cosign.pub) instead of an identity.
+    #[arg(long, conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
+    key: Option<PathBuf>,
+    /// Skip the transparency log (certificates are then checked at the current time).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+}
+
+/// The verification policy, or the key.
+enum Who {
+    Policy(Policy),
+    Key(PublicKey),
+}
+
+impl IdentityArgs {
+    fn who(&self) -> Result<Who, Error> {
+        if let Some(k) = &self.key {
+            let pem = read_text(k)?;
+            return PublicKey::from_pem(&pem)
+                .map(Who::Key)
+                .map_err(|e| Error::Usage(format!("{} is not a public key: {e}", k.display())));
+        }
+        let m = |exact: &Option<String>, re: &Option<String>, what: &str| match (exact, re) {
+            (Some(e), _) => Ok(Matcher::exact(e)),
+            (None, Some(r)) => Matcher::regex(r)
+                .map_err(|e| Error::Usage(format!("the {what} regexp is invalid: {e}"))),
+            (None, None) => Err(Error::Usage(format!("a certificate {what} is required"))),
+        };
+        Ok(Who::Policy(Policy {
+            identity: m(
+                &self.certificate_identity,
+                &self.certificate_identity_regexp,
+                "identity",
+            )?,
+            issuer: m(
+                &self.certificate_oidc_issuer,
+                &self.certificate_oidc_issuer_regexp,
+                "OIDC issuer",
+            )?,
+        }))
+    }
+}
+
+#[derive(Args, Clone)]
+struct SignArgs {
+    /// OIDC identity token (default: $SIGSTORE_ID_TOKEN, then GitHub Actions' ambient token).
+    #[arg(long)]
+    identity_token: Option<String>,
+    /// Sign with this private key (cosign.key; password from COSIGN_PASSWORD) instead of keylessly.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Upload key-pair signatures to Rekor (always for keyless).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    tlog_upload: bool,
+    /// Accepted for cosign compatibility (no prompt is ever shown).
+    #[arg(short, long)]
+    yes: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign an image and attach the signature (sha256-<digest>.sig).
+    Sign {
+        image: String,
+        /// Also write the Sigstore bundle (v0.3) of the signature here.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        #[command(flatten)]
+        sign: SignArgs,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify that an image has a signature by the given identity and issuer (or key).
+    Verify {
+        image: String,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Use only the signature's bundle annotation; never ask Rekor.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Sign a file and write a Sigstore bundle.
+    SignBlob {
+        file: PathBuf,
+        /// Where to write the bundle (v0.3).
+        #[arg(long)]
+        bundle: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify a file (or sha256:<hex>) against a Sigstore bundle, by identity and issuer (or key).
+    VerifyBlob {
+        /// FILE or sha256:<hex>.
+        artifact: String,
+        #[arg(long)]
+        bundle: PathBuf,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Generate cosign.key (encrypted with COSIGN_PASSWORD or a typed password) and cosign.pub.
+    GenerateKeyPair {
+        #[arg(long, default_value = "cosign")]
+        output_key_prefix: String,
+    },
+    /// Print where the signatures of an image are stored.
+    Triangulate {
+        image: String,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+    },
+    /// List what is attached to an image.
+    Tree {
+        image: String,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+    },
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+fn read_text(p: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(p).map_err(|e| Error::Read {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn write(p: &Path, data: &[u8], private: bool) -> Result<(), Error> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    }
+    let _ = private;
+    let mut f = o.open(p).map_err(|e| Error::Write {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    f.write_all(data).map_err(|e| Error::Write {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn load(t: &TrustArgs) -> Result<Trust, Error> {
+    Trust::load(
+        t.trusted_root.as_deref(),
+        t.signing_config.as_deref(),
+        t.trust_config.as_deref(),
+        t.fulcio_url.as_deref(),
+        t.rekor_url.as_deref(),
+        now(),
+    )
+}
+
+fn has_trust(t: &TrustArgs) -> bool {
+    t.trusted_root.is_some() || t.trust_config.is_some()
+}
+
+/// Trust for signing: needed unless signing with a key and no log upload.
+fn sign_trust(s: &SignArgs, t: &TrustArgs) -> Result<Option<Trust>, Error> {
+    if s.key.is_some() && !s.tlog_upload {
+        return Ok(None);
+    }
+    load(t).map(Some)
+}
+
+/// Trust for verifying: a key-pair check that ignores the log needs none.
+fn verify_trust(id: &IdentityArgs, t: &TrustArgs) -> Result<Trust, Error> {
+    if id.key.is_some() && id.insecure_ignore_tlog && !has_trust(t) {
+        return Ok(Trust::empty());
+    }
+    load(t)
+}
+
+fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>, Error> {
+    match &s.key {
+        Some(p) => Ok(Some(keyfile::decrypt(
+            &read_text(p)?,
+            &keyfile::password(false)?,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+async fn run(cmd: Cmd) -> Result<(), Error> {
+    match cmd {
+        Cmd::Sign {
+            image,
+            bundle,
+            sign,
+            allow_insecure_registry,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = sign_trust(&sign, &trust)?;
+            let reg = Registry::new(allow_insecure_registry);
+            let key = private_key(&sign)?;
+            let token;
+            let with = match &key {
+                Some(k) => SignWith::Key {
+                    key: k,
+                    tlog_upload: sign.tlog_upload,
+                },
+                None => {
+                    token = crate::keyless::resolve_token(sign.identity_token.as_deref()).await?;
+                    SignWith::Token(&token)
+                }
+            };
+            let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, now(), n).await?;
+            if let Some(path) = bundle {
+                write(
+                    &path,
+                    &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
+                    false,
+                )?;
+            }
+            eprintln!("Pushing signature to: {}", image::signature_tag(&digest));
+            Ok(())
+        }
+        Cmd::Verify {
+            image,
+            identity,
+            offline,
+            allow_insecure_registry,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = verify_trust(&identity, &trust)?;
+            let reg = Registry::new(allow_insecure_registry);
+            let opts = image::VerifyOptions {
+                offline,
+                ignore_tlog: identity.insecure_ignore_tlog,
+                now: now(),
+                narrator: n,
+            };
+            let who = identity.who()?;
+            let with = match &who {
+                Who::Policy(p) => VerifyWith::Identity(p),
+                Who::Key(k) => VerifyWith::Key(k),
+            };
+            let payloads = image::verify(&t, &reg, &image, with, &opts).await?;
+            let tlog = if identity.insecure_ignore_tlog {
+                "  - The transparency log was NOT checked (--insecure-ignore-tlog)"
+            } else {
+                "  - Existence of the claims in the transparency log was verified offline"
+            };
+            let sigs = match who {
+                Who::Policy(_) => "  - The code-signing certificate was verified using trusted certificate authority certificates",
+                Who::Key(_) => "  - The signatures were verified against the specified public key",
+            };
+            eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n{tlog}\n{sigs}");
+            println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            Ok(())
+        }
+        Cmd::SignBlob {
+            file,
+            bundle,
+            sign,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = sign_trust(&sign, &trust)?;
+            let b = match private_key(&sign)? {
+                Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
+                None => {
+                    let t = t.ok_or_else(|| {
+                        Error::Usage("give --trust-config or --trusted-root".into())
+                    })?;
+                    let token =
+                        crate::keyless::resolve_token(sign.identity_token.as_deref()).await?;
+                    blob::sign_blob(&t, &file, &token, now(), n).await?
+                }
+            };
+            let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
+            std::fs::write(&bundle, json).map_err(|e| Error::Write {
+                path: bundle.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            eprintln!("Wrote bundle to file {}", bundle.display());
+            Ok(())
+        }
+        Cmd::VerifyBlob {
+            artifact,
+            bundle,
+            identity,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let t = verify_trust(&identity, &trust)?;
+            match identity.who()? {
+                Who::Policy(p) => {
+                    let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
+                    n.say(format!(
+                        "log entry {} integrated {}: SET/inclusion proof verified; certificate chain and SCT verified at that time; identity {} and issuer {} match; signature verified",
+                        v.log_index,
+                        sigstore_lite_core::trust::rfc3339(v.integrated_time),
+                        v.identity,
+                        v.issuer
+                    ));
+                }
+                Who::Key(k) => {
+                    let at = blob::verify_blob_with_key(
+                        &t.material,
+                        &artifact,
+                        &bundle,
+                        &k,
+                        identity.insecure_ignore_tlog,
+                    )?;
+                    n.say(match at {
+                        Some(t) => format!(
+                            "signature verified with the key; logged at {}",
+                            sigstore_lite_core::trust::rfc3339(t)
+                        ),
+                        None => {
+                            "signature verified with the key; the transparency log was not checked"
+                                .into()
+                        }
+                    });
+                }
+            }
+            eprintln!("Verified OK");
+            Ok(())
+        }
+        Cmd::GenerateKeyPair { output_key_prefix } => {
+            let (priv_path, pub_path) = (
+                PathBuf::from(format!("{output_key_prefix}.key")),
+                PathBuf::from(format!("{output_key_prefix}.pub")),
+            );
+            for p in [&priv_path, &pub_path] {
+                if p.exists() {
+                    return Err(Error::Usage(format!(
+                        "{} already exists; not overwriting it",
+                        p.display()
+                    )));
+                }
+            }
+            let key = sigstore_lite_core::keys::Signer::generate_p256()
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            let enc = keyfile::encrypt(&key, &keyfile::password(true)?)?;
+            write(&priv_path, enc.as_bytes(), true)?;
+            write(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
+            eprintln!(
+                "Private key written to {}\nPublic key written to {}",
+                priv_path.display(),
+                pub_path.display()
+            );
+            Ok(())
+        }
+        Cmd::Triangulate {
+            image,
+            allow_insecure_registry,
+        } => {
+            println!(
+                "{}",
+                image::triangulate(&Registry::new(allow_insecure_registry), &image).await?
+            );
+            Ok(())
+        }
+        Cmd::Tree {
+            image,
+            allow_insecure_registry,
+        } => {
+            for line in image::tree(&Registry::new(allow_insecure_registry), &image).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and exits with cosign's exit code on failure.
+pub fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    if let Err(e) = rt.block_on(run(cli.cmd)) {
+        eprintln!("Error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

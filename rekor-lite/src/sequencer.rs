@@ -1,0 +1,155 @@
+//! The sequencer: one thread that takes verified entries off a queue, assigns indexes, extends
+//! the tree, signs one checkpoint and commits one durable write transaction per batch, and only
+//! then answers the waiters (group commit).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sigstore_lite_core::rekor::CanonicalEntry;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Error;
+use crate::log::{sign_checkpoint, unix_seconds, Core, SignedCheckpoint};
+use crate::store::{Batch, NewEntry, StoredEntry};
+use crate::tree::TreeBuilder;
+
+/// Most entries one group commit takes.
+pub const MAX_BATCH: usize = 1024;
+
+/// An entry waiting to be sequenced.
+pub(crate) struct Pending {
+    pub(crate) entry: CanonicalEntry,
+    pub(crate) leaf: [u8; 32],
+    pub(crate) queued: Instant,
+    pub(crate) reply: oneshot::Sender<Result<Committed, Error>>,
+}
+
+/// What the sequencer tells a waiter.
+#[derive(Debug, Clone)]
+pub(crate) enum Committed {
+    New {
+        index: u64,
+        integrated_time: i64,
+        checkpoint: Arc<SignedCheckpoint>,
+    },
+    Duplicate {
+        index: u64,
+    },
+}
+
+/// Runs until the queue is closed.
+pub(crate) fn run(core: Arc<Core>, mut rx: mpsc::Receiver<Pending>, mut size: u64) {
+    let mut pending = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        pending.push(first);
+        while pending.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => pending.push(p),
+                Err(_) => break,
+            }
+        }
+        size = commit_batch(&core, std::mem::take(&mut pending), size);
+    }
+}
+
+enum Outcome {
+    New(u64),
+    Duplicate(u64),
+}
+
+/// Sequences, hashes, signs and durably commits one batch, then answers every waiter. Returns the
+/// new tree size (unchanged if the commit failed).
+fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
+    let store = &*core.store;
+    let now = unix_seconds((core.clock)());
+    let mut tb = TreeBuilder::new(store, size);
+    let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut entries = Vec::new();
+    let result: Result<(), Error> = (|| {
+        for p in &batch {
+            if let Some(&i) = in_batch.get(&p.leaf) {
+                outcomes.push(Outcome::Duplicate(i));
+                continue;
+            }
+            if let Some(i) = store.index_of(&p.leaf)? {
+                outcomes.push(Outcome::Duplicate(i));
+                continue;
+            }
+            let n = tb.push(p.leaf)?;
+            in_batch.insert(p.leaf, n);
+            entries.push(NewEntry {
+                index: n,
+                leaf_hash: p.leaf,
+                entry: StoredEntry {
+                    body: p.entry.body.clone(),
+                    integrated_time: now,
+                },
+                index_keys: p.entry.index_keys.clone(),
+            });
+            outcomes.push(Outcome::New(n));
+        }
+        Ok(())
+    })();
+    let n = tb.size;
+    let result = result.and_then(|()| {
+        if n == size {
+            return Ok(None);
+        }
+        let cp = sign_checkpoint(core, n, tb.root()?);
+        let started = Instant::now();
+        store.append(&Batch {
+            entries,
+            hashes: std::mem::take(&mut tb.hashes),
+            new_size: n,
+            checkpoint: cp.note.clone(),
+        })?;
+        core.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(Some(Arc::new(cp)))
+    });
+    match result {
+        Err(e) => {
+            tracing::error!(error = %e, "batch not committed");
+            for p in batch {
+                let _ = p.reply.send(Err(Error::Internal(
+                    "the log could not commit the entry".into(),
+                )));
+            }
+            size
+        }
+        Ok(cp) => {
+            let cp = match cp {
+                Some(cp) => {
+                    *core.latest.write().expect("lock") = Arc::clone(&cp);
+                    cp
+                }
+                None => core.latest(),
+            };
+            let new_count = n - size;
+            core.metrics.entries.fetch_add(new_count, Relaxed);
+            core.metrics
+                .duplicates
+                .fetch_add(batch.len() as u64 - new_count, Relaxed);
+            core.metrics.batch_size.observe(batch.len() as f64);
+            for (p, o) in batch.into_iter().zip(outcomes) {
+                core.metrics
+                    .append_seconds
+                    .observe(p.queued.elapsed().as_secs_f64());
+                let r = match o {
+                    Outcome::New(index) => Committed::New {
+                        index,
+                        integrated_time: now,
+                        checkpoint: Arc::clone(&cp),
+                    },
+                    Outcome::Duplicate(index) => Committed::Duplicate { index },
+                };
+                let _ = p.reply.send(Ok(r));
+            }
+            n
+        }
+    }
+}

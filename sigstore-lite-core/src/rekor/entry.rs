@@ -1,0 +1,728 @@
+//! Typed Rekor entry bodies: the one place where an entry's JSON is read or written.
+//!
+//! - [`Proposed`] is what a client sends to `POST /api/v1/log/entries` (hashedrekord 0.0.1 or
+//!   dsse 0.0.1). [`Proposed::admit`] is the log's whole admission policy: it verifies the
+//!   signatures and returns the canonical [`Entry`], its RFC 8785 body and its search keys.
+//! - [`Entry`] is a logged, canonical body. [`Entry::parse_body`] reads one from a log or a bundle
+//!   (verifiers compare its typed fields with what they were given); [`Entry::canonical_body`]
+//!   writes it.
+//!
+//! Rekor v2 bodies (hashedrekord 0.0.2, and DSSE logged as hashedrekord 0.0.2 over the PAE) live
+//! in [`crate::rekor::v2`].
+//!
+//! The canonical JSON is written with serde from structs whose fields are declared in sorted
+//! order and hold only ASCII strings (base64, hex, PEM): serde_json's output for such values is
+//! byte-identical to RFC 8785, without building an intermediate `Value`.
+
+use std::collections::BTreeMap;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+
+use crate::dsse::{pae, Envelope};
+use crate::keys::{pem_encode, pem_parse_first, sha256, DigestAlg, KeyError, Pem, PublicKey};
+
+/// Why a proposed entry or a logged body was refused. `code()` is the stable machine-readable name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    #[error("the request body is not valid JSON for a proposed entry: {0}")]
+    MalformedJson(String),
+    #[error("unsupported entry kind {0:?} (supported: hashedrekord, dsse)")]
+    UnknownKind(String),
+    #[error("unsupported apiVersion {version:?} for kind {kind} (supported here: {supported})")]
+    UnknownVersion {
+        kind: String,
+        version: String,
+        supported: &'static str,
+    },
+    #[error("missing or invalid field {0}")]
+    MissingField(&'static str),
+    #[error("unsupported hash algorithm {0:?} (only sha256 is accepted)")]
+    UnsupportedHash(String),
+    #[error("the {0} digest must be {1} lowercase hex characters")]
+    BadDigest(&'static str, usize),
+    #[error("field {0} is not valid base64")]
+    BadBase64(&'static str),
+    #[error("the public key or certificate cannot be used: {0}")]
+    BadKey(#[source] KeyError),
+    #[error("the signature does not verify with the given key")]
+    BadSignature,
+    #[error("the DSSE envelope is invalid: {0}")]
+    BadEnvelope(String),
+}
+
+impl EntryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EntryError::MalformedJson(_) => "malformed_json",
+            EntryError::UnknownKind(_) => "unknown_kind",
+            EntryError::UnknownVersion { .. } => "unknown_api_version",
+            EntryError::MissingField(_) => "missing_field",
+            EntryError::UnsupportedHash(_) => "unsupported_hash_algorithm",
+            EntryError::BadDigest(..) => "bad_digest",
+            EntryError::BadBase64(_) => "bad_base64",
+            EntryError::BadKey(_) => "bad_public_key",
+            EntryError::BadSignature => "bad_signature",
+            EntryError::BadEnvelope(_) => "bad_dsse_envelope",
+        }
+    }
+}
+
+/// The key material an entry names: a certificate or a bare public key, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verifier {
+    /// DER certificate.
+    Certificate(Vec<u8>),
+    /// DER SubjectPublicKeyInfo.
+    PublicKey(Vec<u8>),
+}
+
+impl Verifier {
+    /// From a PEM block labelled `CERTIFICATE` or `PUBLIC KEY`.
+    pub fn from_pem(p: Pem) -> Result<Verifier, KeyError> {
+        match p.label.as_str() {
+            "CERTIFICATE" => Ok(Verifier::Certificate(p.der)),
+            "PUBLIC KEY" => Ok(Verifier::PublicKey(p.der)),
+            _ => Err(KeyError::WrongPemLabel {
+                expected: "CERTIFICATE or PUBLIC KEY",
+                found: p.label,
+            }),
+        }
+    }
+
+    /// From PEM text (the first block).
+    pub fn from_pem_text(pem: &[u8]) -> Result<Verifier, KeyError> {
+        let text = std::str::from_utf8(pem).map_err(|_| KeyError::BadPem("not UTF-8"))?;
+        Verifier::from_pem(pem_parse_first(text)?)
+    }
+
+    /// The DER of the certificate or key.
+    pub fn der(&self) -> &[u8] {
+        match self {
+            Verifier::Certificate(d) | Verifier::PublicKey(d) => d,
+        }
+    }
+
+    /// Canonical PEM: Go's `pem.Encode` layout (64 columns, trailing newline).
+    pub fn canonical_pem(&self) -> String {
+        match self {
+            Verifier::Certificate(d) => pem_encode("CERTIFICATE", d),
+            Verifier::PublicKey(d) => pem_encode("PUBLIC KEY", d),
+        }
+    }
+
+    /// The public key, and for certificates the lowercase e-mail SANs (for search keys).
+    pub fn key(&self) -> Result<(PublicKey, Vec<String>), KeyError> {
+        match self {
+            Verifier::PublicKey(d) => Ok((PublicKey::from_spki_der(d)?, Vec::new())),
+            Verifier::Certificate(d) => {
+                let (_, cert) =
+                    x509_parser::parse_x509_certificate(d).map_err(|_| KeyError::BadCertificate)?;
+                let key = PublicKey::from_spki_der(cert.tbs_certificate.subject_pki.raw)?;
+                let mut emails = Vec::new();
+                if let Ok(Some(san)) = cert.subject_alternative_name() {
+                    for n in &san.value.general_names {
+                        if let x509_parser::extensions::GeneralName::RFC822Name(e) = n {
+                            emails.push(e.to_ascii_lowercase());
+                        }
+                    }
+                }
+                Ok((key, emails))
+            }
+        }
+    }
+}
+
+/// hashedrekord 0.0.1: a signature over an artifact's SHA-256 digest and who made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedRekordV001 {
+    /// SHA-256 of the artifact.
+    pub digest: [u8; 32],
+    pub signature: Vec<u8>,
+    pub verifier: Verifier,
+}
+
+/// One signature of a dsse 0.0.1 entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsseSignature {
+    pub signature: Vec<u8>,
+    pub verifier: Verifier,
+}
+
+/// dsse 0.0.1 as logged: the envelope's hash (as sent), the payload's hash, and the signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsseV001 {
+    pub envelope_hash: [u8; 32],
+    pub payload_hash: [u8; 32],
+    /// Sorted by the base64 signature, as Rekor stores them.
+    pub signatures: Vec<DsseSignature>,
+}
+
+/// A logged entry body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entry {
+    HashedRekordV001(HashedRekordV001),
+    DsseV001(DsseV001),
+    HashedRekordV002(super::v2::HashedRekordV002),
+}
+
+impl Entry {
+    /// `(kind, apiVersion)`.
+    pub fn kind_version(&self) -> (&'static str, &'static str) {
+        match self {
+            Entry::HashedRekordV001(_) => ("hashedrekord", "0.0.1"),
+            Entry::DsseV001(_) => ("dsse", "0.0.1"),
+            Entry::HashedRekordV002(_) => ("hashedrekord", "0.0.2"),
+        }
+    }
+
+    /// The canonical (RFC 8785) body.
+    pub fn canonical_body(&self) -> Vec<u8> {
+        match self {
+            Entry::HashedRekordV001(h) => {
+                let body = HrBody {
+                    api_version: "0.0.1".into(),
+                    kind: "hashedrekord".into(),
+                    spec: HrSpec {
+                        data: HrData {
+                            hash: HashValue {
+                                algorithm: "sha256".into(),
+                                value: hex::encode(h.digest),
+                            },
+                        },
+                        signature: HrSignature {
+                            content: B64.encode(&h.signature),
+                            public_key: Content {
+                                content: B64.encode(h.verifier.canonical_pem()),
+                            },
+                        },
+                    },
+                };
+                serde_json::to_vec(&body).expect("serializes")
+            }
+            Entry::DsseV001(d) => {
+                let body = DsseBody {
+                    api_version: "0.0.1",
+                    kind: "dsse",
+                    spec: DsseSpec {
+                        envelope_hash: HashValue {
+                            algorithm: "sha256".into(),
+                            value: hex::encode(d.envelope_hash),
+                        },
+                        payload_hash: HashValue {
+                            algorithm: "sha256".into(),
+                            value: hex::encode(d.payload_hash),
+                        },
+                        signatures: d
+                            .signatures
+                            .iter()
+                            .map(|s| DsseSigOut {
+                                signature: B64.encode(&s.signature),
+                                verifier: B64.encode(s.verifier.canonical_pem()),
+                            })
+                            .collect(),
+                    },
+                };
+                serde_json::to_vec(&body).expect("serializes")
+            }
+            Entry::HashedRekordV002(h) => h.canonical_body(),
+        }
+    }
+
+    /// Reads a logged body (from a log entry, a bundle or an annotation).
+    pub fn parse_body(body: &[u8]) -> Result<Entry, EntryError> {
+        let head: KindHead =
+            serde_json::from_slice(body).map_err(|e| EntryError::MalformedJson(e.to_string()))?;
+        match (head.kind.as_str(), head.api_version.as_str()) {
+            ("hashedrekord", "0.0.1") => {
+                let b: HrBody = de(body)?;
+                if b.spec.data.hash.algorithm != "sha256" {
+                    return Err(EntryError::UnsupportedHash(b.spec.data.hash.algorithm));
+                }
+                Ok(Entry::HashedRekordV001(HashedRekordV001 {
+                    digest: hex32(&b.spec.data.hash.value, "sha256")?,
+                    signature: b64(&b.spec.signature.content, "spec.signature.content")?,
+                    verifier: pem_verifier(
+                        &b.spec.signature.public_key.content,
+                        "spec.signature.publicKey.content",
+                    )?,
+                }))
+            }
+            ("dsse", "0.0.1") => {
+                let b: DsseBodyIn = de(body)?;
+                let signatures = b
+                    .spec
+                    .signatures
+                    .iter()
+                    .map(|s| {
+                        Ok(DsseSignature {
+                            signature: b64(&s.signature, "spec.signatures.signature")?,
+                            verifier: pem_verifier(&s.verifier, "spec.signatures.verifier")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                Ok(Entry::DsseV001(DsseV001 {
+                    envelope_hash: hex32(&b.spec.envelope_hash.value, "envelope")?,
+                    payload_hash: hex32(&b.spec.payload_hash.value, "payload")?,
+                    signatures,
+                }))
+            }
+            ("hashedrekord", "0.0.2") => Ok(Entry::HashedRekordV002(
+                super::v2::HashedRekordV002::parse_body(body)?,
+            )),
+            ("hashedrekord" | "dsse", v) => Err(EntryError::UnknownVersion {
+                kind: head.kind.clone(),
+                version: v.to_string(),
+                supported: "0.0.1, 0.0.2",
+            }),
+            (k, _) => Err(EntryError::UnknownKind(k.to_string())),
+        }
+    }
+}
+
+/// `(kind, apiVersion)` of a body, without reading the rest.
+pub fn kind_version_of(body: &[u8]) -> Result<(String, String), EntryError> {
+    let h: KindHead =
+        serde_json::from_slice(body).map_err(|e| EntryError::MalformedJson(e.to_string()))?;
+    Ok((h.kind, h.api_version))
+}
+
+/// A verified entry ready to be logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalEntry {
+    /// RFC 8785 JSON: the leaf data, returned base64-encoded as `body`.
+    pub body: Vec<u8>,
+    /// Search keys: `sha256:<hex>` artifact/payload hashes, `key:<hex sha256 of SPKI DER>`, and
+    /// `email:<lowercase address>` for certificate e-mail SANs.
+    pub index_keys: Vec<String>,
+}
+
+/// What a client proposes to a Rekor v1 log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Proposed {
+    HashedRekordV001(HashedRekordV001),
+    DsseV001 {
+        /// The envelope JSON exactly as sent (its hash is logged).
+        envelope: String,
+        verifiers: Vec<Verifier>,
+    },
+}
+
+impl Proposed {
+    /// A hashedrekord 0.0.1 proposal.
+    pub fn hashedrekord(digest: [u8; 32], signature: Vec<u8>, verifier: Verifier) -> Proposed {
+        Proposed::HashedRekordV001(HashedRekordV001 {
+            digest,
+            signature,
+            verifier,
+        })
+    }
+
+    /// Parses the JSON a client sends (`{"kind", "apiVersion", "spec"}`), without checking
+    /// signatures.
+    pub fn parse(json: &[u8]) -> Result<Proposed, EntryError> {
+        let p: ProposedIn =
+            serde_json::from_slice(json).map_err(|e| EntryError::MalformedJson(e.to_string()))?;
+        Proposed::from_in(p)
+    }
+
+    /// [`Proposed::parse`] on already parsed JSON.
+    pub fn from_value(v: &serde_json::Value) -> Result<Proposed, EntryError> {
+        if !v.is_object() {
+            return Err(EntryError::MalformedJson("expected a JSON object".into()));
+        }
+        let p = ProposedIn::deserialize(v).map_err(|e| EntryError::MalformedJson(e.to_string()))?;
+        Proposed::from_in(p)
+    }
+
+    fn from_in(p: ProposedIn) -> Result<Proposed, EntryError> {
+        let kind = p.kind.ok_or(EntryError::MissingField("kind"))?;
+        let version = p
+            .api_version
+            .ok_or(EntryError::MissingField("apiVersion"))?;
+        match (kind.as_str(), version.as_str()) {
+            ("hashedrekord", "0.0.1") => {
+                let spec = p.spec.ok_or(EntryError::MissingField("spec"))?;
+                let hash = spec
+                    .data
+                    .and_then(|d| d.hash)
+                    .ok_or(EntryError::MissingField("spec.data.hash"))?;
+                let alg = hash
+                    .algorithm
+                    .ok_or(EntryError::MissingField("spec.data.hash.algorithm"))?;
+                if alg != "sha256" {
+                    return Err(EntryError::UnsupportedHash(alg));
+                }
+                let value = hash
+                    .value
+                    .ok_or(EntryError::MissingField("spec.data.hash.value"))?;
+                let sig = spec
+                    .signature
+                    .ok_or(EntryError::MissingField("spec.signature"))?;
+                let content = sig
+                    .content
+                    .ok_or(EntryError::MissingField("spec.signature.content"))?;
+                let signature = b64(&content, "spec.signature.content")?;
+                if signature.is_empty() {
+                    return Err(EntryError::MissingField("spec.signature.content"));
+                }
+                let key = sig
+                    .public_key
+                    .and_then(|k| k.content)
+                    .ok_or(EntryError::MissingField("spec.signature.publicKey.content"))?;
+                Ok(Proposed::HashedRekordV001(HashedRekordV001 {
+                    digest: hex32(&value, "sha256")?,
+                    signature,
+                    verifier: pem_verifier(&key, "spec.signature.publicKey.content")?,
+                }))
+            }
+            ("dsse", "0.0.1") => {
+                let pc = p
+                    .spec
+                    .and_then(|s| s.proposed_content)
+                    .ok_or(EntryError::MissingField("spec.proposedContent"))?;
+                let envelope = pc
+                    .envelope
+                    .ok_or(EntryError::MissingField("spec.proposedContent.envelope"))?;
+                let verifiers = pc
+                    .verifiers
+                    .filter(|v| !v.is_empty())
+                    .ok_or(EntryError::MissingField("spec.proposedContent.verifiers"))?
+                    .iter()
+                    .map(|v| pem_verifier(v, "spec.proposedContent.verifiers"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Proposed::DsseV001 {
+                    envelope,
+                    verifiers,
+                })
+            }
+            ("hashedrekord" | "dsse", other) => Err(EntryError::UnknownVersion {
+                kind,
+                version: other.to_string(),
+                supported: "0.0.1",
+            }),
+            (other, _) => Err(EntryError::UnknownKind(other.to_string())),
+        }
+    }
+
+    /// The proposal as JSON, as a client sends it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Proposed::HashedRekordV001(h) => {
+                serde_json::from_slice(&Entry::HashedRekordV001(h.clone()).canonical_body())
+                    .expect("canonical body is JSON")
+            }
+            Proposed::DsseV001 {
+                envelope,
+                verifiers,
+            } => serde_json::json!({
+                "apiVersion": "0.0.1",
+                "kind": "dsse",
+                "spec": {"proposedContent": {
+                    "envelope": envelope,
+                    "verifiers": verifiers.iter().map(|v| B64.encode(v.canonical_pem())).collect::<Vec<_>>(),
+                }}
+            }),
+        }
+    }
+
+    /// The log's admission policy: verifies every signature and returns the canonical entry and
+    /// its search keys.
+    pub fn admit(&self) -> Result<(Entry, CanonicalEntry), EntryError> {
+        let mut index_keys = Vec::new();
+        let entry = match self {
+            Proposed::HashedRekordV001(h) => {
+                let (key, emails) = h.verifier.key().map_err(EntryError::BadKey)?;
+                key.verify_prehashed(DigestAlg::Sha256, &h.digest, &h.signature)
+                    .map_err(|e| match e {
+                        KeyError::BadSignature => EntryError::BadSignature,
+                        other => EntryError::BadKey(other),
+                    })?;
+                index_keys.push(format!("sha256:{}", hex::encode(h.digest)));
+                push_keys(&mut index_keys, &key, emails);
+                Entry::HashedRekordV001(h.clone())
+            }
+            Proposed::DsseV001 {
+                envelope,
+                verifiers,
+            } => {
+                let keys = verifiers
+                    .iter()
+                    .map(|v| v.key())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(EntryError::BadKey)?;
+                let env: Envelope = serde_json::from_str(envelope)
+                    .map_err(|e| EntryError::BadEnvelope(e.to_string()))?;
+                if env.signatures.is_empty() {
+                    return Err(EntryError::BadEnvelope(
+                        "the envelope has no signatures".into(),
+                    ));
+                }
+                let payload = b64(&env.payload, "envelope.payload")?;
+                let pae = pae(&env.payload_type, &payload);
+                let payload_hash = sha256(&payload);
+                index_keys.push(format!("sha256:{}", hex::encode(payload_hash)));
+                // Sorted by the base64 signature, one entry per signature.
+                let mut sigs: BTreeMap<String, DsseSignature> = BTreeMap::new();
+                for s in &env.signatures {
+                    let raw = b64(&s.sig, "envelope.signatures.sig")?;
+                    let (i, (key, emails)) = keys
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (k, _))| k.verify_message(&pae, &raw).is_ok())
+                        .ok_or(EntryError::BadSignature)?;
+                    push_keys(&mut index_keys, key, emails.clone());
+                    sigs.insert(
+                        B64.encode(&raw),
+                        DsseSignature {
+                            signature: raw,
+                            verifier: verifiers[i].clone(),
+                        },
+                    );
+                }
+                index_keys.dedup();
+                Entry::DsseV001(DsseV001 {
+                    envelope_hash: sha256(envelope.as_bytes()),
+                    payload_hash,
+                    signatures: sigs.into_values().collect(),
+                })
+            }
+        };
+        let body = entry.canonical_body();
+        Ok((entry, CanonicalEntry { body, index_keys }))
+    }
+}
+
+fn push_keys(out: &mut Vec<String>, key: &PublicKey, emails: Vec<String>) {
+    out.push(format!("key:{}", hex::encode(key.key_id())));
+    out.extend(emails.into_iter().map(|e| format!("email:{e}")));
+}
+
+/// Parses, verifies and canonicalizes a proposed entry (`{"kind", "apiVersion", "spec"}`).
+pub fn canonicalize(proposed: &[u8]) -> Result<CanonicalEntry, EntryError> {
+    Ok(Proposed::parse(proposed)?.admit()?.1)
+}
+
+fn de<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, EntryError> {
+    serde_json::from_slice(body).map_err(|e| EntryError::MalformedJson(e.to_string()))
+}
+
+pub(crate) fn b64(s: &str, name: &'static str) -> Result<Vec<u8>, EntryError> {
+    B64.decode(s).map_err(|_| EntryError::BadBase64(name))
+}
+
+fn hex32(s: &str, what: &'static str) -> Result<[u8; 32], EntryError> {
+    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(EntryError::BadDigest(what, 64));
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).map_err(|_| EntryError::BadDigest(what, 64))?;
+    Ok(out)
+}
+
+fn pem_verifier(b64_pem: &str, name: &'static str) -> Result<Verifier, EntryError> {
+    let pem = b64(b64_pem, name)?;
+    Verifier::from_pem_text(&pem).map_err(EntryError::BadKey)
+}
+
+// ---- wire structs (fields in sorted order: serde_json then writes RFC 8785) ----
+
+#[derive(Deserialize)]
+struct KindHead {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HashValue {
+    algorithm: String,
+    value: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Content {
+    content: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HrData {
+    hash: HashValue,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HrSignature {
+    content: String,
+    #[serde(rename = "publicKey")]
+    public_key: Content,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HrSpec {
+    data: HrData,
+    signature: HrSignature,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HrBody {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    spec: HrSpec,
+}
+
+#[derive(Serialize)]
+struct DsseSigOut {
+    signature: String,
+    verifier: String,
+}
+
+#[derive(Serialize)]
+struct DsseSpec {
+    #[serde(rename = "envelopeHash")]
+    envelope_hash: HashValue,
+    #[serde(rename = "payloadHash")]
+    payload_hash: HashValue,
+    signatures: Vec<DsseSigOut>,
+}
+
+#[derive(Serialize)]
+struct DsseBody {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    spec: DsseSpec,
+}
+
+#[derive(Deserialize)]
+struct DsseSigIn {
+    signature: String,
+    verifier: String,
+}
+
+#[derive(Deserialize)]
+struct DsseSpecIn {
+    #[serde(rename = "envelopeHash")]
+    envelope_hash: HashValue,
+    #[serde(rename = "payloadHash")]
+    payload_hash: HashValue,
+    signatures: Vec<DsseSigIn>,
+}
+
+#[derive(Deserialize)]
+struct DsseBodyIn {
+    spec: DsseSpecIn,
+}
+
+// Proposed entries: everything optional so that a missing field is named precisely.
+
+#[derive(Deserialize)]
+struct ProposedIn {
+    kind: Option<String>,
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    spec: Option<SpecIn>,
+}
+
+#[derive(Deserialize)]
+struct SpecIn {
+    data: Option<DataIn>,
+    signature: Option<SignatureIn>,
+    #[serde(rename = "proposedContent")]
+    proposed_content: Option<ProposedContentIn>,
+}
+
+#[derive(Deserialize)]
+struct DataIn {
+    hash: Option<HashIn>,
+}
+
+#[derive(Deserialize)]
+struct HashIn {
+    algorithm: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignatureIn {
+    content: Option<String>,
+    #[serde(rename = "publicKey")]
+    public_key: Option<ContentIn>,
+}
+
+#[derive(Deserialize)]
+struct ContentIn {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProposedContentIn {
+    envelope: Option<String>,
+    verifiers: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Signer;
+
+    #[test]
+    fn hashedrekord_body_is_jcs_and_roundtrips() {
+        let k = Signer::generate_p256().unwrap();
+        let digest = sha256(b"artifact");
+        let p = Proposed::hashedrekord(
+            digest,
+            k.sign(b"artifact"),
+            Verifier::PublicKey(k.public_key().spki_der().to_vec()),
+        );
+        let (entry, c) = p.admit().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+        assert_eq!(c.body, serde_json_canonicalizer::to_vec(&v).unwrap());
+        assert_eq!(Entry::parse_body(&c.body).unwrap(), entry);
+        assert_eq!(Proposed::from_value(&p.to_json()).unwrap(), p);
+        assert!(c.index_keys[0].starts_with("sha256:"));
+    }
+
+    #[test]
+    fn dsse_body_is_jcs_sorted_and_checks_signatures() {
+        let (a, b) = (
+            Signer::generate_p256().unwrap(),
+            Signer::generate_p256().unwrap(),
+        );
+        let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+        let pae_bytes = pae("application/vnd.in-toto+json", payload);
+        let env = serde_json::json!({"payloadType": "application/vnd.in-toto+json", "payload": B64.encode(payload),
+            "signatures": [{"sig": B64.encode(a.sign(&pae_bytes))}, {"sig": B64.encode(b.sign(&pae_bytes))}]})
+        .to_string();
+        let verifiers = vec![
+            Verifier::PublicKey(a.public_key().spki_der().to_vec()),
+            Verifier::PublicKey(b.public_key().spki_der().to_vec()),
+        ];
+        let p = Proposed::DsseV001 {
+            envelope: env.clone(),
+            verifiers: verifiers.clone(),
+        };
+        let (entry, c) = p.admit().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+        assert_eq!(c.body, serde_json_canonicalizer::to_vec(&v).unwrap());
+        let sigs: Vec<&str> = v["spec"]["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["signature"].as_str().unwrap())
+            .collect();
+        let mut sorted = sigs.clone();
+        sorted.sort();
+        assert_eq!(sigs, sorted);
+        assert_eq!(Entry::parse_body(&c.body).unwrap(), entry);
+        // Only one of the signers is a verifier: refused.
+        let p = Proposed::DsseV001 {
+            envelope: env,
+            verifiers: verifiers[..1].to_vec(),
+        };
+        assert_eq!(p.admit().unwrap_err(), EntryError::BadSignature);
+    }
+}

@@ -1,0 +1,81 @@
+//! Who must have signed: an identity and an issuer, exact or by regular expression.
+
+use crate::fulcio::FulcioCert;
+
+use super::VerifyError;
+
+/// A string matcher for identities and issuers. Regexps are anchored (full match).
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Exact(String),
+    Regex(regex::Regex, String),
+}
+
+impl Matcher {
+    pub fn exact(s: &str) -> Matcher {
+        Matcher::Exact(s.to_string())
+    }
+
+    /// `re` must match the whole value.
+    pub fn regex(re: &str) -> Result<Matcher, regex::Error> {
+        Ok(Matcher::Regex(
+            regex::Regex::new(&format!("^(?:{re})$"))?,
+            re.to_string(),
+        ))
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        match self {
+            Matcher::Exact(e) => e == s,
+            Matcher::Regex(r, _) => r.is_match(s),
+        }
+    }
+
+    /// How the matcher reads in a message.
+    pub fn describe(&self) -> String {
+        match self {
+            Matcher::Exact(e) => format!("{e:?}"),
+            Matcher::Regex(_, r) => format!("a match of /{r}/"),
+        }
+    }
+}
+
+/// Who must have signed.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub identity: Matcher,
+    pub issuer: Matcher,
+}
+
+impl Policy {
+    pub fn exact(identity: &str, issuer: &str) -> Policy {
+        Policy {
+            identity: Matcher::exact(identity),
+            issuer: Matcher::exact(issuer),
+        }
+    }
+
+    /// Checks a certificate's SANs and issuer; returns the matching SAN and the issuer.
+    pub fn check(&self, c: &FulcioCert) -> Result<(String, String), VerifyError> {
+        let issuer = c.issuer.clone().unwrap_or_default();
+        let Some(identity) = c
+            .sans
+            .iter()
+            .map(|s| s.value())
+            .find(|s| self.identity.matches(s))
+        else {
+            let found: Vec<&str> = c.sans.iter().map(|s| s.value()).collect();
+            return Err(VerifyError::IdentityMismatch {
+                expected: self.identity.describe(),
+                found: format!("{found:?}"),
+            });
+        };
+        if !self.issuer.matches(&issuer) {
+            return Err(VerifyError::IssuerMismatch {
+                expected: self.issuer.describe(),
+                found: format!("{issuer:?}"),
+            });
+        }
+        Ok((identity.to_string(), issuer))
+    }
+}

@@ -1,0 +1,229 @@
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+
+use super::*;
+use crate::fulcio;
+use crate::testdata::sigstore as vectors;
+use crate::trust::TrustedRoot;
+
+fn staging() -> (Bundle, TrustMaterial, Vec<u8>) {
+    let b: Bundle = serde_json::from_slice(&vectors("bundle_v3.txt.sigstore")).unwrap();
+    let tr: TrustedRoot = serde_json::from_slice(&vectors("staging_trusted_root.json")).unwrap();
+    (
+        b,
+        TrustMaterial::from_trusted_root(&tr).unwrap(),
+        vectors("bundle_v3.txt"),
+    )
+}
+
+fn policy(id: &str, iss: &str) -> Policy {
+    Policy {
+        identity: Matcher::exact(id),
+        issuer: Matcher::exact(iss),
+    }
+}
+
+#[test]
+fn public_good_staging_bundle_verifies_and_only_for_its_identity() {
+    let (b, tm, artifact) = staging();
+    let good = policy("william@yossarian.net", "https://github.com/login/oauth");
+    let v = verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+    assert_eq!(v.integrated_time, 1712085549);
+    assert_eq!(v.identity, "william@yossarian.net");
+    assert!(matches!(
+        verify_bundle(
+            &b,
+            Artifact::Bytes(&artifact),
+            &tm,
+            &policy("x@yossarian.net", "https://github.com/login/oauth")
+        ),
+        Err(VerifyError::IdentityMismatch { .. })
+    ));
+    assert!(matches!(
+        verify_bundle(
+            &b,
+            Artifact::Bytes(&artifact),
+            &tm,
+            &policy("william@yossarian.net", "https://accounts.google.com")
+        ),
+        Err(VerifyError::IssuerMismatch { .. })
+    ));
+    assert!(matches!(
+        verify_bundle(&b, Artifact::Bytes(b"other"), &tm, &good),
+        Err(VerifyError::BadSignature | VerifyError::ArtifactMismatch(_))
+    ));
+    // Anchored regexps.
+    let re = Policy {
+        identity: Matcher::regex("william@.*").unwrap(),
+        issuer: Matcher::regex("https://github\\.com/.*").unwrap(),
+    };
+    assert!(verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &re).is_ok());
+    let unanchored = Policy {
+        identity: Matcher::regex("william").unwrap(),
+        issuer: Matcher::exact("https://github.com/login/oauth"),
+    };
+    assert!(matches!(
+        verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &unanchored),
+        Err(VerifyError::IdentityMismatch { .. })
+    ));
+    // The production root does not trust it.
+    let prod: TrustedRoot = serde_json::from_slice(&vectors("prod_trusted_root.json")).unwrap();
+    assert!(verify_bundle(
+        &b,
+        Artifact::Bytes(&artifact),
+        &TrustMaterial::from_trusted_root(&prod).unwrap(),
+        &good
+    )
+    .is_err());
+}
+
+#[test]
+fn modified_bundles_are_refused() {
+    let (b, tm, artifact) = staging();
+    let good = policy("william@yossarian.net", "https://github.com/login/oauth");
+    let t = |f: &dyn Fn(&mut Bundle)| {
+        let mut m = b.clone();
+        f(&mut m);
+        verify_bundle(&m, Artifact::Bytes(&artifact), &tm, &good).map(|_| ())
+    };
+    assert_eq!(
+        t(&|m| m.verification_material.tlog_entries[0].integrated_time += 1),
+        Err(VerifyError::BadSet)
+    );
+    assert_eq!(
+        t(&|m| m.verification_material.tlog_entries[0].log_index += 1),
+        Err(VerifyError::BadSet)
+    );
+    assert!(matches!(
+        t(&|m| {
+            m.verification_material.tlog_entries[0].inclusion_promise = None;
+            m.verification_material.tlog_entries[0]
+                .inclusion_proof
+                .as_mut()
+                .unwrap()
+                .hashes[0] = B64.encode([0u8; 32]);
+        }),
+        Err(VerifyError::BadInclusionProof(_))
+    ));
+    assert!(matches!(
+        t(&|m| {
+            m.verification_material.tlog_entries[0].inclusion_promise = None;
+            let p = m.verification_material.tlog_entries[0]
+                .inclusion_proof
+                .as_mut()
+                .unwrap();
+            p.checkpoint.envelope = p.checkpoint.envelope.replacen("25901138", "25901139", 1);
+        }),
+        Err(VerifyError::BadCheckpoint(_))
+    ));
+    assert_eq!(
+        t(&|m| {
+            let s = m.message_signature.as_mut().unwrap();
+            let mut raw = B64.decode(&s.signature).unwrap();
+            let n = raw.len();
+            raw[n - 3] ^= 1;
+            s.signature = B64.encode(raw);
+        }),
+        Err(VerifyError::BadSignature)
+    );
+    assert!(matches!(
+        t(&|m| {
+            let c = m.verification_material.certificate.as_mut().unwrap();
+            let mut raw = B64.decode(&c.raw_bytes).unwrap();
+            let n = raw.len();
+            raw[n - 10] ^= 1;
+            c.raw_bytes = B64.encode(raw);
+        }),
+        Err(VerifyError::Chain { .. })
+    ));
+    assert!(matches!(
+        t(&|m| m.media_type = "application/json".into()),
+        Err(VerifyError::UnsupportedBundle(_))
+    ));
+}
+
+#[test]
+fn older_bundle_versions_verify_with_their_own_rules() {
+    let (b, tm, artifact) = staging();
+    let good = policy("william@yossarian.net", "https://github.com/login/oauth");
+    let leaf = b.verification_material.certificate.clone().unwrap();
+    let as_version = |media: &str| {
+        let mut m = b.clone();
+        m.media_type = media.into();
+        m.verification_material.certificate = None;
+        m.verification_material.x509_certificate_chain = Some(crate::trust::CertChain {
+            certificates: vec![leaf.clone()],
+        });
+        m
+    };
+    // v0.2: a chain, and an inclusion proof is required.
+    let v02 = as_version(crate::bundle::MEDIA_TYPE_V02);
+    verify_bundle(&v02, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+    let mut no_proof = v02.clone();
+    no_proof.verification_material.tlog_entries[0].inclusion_proof = None;
+    assert!(matches!(
+        verify_bundle(&no_proof, Artifact::Bytes(&artifact), &tm, &good),
+        Err(VerifyError::MissingProof)
+    ));
+    // v0.1: an inclusion promise (SET) is required, a proof is not.
+    let mut v01 = as_version(crate::bundle::MEDIA_TYPE_V01);
+    v01.verification_material.tlog_entries[0].inclusion_proof = None;
+    verify_bundle(&v01, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+    v01.verification_material.tlog_entries[0].inclusion_promise = None;
+    assert!(verify_bundle(&v01, Artifact::Bytes(&artifact), &tm, &good).is_err());
+    // v0.3 must not carry a chain.
+    let mut v03_chain = as_version(crate::bundle::MEDIA_TYPE_V03);
+    v03_chain.media_type = crate::bundle::MEDIA_TYPE_V03.into();
+    assert!(matches!(
+        verify_bundle(&v03_chain, Artifact::Bytes(&artifact), &tm, &good),
+        Err(VerifyError::UnsupportedBundle(_))
+    ));
+}
+
+#[test]
+fn certificates_are_checked_at_the_time_given() {
+    let (b, tm, _) = staging();
+    let leaf = B64
+        .decode(
+            &b.verification_material
+                .certificate
+                .as_ref()
+                .unwrap()
+                .raw_bytes,
+        )
+        .unwrap();
+    let c = fulcio::read(&leaf).unwrap();
+    // Valid at the log's integrated time, within the 10 minutes.
+    assert!(tm.verify_certificate(&leaf, &[], 1712085549).is_ok());
+    // Used after expiry (e.g. with its SET removed, so "now" is all there is): refused.
+    let late = tm
+        .verify_certificate(&leaf, &[], c.not_after + 1)
+        .unwrap_err();
+    assert!(late.to_string().contains("CertExpired"), "{late}");
+    // And before it existed.
+    assert!(tm
+        .verify_certificate(&leaf, &[], c.not_before - 3600)
+        .is_err());
+}
+
+#[test]
+fn rekor_v2_bundles_are_refused_as_unsupported() {
+    let b: Bundle = serde_json::from_slice(&vectors("staging-rekor-v2.txt.sigstore.json")).unwrap();
+    let tr: TrustedRoot = serde_json::from_slice(&vectors("staging_trusted_root.json")).unwrap();
+    let tm = TrustMaterial::from_trusted_root(&tr).unwrap();
+    let r = verify_bundle(
+        &b,
+        Artifact::Bytes(&vectors("staging-rekor-v2.txt")),
+        &tm,
+        &policy("jku@goto.fi", "https://github.com/login/oauth"),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(VerifyError::UnsupportedBundle(
+                Unsupported::EntryKind { .. }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert!(r.unwrap_err().to_string().contains("not supported"));
+}

@@ -1,0 +1,112 @@
+//! sigstore-lite-server: what every sigstore-lite server repeats, in one place, outside the pure
+//! core: shutdown on Ctrl-C or SIGTERM, tracing setup, the access log, JSON errors for unknown
+//! routes and methods, Prometheus metrics, private (0600) files, and the HTTP client built on the
+//! aws-lc-rs TLS provider.
+
+pub mod metrics;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Access-log middleware: one line per request with method, path, status and duration.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "sigstore_lite::http",
+        %method, %path, status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+/// The error body every server sends: `{"code": <HTTP status>, "message": "<one sentence>",
+/// "reason": "<stable snake_case name>"}`.
+pub fn json_error(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Fallback for unknown routes: a JSON 404.
+pub async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// Writes `contents` to a new file readable only by its owner (whatever the umask), durably.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// Creates a directory (and its parents) accessible only by its owner, whatever the umask.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(path)
+}
+
+/// An HTTP client (reqwest's rustls on aws-lc-rs, the platform's roots) with a request timeout.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("an HTTP client with default settings builds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_files_are_0600_and_not_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        write_private(&p, b"secret").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(write_private(&p, b"other").is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"secret");
+        let sub = d.path().join("a/b");
+        create_private_dir(&sub).unwrap();
+        let mode = std::fs::metadata(&sub).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
