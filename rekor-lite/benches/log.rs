@@ -1,21 +1,17 @@
-//! rekor-lite benchmark (run with `cargo bench -p rekor-lite`). Prints, from one run:
-//! 1. the crypto primitives of one append (hashedrekord verify, SET sign, checkpoint sign) and the
-//!    append ceiling they imply on this machine's cores;
-//! 2. durable appends/s and p50/p99/p99.9 latency of concurrent HTTP submissions on loopback;
-//! 3. for each size in BENCH_BIG (default "1000000,10000000"): bulk-load time, then inclusion and
-//!    consistency proof latency and the server's RSS, measured against the real binary over HTTP.
+//! rekor-lite at scale (run with `cargo bench -p rekor-lite`; appends/s are measured with wrk by
+//! `cargo bench -p sigstore-lite-tests --bench rekor`). Prints, from one run: the SET signature a
+//! read costs, then for each size in BENCH_BIG (default "1000000,10000000"): bulk-load time,
+//! inclusion and consistency proof latency and the server's RSS, measured against the real binary
+//! over HTTP.
 //!
-//! Knobs: BENCH_ENTRIES (HTTP appends, default 20000), BENCH_CLIENTS (default 64), BENCH_BIG
-//! ("" to skip), BENCH_DIR (where the logs are written; default the cargo target tmp dir).
+//! Knobs: BENCH_BIG ("" to skip), BENCH_DIR (where the logs are written; default the cargo target
+//! tmp dir).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use sigstore_lite_core::keys::{DigestAlg, Signer};
+use sigstore_lite_core::keys::Signer;
 use sigstore_lite_core::rekor;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -45,153 +41,17 @@ fn per_op<F: FnMut()>(n: u32, mut f: F) -> Duration {
     t.elapsed() / n
 }
 
-fn proposal(key: &Signer, artifact: &[u8]) -> Value {
-    json!({
-        "kind": "hashedrekord", "apiVersion": "0.0.1",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(artifact))}},
-            "signature": {"content": B64.encode(key.sign(artifact)), "publicKey": {"content": B64.encode(key.public_key().to_pem())}}
-        }
-    })
-}
-
-fn crypto() -> Duration {
-    println!("== crypto primitives (one core) ==");
+fn crypto() {
+    println!("== crypto of one read (one core) ==");
     let key = Signer::generate_p256().unwrap();
-    let artifact = b"benchmark artifact";
-    let digest = Sha256::digest(artifact);
-    let sig = key.sign(artifact);
-    let verify = per_op(2000, || {
-        key.public_key()
-            .verify_prehashed(DigestAlg::Sha256, &digest, &sig)
-            .unwrap()
-    });
     let body_b64 = B64.encode([7u8; 700]);
-    let set = per_op(2000, || {
+    let set = per_op(3000, || {
         rekor::sign_set(&key, &body_b64, 1_700_000_000, 12345);
     });
-    let prop = serde_json::to_vec(&proposal(&key, artifact)).unwrap();
-    let canon = per_op(2000, || {
-        rekor::canonicalize(&prop).unwrap();
-    });
-    let note = per_op(2000, || {
-        key.sign(b"127.0.0.1 - 1\n1000\nAAAA\nTimestamp: 1\n");
-    });
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as f64;
-    let per_entry = canon + set;
     println!(
-        "ECDSA P-256 verify over a digest (p256) : {:>8.1} us",
-        verify.as_secs_f64() * 1e6
-    );
-    println!(
-        "ECDSA P-256 sign, SET (ring)             : {:>8.1} us",
+        "ECDSA P-256 sign, a fresh SET per GET (aws-lc-rs): {:>7.1} us",
         set.as_secs_f64() * 1e6
     );
-    println!(
-        "checkpoint sign (ring, once per batch)   : {:>8.1} us",
-        note.as_secs_f64() * 1e6
-    );
-    println!(
-        "canonicalize (parse+verify+JCS) per entry: {:>8.1} us",
-        canon.as_secs_f64() * 1e6
-    );
-    println!(
-        "crypto ceiling: canonicalize + SET = {:.1} us/entry -> {:.0} entries/s on {cores} cores",
-        per_entry.as_secs_f64() * 1e6,
-        cores / per_entry.as_secs_f64()
-    );
-    per_entry
-}
-
-async fn http_appends(per_entry: Duration) {
-    let n: usize = env_or("BENCH_ENTRIES", "20000").parse().unwrap();
-    let clients: usize = env_or("BENCH_CLIENTS", "64").parse().unwrap();
-    println!("\n== durable HTTP appends: {n} hashedrekord entries, {clients} concurrent clients, loopback ==");
-    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let log = rekor_lite::open(&rekor_lite::Config {
-        data_dir: dir.path().to_path_buf(),
-        key: None,
-        origin: "127.0.0.1".into(),
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/api/v1/log/entries",
-        listener.local_addr().unwrap()
-    );
-    let server_log = log.clone();
-    tokio::spawn(async move {
-        rekor_lite::serve(listener, server_log, std::future::pending())
-            .await
-            .unwrap();
-    });
-    let keys: Vec<Signer> = (0..16).map(|_| Signer::generate_p256().unwrap()).collect();
-    let bodies: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            serde_json::to_vec(&proposal(
-                &keys[i % keys.len()],
-                format!("artifact {i}").as_bytes(),
-            ))
-            .unwrap()
-        })
-        .collect();
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (queue, url) = (Arc::clone(&queue), url.clone());
-        tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::new();
-            let mut lat = Vec::new();
-            loop {
-                let Some(b) = queue.lock().unwrap().pop() else {
-                    break;
-                };
-                let t = Instant::now();
-                let r = c
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(b)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 201);
-                r.bytes().await.unwrap();
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort();
-    let rate = n as f64 / secs;
-    println!("appends/s: {rate:.0} (durable: each acknowledged after its batch's fsync'd commit)");
-    println!(
-        "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        percentile(&lat, 0.5).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        percentile(&lat, 0.999).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3
-    );
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as f64;
-    println!(
-        "ratio to the crypto ceiling: {:.0}% (the load generator shares the same cores)",
-        100.0 * rate / (cores / per_entry.as_secs_f64())
-    );
-    let m = log.metrics().render(log.latest().size);
-    for l in m.lines().filter(|l| {
-        l.starts_with("rekor_lite_batch_size_sum") || l.starts_with("rekor_lite_batch_size_count")
-    }) {
-        println!("{l}");
-    }
 }
 
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -217,6 +77,7 @@ async fn big(size: u64) {
         let store = rekor_lite::store::RedbStore::open(
             &dir.path().join("rekor.redb"),
             rekor_lite::CACHE_BYTES,
+            &rekor_lite::search_keys,
         )
         .unwrap();
         let id = rekor_lite::LogIdentity {
@@ -295,8 +156,12 @@ async fn big(size: u64) {
     let store = {
         child.kill().unwrap();
         child.wait().unwrap();
-        rekor_lite::store::RedbStore::open(&dir.path().join("rekor.redb"), rekor_lite::CACHE_BYTES)
-            .unwrap()
+        rekor_lite::store::RedbStore::open(
+            &dir.path().join("rekor.redb"),
+            rekor_lite::CACHE_BYTES,
+            &rekor_lite::search_keys,
+        )
+        .unwrap()
     };
     let mut lib = Vec::new();
     for _ in 0..reqs {
@@ -332,13 +197,12 @@ async fn big(size: u64) {
 }
 
 fn main() {
-    let per_entry = crypto();
+    crypto();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(http_appends(per_entry));
     for s in env_or("BENCH_BIG", "1000000,10000000")
         .split(',')
         .filter(|s| !s.is_empty())

@@ -78,6 +78,13 @@ fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
     }
 }
 
+/// The search keys of a stored body: the log's rule (`Entry::search_keys`), for re-indexing.
+pub fn search_keys(body: &[u8]) -> Vec<String> {
+    sigstore_lite_core::rekor::Entry::parse_body(body)
+        .and_then(|e| e.search_keys())
+        .unwrap_or_default()
+}
+
 /// Opens (creating on first start) the log in `cfg.data_dir`: key, tree ID and redb store.
 /// Must be called inside a tokio runtime.
 pub fn open(cfg: &Config) -> Result<Log, Error> {
@@ -89,7 +96,8 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
         .unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
     let signer = load_or_create_key(&key_path)?;
     let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
-    let store = store::RedbStore::open(&cfg.data_dir.join("rekor.redb"), CACHE_BYTES)?;
+    let store =
+        store::RedbStore::open(&cfg.data_dir.join("rekor.redb"), CACHE_BYTES, &search_keys)?;
     Log::open(
         Arc::new(store),
         signer,

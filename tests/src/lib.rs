@@ -1,3 +1,9 @@
 //! sigstore-lite's end-to-end and interop tests live in `tests/` beside this file: the stack with
 //! real sigstore-python and sigstore-js, images in a real registry, an independent OIDC provider,
-//! and docker-compose checks. This library is empty.
+//! and docker-compose checks. The benchmarks of every service live in `benches/`.
+//!
+//! This library holds what those tests and benchmarks share: [`bench`] (timing, wrk, servers on
+//! their own runtime) and [`oidc_provider`] (an independent OIDC provider to log into).
+
+pub mod bench;
+pub mod oidc_provider;

@@ -279,107 +279,9 @@ async fn port_in_use_and_unwritable_dir_are_one_line_errors() {
     );
 }
 
-/// PyPI `oidc-provider-mock` 0.3.4 (installed by scripts/test into .venv-interop): an OIDC
-/// provider that is not ours, logged into through its authorization-code flow.
-struct PyProvider {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for PyProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PyProvider {
-    async fn start() -> PyProvider {
-        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run `bash scripts/test`",
-            python.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&python)
-            .args(["-m", "oidc_provider_mock", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start oidc-provider-mock");
-        let p = PyProvider {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if reqwest::get(format!("{}/.well-known/openid-configuration", p.url))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return p;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("oidc-provider-mock did not come up on {}", p.url);
-    }
-
-    async fn login(&self, email: &str) -> String {
-        let c = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        c.put(format!("{}/users/{email}", self.url))
-            .json(&json!({"email": email, "email_verified": true}))
-            .send()
-            .await
-            .unwrap();
-        let cb = "http://127.0.0.1:1/callback";
-        let r = c
-            .post(format!("{}/oauth2/authorize", self.url))
-            .query(&[
-                ("client_id", "sigstore"),
-                ("redirect_uri", cb),
-                ("response_type", "code"),
-                ("scope", "openid email"),
-                ("state", "s"),
-            ])
-            .form(&[("sub", email)])
-            .send()
-            .await
-            .unwrap();
-        let loc = r.headers()["location"].to_str().unwrap().to_string();
-        let code = loc
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("code="))
-            .unwrap()
-            .to_string();
-        let t: Value = c
-            .post(format!("{}/oauth2/token", self.url))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", cb),
-                ("client_id", "sigstore"),
-                ("client_secret", "x"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        t["id_token"].as_str().unwrap().to_string()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigstore_python_signs_with_a_token_from_an_independent_issuer_added_with_issuer() {
-    let provider = PyProvider::start().await;
+    let provider = sigstore_lite_tests::oidc_provider::PyProvider::start().await;
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
@@ -439,4 +341,100 @@ async fn sigstore_python_signs_with_a_token_from_an_independent_issuer_added_wit
     );
     assert!(!ok);
     stack.stop().await;
+}
+
+/// fulcio-lite alone, configured for an OIDC provider that is not ours: it certifies that
+/// provider's token (chain and SCT verified by the core verifier), and refuses a forged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
+    use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+    use base64::Engine;
+    use sigstore_lite_core::keys::{pem_parse_all, Signer};
+    use sigstore_lite_core::trust::{CertificateAuthority, LogInstance, Subject, TrustedRoot};
+    use sigstore_lite_core::verify::TrustMaterial;
+
+    let p = sigstore_lite_tests::oidc_provider::PyProvider::start().await;
+    let iss = p.issuer().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, format!("oidc-issuers:\n  {iss}:\n    issuer-url: {iss}\n    client-id: sigstore\n    type: email\n")).unwrap();
+    let f = fulcio_lite::open(&fulcio_lite::Settings {
+        data_dir: dir.path().join("ca"),
+        config: Some(cfg),
+        extra_issuers: Vec::new(),
+        jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+    })
+    .unwrap();
+    let root = TrustedRoot {
+        media_type: sigstore_lite_core::trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
+        tlogs: Vec::new(),
+        certificate_authorities: vec![CertificateAuthority::new(
+            "http://fulcio",
+            &[f.ca.intermediate_der().to_vec(), f.ca.root_der().to_vec()],
+            Subject::default(),
+            "2000-01-01T00:00:00Z",
+        )],
+        ctlogs: vec![LogInstance::new(
+            "http://ct",
+            f.ca.ct_key(),
+            "2000-01-01T00:00:00Z",
+        )],
+        timestamp_authorities: Vec::new(),
+    };
+    let tm = TrustMaterial::from_trusted_root(&root).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fulcio = format!(
+        "http://{}/api/v2/signingCert",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(fulcio_lite::serve(listener, f, std::future::pending()));
+
+    let request = |token: &str, email: &str, key: &Signer| {
+        json!({"credentials": {"oidcIdentityToken": token},
+               "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": key.public_key().to_pem()},
+                                    "proofOfPossession": B64.encode(key.sign(email.as_bytes()))}})
+    };
+    let t = p.login("dana@example.com").await;
+    let key = Signer::generate_p256().unwrap();
+    let r = reqwest::Client::new()
+        .post(&fulcio)
+        .json(&request(&t, "dana@example.com", &key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let leaf = pem_parse_all(
+        v["signedCertificateEmbeddedSct"]["chain"]["certificates"][0]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+    .der;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let cert = tm.verify_certificate(&leaf, &[], now + 1).unwrap();
+    assert_eq!(cert.sans[0].value(), "dana@example.com");
+    assert_eq!(cert.issuer.as_deref(), Some(iss.as_str()));
+    assert_eq!(cert.key, *key.public_key());
+    // The same provider's token with a tampered payload is refused.
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
+    claims["email"] = json!("eve@example.com");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64URL.encode(claims.to_string()),
+        parts[2]
+    );
+    let r = reqwest::Client::new()
+        .post(&fulcio)
+        .json(&request(&forged, "eve@example.com", &key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }

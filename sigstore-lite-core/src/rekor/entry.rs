@@ -231,6 +231,42 @@ impl Entry {
         }
     }
 
+    /// The keys a log files this entry under for search: `sha256:<hex>` of the artifact (or DSSE
+    /// payload), `key:<hex SHA-256 of SPKI DER>` of each verifier, and `email:<lowercase>` for
+    /// certificate e-mail SANs. The same rule [`Proposed::admit`] applies.
+    pub fn search_keys(&self) -> Result<Vec<String>, EntryError> {
+        let mut out = Vec::new();
+        match self {
+            Entry::HashedRekordV001(h) => {
+                out.push(format!("sha256:{}", hex::encode(h.digest)));
+                let (key, emails) = h.verifier.key().map_err(EntryError::BadKey)?;
+                push_keys(&mut out, &key, emails);
+            }
+            Entry::DsseV001(d) => {
+                out.push(format!("sha256:{}", hex::encode(d.payload_hash)));
+                for s in &d.signatures {
+                    let (key, emails) = s.verifier.key().map_err(EntryError::BadKey)?;
+                    push_keys(&mut out, &key, emails);
+                }
+                out.dedup();
+            }
+            Entry::HashedRekordV002(h) => {
+                out.push(format!(
+                    "{}:{}",
+                    match h.digest_alg {
+                        DigestAlg::Sha256 => "sha256",
+                        DigestAlg::Sha384 => "sha384",
+                        DigestAlg::Sha512 => "sha512",
+                    },
+                    hex::encode(&h.digest)
+                ));
+                let (key, emails) = h.verifier.key().map_err(EntryError::BadKey)?;
+                push_keys(&mut out, &key, emails);
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads a logged body (from a log entry, a bundle or an annotation).
     pub fn parse_body(body: &[u8]) -> Result<Entry, EntryError> {
         let head: KindHead =
@@ -684,6 +720,8 @@ mod tests {
         assert_eq!(Entry::parse_body(&c.body).unwrap(), entry);
         assert_eq!(Proposed::from_value(&p.to_json()).unwrap(), p);
         assert!(c.index_keys[0].starts_with("sha256:"));
+        // One rule for search keys: at admission and when re-indexing a stored body.
+        assert_eq!(entry.search_keys().unwrap(), c.index_keys);
     }
 
     #[test]
@@ -718,6 +756,11 @@ mod tests {
         sorted.sort();
         assert_eq!(sigs, sorted);
         assert_eq!(Entry::parse_body(&c.body).unwrap(), entry);
+        let mut keys = entry.search_keys().unwrap();
+        let mut admitted = c.index_keys.clone();
+        keys.sort();
+        admitted.sort();
+        assert_eq!(keys, admitted);
         // Only one of the signers is a verifier: refused.
         let p = Proposed::DsseV001 {
             envelope: env,
