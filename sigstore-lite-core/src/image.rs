@@ -354,3 +354,169 @@ pub fn signature_annotations(
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Signer as KeySigner;
+    use crate::rekor::{self, InclusionProof, Verification};
+    use crate::trust::{LogInstance, TrustedRoot, TRUSTED_ROOT_MEDIA_TYPE};
+
+    const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    /// A key-signed layer for `digest`, logged by `log` at index 7 (SET in the annotation).
+    fn layer(key: &KeySigner, log: &KeySigner, digest: &str) -> SignatureLayer {
+        let payload = simple_signing_payload("127.0.0.1:5000/demo/app", digest);
+        let sig = key.sign(&payload);
+        let (_, c) = Proposed::hashedrekord(
+            sha256(&payload),
+            sig.clone(),
+            Verifier::PublicKey(key.public_key().spki_der().to_vec()),
+        )
+        .admit()
+        .unwrap();
+        let body = B64.encode(&c.body);
+        let set = rekor::sign_set(log, &body, 1_700_000_000, 7);
+        let e = LogEntry {
+            body,
+            integrated_time: 1_700_000_000,
+            log_id: hex::encode(log.public_key().key_id()),
+            log_index: 7,
+            verification: Verification {
+                inclusion_proof: None::<InclusionProof>,
+                signed_entry_timestamp: B64.encode(set),
+            },
+        };
+        SignatureLayer {
+            media_type: SIMPLESIGNING.into(),
+            annotations: signature_annotations(&sig, None, Some(&e)),
+            payload,
+            online_entry: None,
+        }
+    }
+
+    fn material(log: &KeySigner) -> TrustMaterial {
+        TrustMaterial::from_trusted_root(&TrustedRoot {
+            media_type: TRUSTED_ROOT_MEDIA_TYPE.into(),
+            tlogs: vec![LogInstance::new(
+                "http://rekor",
+                log.public_key(),
+                "2000-01-01T00:00:00Z",
+            )],
+            certificate_authorities: Vec::new(),
+            ctlogs: Vec::new(),
+            timestamp_authorities: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    const OPTS: Options = Options {
+        ignore_tlog: false,
+        now: 1_700_000_100,
+    };
+
+    #[test]
+    fn a_logged_key_signature_verifies_and_names_its_image() {
+        let (key, log) = (
+            KeySigner::generate_p256().unwrap(),
+            KeySigner::generate_p256().unwrap(),
+        );
+        let tm = material(&log);
+        let l = layer(&key, &log, DIGEST);
+        let v = verify_signatures(
+            std::slice::from_ref(&l),
+            DIGEST,
+            &tm,
+            Signer::Key(key.public_key()),
+            OPTS,
+        )
+        .unwrap();
+        assert_eq!(v[0].integrated_time, Some(1_700_000_000));
+        assert!(v[0].payload["optional"]["Bundle"].is_object());
+        // Another image's digest, another key, a tampered payload, a log we do not trust.
+        let other = DIGEST.replace('1', "2");
+        let e = |r: Result<Vec<VerifiedSignature>, ImageError>| match r {
+            Err(ImageError::NoMatching(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            e(verify_signatures(
+                std::slice::from_ref(&l),
+                &other,
+                &tm,
+                Signer::Key(key.public_key()),
+                OPTS
+            )),
+            VerifyError::ArtifactMismatch(ArtifactMismatch::ImageDigest { .. })
+        ));
+        let stranger = KeySigner::generate_p256().unwrap();
+        assert!(matches!(
+            e(verify_signatures(
+                std::slice::from_ref(&l),
+                DIGEST,
+                &tm,
+                Signer::Key(stranger.public_key()),
+                OPTS
+            )),
+            VerifyError::BodyMismatch(_)
+        ));
+        let mut t = l.clone();
+        t.payload[10] ^= 1;
+        assert!(matches!(
+            e(verify_signatures(
+                &[t],
+                DIGEST,
+                &tm,
+                Signer::Key(key.public_key()),
+                OPTS
+            )),
+            VerifyError::BodyMismatch(_)
+        ));
+        assert!(matches!(
+            e(verify_signatures(
+                std::slice::from_ref(&l),
+                DIGEST,
+                &material(&stranger),
+                Signer::Key(key.public_key()),
+                OPTS
+            )),
+            VerifyError::UnknownLog(_)
+        ));
+        // Without the bundle annotation and no online entry: refused (offline).
+        let mut bare = l.clone();
+        bare.annotations.remove(ANN_BUNDLE);
+        assert_eq!(
+            e(verify_signatures(
+                std::slice::from_ref(&bare),
+                DIGEST,
+                &tm,
+                Signer::Key(key.public_key()),
+                OPTS
+            )),
+            VerifyError::MissingPromise
+        );
+        // ... unless the log is ignored, or the entry was found online.
+        let ignore = Options {
+            ignore_tlog: true,
+            ..OPTS
+        };
+        verify_signatures(
+            std::slice::from_ref(&bare),
+            DIGEST,
+            &tm,
+            Signer::Key(key.public_key()),
+            ignore,
+        )
+        .unwrap();
+        // Keyless verification needs a certificate on the layer.
+        let p = Policy::exact("a@example.com", "https://issuer");
+        assert_eq!(
+            verify_signatures(&[l], DIGEST, &tm, Signer::Identity(&p), OPTS).unwrap_err(),
+            ImageError::NoCertificate
+        );
+        assert_eq!(
+            verify_signatures(&[], DIGEST, &tm, Signer::Key(key.public_key()), OPTS).unwrap_err(),
+            ImageError::NoSignatures
+        );
+    }
+}
