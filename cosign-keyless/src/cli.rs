@@ -378,10 +378,18 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             match identity.who()? {
                 Who::Policy(p) => {
                     let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
+                    let times: Vec<String> = v
+                        .integrated_time
+                        .iter()
+                        .map(|t| format!("integrated {}", sigstore_lite_core::trust::rfc3339(*t)))
+                        .chain(v.timestamps.iter().map(|t| {
+                            format!("timestamped {}", sigstore_lite_core::trust::rfc3339(*t))
+                        }))
+                        .collect();
                     n.say(format!(
-                        "log entry {} integrated {}: SET/inclusion proof verified; certificate chain and SCT verified at that time; identity {} and issuer {} match; signature verified",
+                        "log entry {} ({}): log entry and timestamps verified; certificate chain and SCT verified at those times; identity {} and issuer {} match; signature verified",
                         v.log_index,
-                        sigstore_lite_core::trust::rfc3339(v.integrated_time),
+                        times.join(", "),
                         v.identity,
                         v.issuer
                     ));

@@ -106,7 +106,22 @@ pub struct VerificationMaterial {
     #[serde(default)]
     pub tlog_entries: Vec<TlogEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp_verification_data: Option<Value>,
+    pub timestamp_verification_data: Option<TimestampVerificationData>,
+}
+
+/// `timestampVerificationData`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampVerificationData {
+    #[serde(default)]
+    pub rfc3161_timestamps: Vec<Rfc3161Timestamp>,
+}
+
+/// One RFC 3161 timestamp: a base64 DER `TimeStampResp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rfc3161Timestamp {
+    pub signed_timestamp: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +161,17 @@ pub enum BundleVersion {
 }
 
 impl Bundle {
+    /// The RFC 3161 timestamps (DER), base64-decoded; `None` if one is not base64.
+    pub fn timestamps(&self) -> Option<Vec<Vec<u8>>> {
+        self.verification_material
+            .timestamp_verification_data
+            .as_ref()
+            .map_or(&[][..], |t| &t.rfc3161_timestamps)
+            .iter()
+            .map(|t| B64.decode(&t.signed_timestamp).ok())
+            .collect()
+    }
+
     pub fn version(&self) -> Option<BundleVersion> {
         match self.media_type.as_str() {
             MEDIA_TYPE_V01 => Some(BundleVersion::V01),
@@ -221,11 +247,13 @@ fn verification_material(
             hint: String::new(),
         }),
         tlog_entries,
-        timestamp_verification_data: (!timestamps.is_empty()).then(|| {
-            serde_json::json!({"rfc3161Timestamps": timestamps
-                .iter()
-                .map(|t| serde_json::json!({"signedTimestamp": t}))
-                .collect::<Vec<_>>()})
+        timestamp_verification_data: (!timestamps.is_empty()).then(|| TimestampVerificationData {
+            rfc3161_timestamps: timestamps
+                .into_iter()
+                .map(|t| Rfc3161Timestamp {
+                    signed_timestamp: t,
+                })
+                .collect(),
         }),
     }
 }

@@ -467,6 +467,74 @@ impl Signer {
     }
 }
 
+/// An Ed25519 signing key (PKCS#8), as C2SP notes and Rekor v2 checkpoints use.
+pub struct Ed25519Signer {
+    pair: sig::Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+    public: PublicKey,
+}
+
+impl std::fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ed25519Signer")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// DER SPKI prefix of an Ed25519 key.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+impl Ed25519Signer {
+    /// A fresh random key.
+    pub fn generate() -> Result<Self, KeyError> {
+        let doc = sig::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| KeyError::BadPrivateKey("key generation failed"))?;
+        Self::from_pkcs8_der(doc.as_ref())
+    }
+
+    /// Loads a PKCS#8 DER Ed25519 key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
+        let pair = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map_err(|_| KeyError::BadPrivateKey("not a PKCS#8 Ed25519 key"))?;
+        let mut spki = ED25519_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(pair.public_key().as_ref());
+        Ok(Ed25519Signer {
+            public: PublicKey::from_spki_der(&spki)?,
+            pair,
+            pkcs8: der.to_vec(),
+        })
+    }
+
+    /// Loads a `PRIVATE KEY` (PKCS#8) PEM.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
+        let block = pem_parse_first(pem)?;
+        if block.label != "PRIVATE KEY" {
+            return Err(KeyError::WrongPemLabel {
+                expected: "PRIVATE KEY",
+                found: block.label,
+            });
+        }
+        Self::from_pkcs8_der(&block.der)
+    }
+
+    /// `PRIVATE KEY` PEM (PKCS#8).
+    pub fn to_pkcs8_pem(&self) -> String {
+        pem_encode("PRIVATE KEY", &self.pkcs8)
+    }
+
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Pure Ed25519 over `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.pair.sign(msg).as_ref().to_vec()
+    }
+}
+
 /// Fills `buf` with random bytes from the system generator.
 pub fn random_bytes(buf: &mut [u8]) {
     aws_lc_rs::rand::fill(buf).expect("the system random generator works");

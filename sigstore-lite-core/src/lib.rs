@@ -8,6 +8,7 @@
 //!   admission policy, log entries and SETs.
 //! - [`dsse`]: DSSE envelopes and in-toto statements.
 //! - [`sct`], [`fulcio`]: embedded SCTs and the Fulcio certificate profile.
+//! - [`timestamp`]: RFC 3161 timestamps (requests, ESS attributes, verification).
 //! - [`trust`], [`bundle`]: trusted_root / signing_config and Sigstore bundles (and their builders).
 //! - [`verify`]: the bundle verification policy; [`image`]: cosign's image-signature policy on top.
 //!
@@ -23,6 +24,7 @@ pub mod merkle;
 pub mod note;
 pub mod rekor;
 pub mod sct;
+pub mod timestamp;
 pub mod trust;
 pub mod verify;
 

@@ -120,6 +120,35 @@ impl SignedNote {
         }
     }
 
+    /// A note signed by `name` with the C2SP key hint of `key` and the given signature.
+    pub fn with_signature(text: String, name: &str, key: &PublicKey, signature: Vec<u8>) -> Self {
+        let key_hint = c2sp_key_hash(name, key)[..4].try_into().expect("4 bytes");
+        SignedNote {
+            text,
+            signatures: vec![NoteSignature {
+                name: name.to_string(),
+                key_hint,
+                signature,
+            }],
+        }
+    }
+
+    /// Verifies the signature made by `name` with `key` under C2SP's key IDs (Ed25519: pure
+    /// Ed25519 over the text; ECDSA: over its SHA-256). Other signatures are ignored.
+    pub fn verify_c2sp(&self, name: &str, key: &PublicKey) -> Result<(), NoteError> {
+        let hint: [u8; 4] = c2sp_key_hash(name, key)[..4].try_into().expect("4 bytes");
+        let sig = self
+            .signatures
+            .iter()
+            .find(|s| s.name == name && s.key_hint == hint)
+            .ok_or_else(|| NoteError::NoMatchingSignature {
+                name: name.to_string(),
+                hint: hex::encode(hint),
+            })?;
+        key.verify_message_sha256(self.text.as_bytes(), &sig.signature)
+            .map_err(|_| NoteError::BadSignature)
+    }
+
     /// Verifies the signature made by `name` with the ECDSA/RSA `key`, whose key hint is the first 4
     /// bytes of SHA-256(SPKI DER) (Rekor v1 and C2SP ECDSA). Other signatures are ignored.
     pub fn verify(&self, name: &str, key: &PublicKey) -> Result<(), NoteError> {
@@ -206,6 +235,31 @@ impl Checkpoint {
     }
 }
 
+/// C2SP's full key hash, whose first 4 bytes are a note's key hint and whose 32 bytes are a Rekor
+/// v2 log ID: Ed25519 `SHA-256(name || "\n" || 0x01 || key)`; ECDSA `SHA-256(SPKI DER)`; RSA
+/// (Sigstore) `SHA-256(name || "\n" || 0xff || "PKIX-RSA-PKCS#1v1.5" || SPKI DER)`.
+pub fn c2sp_key_hash(name: &str, key: &PublicKey) -> [u8; 32] {
+    use crate::keys::KeyKind;
+    let mut m = Vec::with_capacity(name.len() + 64 + key.spki_der().len());
+    match key.kind() {
+        KeyKind::Ed25519 => {
+            m.extend_from_slice(name.as_bytes());
+            m.push(b'\n');
+            m.push(0x01);
+            m.extend_from_slice(key.raw());
+        }
+        KeyKind::Rsa { .. } => {
+            m.extend_from_slice(name.as_bytes());
+            m.push(b'\n');
+            m.push(0xff);
+            m.extend_from_slice(b"PKIX-RSA-PKCS#1v1.5");
+            m.extend_from_slice(key.spki_der());
+        }
+        _ => m.extend_from_slice(key.spki_der()),
+    }
+    crate::keys::sha256(&m)
+}
+
 /// Rekor v1 checkpoint origin: `"<hostname> - <decimal tree id>"`.
 pub fn rekor_origin(host: &str, tree_id: i64) -> String {
     format!("{host} - {tree_id}")
@@ -251,6 +305,35 @@ mod tests {
             back.verify("other", signer.public_key()),
             Err(NoteError::NoMatchingSignature { .. })
         ));
+    }
+
+    #[test]
+    fn c2sp_vector_and_ed25519_roundtrip() {
+        // C2SP signed-note.md: example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k
+        let vkey = B64
+            .decode("AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")
+            .unwrap();
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(&vkey[1..]);
+        let key = PublicKey::from_spki_der(&spki).unwrap();
+        assert_eq!(
+            hex::encode(&c2sp_key_hash("example.com/foo", &key)[..4]),
+            "530d903a"
+        );
+        let note = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+        let n = SignedNote::parse(note).unwrap();
+        n.verify_c2sp("example.com/foo", &key).unwrap();
+        assert!(n.verify_c2sp("example.com/bar", &key).is_err());
+        let s = crate::keys::Ed25519Signer::generate().unwrap();
+        let text = "127.0.0.1\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n".to_string();
+        let sig = s.sign(text.as_bytes());
+        let n = SignedNote::with_signature(text, "127.0.0.1", s.public_key(), sig);
+        SignedNote::parse(&n.encode())
+            .unwrap()
+            .verify_c2sp("127.0.0.1", s.public_key())
+            .unwrap();
     }
 
     #[test]

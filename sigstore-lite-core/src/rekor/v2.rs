@@ -5,11 +5,12 @@
 //! body: they rebuild it from the bundle ([`HashedRekordV002::canonical_body`]) and compare leaf
 //! hashes, so the body must be byte-identical to rekor-tiles' (JCS of the protobuf JSON).
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::entry::{b64, EntryError, Verifier};
+use super::entry::{b64, CanonicalEntry, EntryError, Verifier};
 use crate::keys::{DigestAlg, KeyKind, PublicKey};
+use base64::engine::general_purpose::STANDARD as B64;
 
 /// The protobuf `HashAlgorithm` name of a digest algorithm.
 pub fn hash_algorithm_name(a: DigestAlg) -> &'static str {
@@ -180,4 +181,327 @@ struct Body {
     api_version: String,
     kind: String,
     spec: Spec,
+}
+
+/// The digest algorithm and key kind a `PublicKeyDetails` name fixes, for the keys Rekor v2
+/// entries may use here.
+fn key_details_spec(details: &str) -> Option<(DigestAlg, KeyKind)> {
+    Some(match details {
+        "PKIX_ECDSA_P256_SHA_256" => (DigestAlg::Sha256, KeyKind::EcdsaP256),
+        "PKIX_ECDSA_P384_SHA_384" => (DigestAlg::Sha384, KeyKind::EcdsaP384),
+        "PKIX_RSA_PKCS1V15_2048_SHA256" => (DigestAlg::Sha256, KeyKind::Rsa { bits: 2048 }),
+        "PKIX_RSA_PKCS1V15_3072_SHA256" => (DigestAlg::Sha256, KeyKind::Rsa { bits: 3072 }),
+        "PKIX_RSA_PKCS1V15_4096_SHA256" => (DigestAlg::Sha256, KeyKind::Rsa { bits: 4096 }),
+        _ => return None,
+    })
+}
+
+/// What a client proposes to a Rekor v2 log (`POST /api/v2/log/entries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProposedV2 {
+    /// `hashedRekordRequestV002`: a signature over a digest.
+    HashedRekord(HashedRekordV002),
+    /// `dsseRequestV002`: a DSSE envelope with one signature and its verifier. Logged, as current
+    /// clients and rekor-tiles do, as hashedrekord 0.0.2 over the hash of the envelope's PAE.
+    Dsse {
+        envelope: crate::dsse::Envelope,
+        verifier: Verifier,
+        key_details: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawBytesIn {
+    #[serde(rename = "rawBytes", alias = "raw_bytes")]
+    raw_bytes: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VerifierIn {
+    #[serde(rename = "x509Certificate", alias = "x509_certificate")]
+    x509_certificate: Option<RawBytesIn>,
+    #[serde(rename = "publicKey", alias = "public_key")]
+    public_key: Option<RawBytesIn>,
+    #[serde(rename = "keyDetails", alias = "key_details")]
+    key_details: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignatureIn {
+    content: Option<String>,
+    verifier: Option<VerifierIn>,
+}
+
+#[derive(Deserialize)]
+struct HashedRekordIn {
+    digest: Option<String>,
+    signature: Option<SignatureIn>,
+}
+
+#[derive(Deserialize)]
+struct DsseIn {
+    envelope: Option<crate::dsse::Envelope>,
+    verifiers: Option<Vec<VerifierIn>>,
+}
+
+#[derive(Deserialize)]
+struct RequestIn {
+    #[serde(
+        rename = "hashedRekordRequestV002",
+        alias = "hashed_rekord_request_v002"
+    )]
+    hashed_rekord: Option<HashedRekordIn>,
+    #[serde(rename = "dsseRequestV002", alias = "dsse_request_v002")]
+    dsse: Option<DsseIn>,
+}
+
+fn verifier_in(v: VerifierIn, field: &'static str) -> Result<(Verifier, String), EntryError> {
+    let details = v.key_details.ok_or(EntryError::MissingField(field))?;
+    let verifier = match (v.x509_certificate, v.public_key) {
+        (Some(c), None) => Verifier::Certificate(b64(
+            &c.raw_bytes.ok_or(EntryError::MissingField(field))?,
+            field,
+        )?),
+        (None, Some(k)) => Verifier::PublicKey(b64(
+            &k.raw_bytes.ok_or(EntryError::MissingField(field))?,
+            field,
+        )?),
+        _ => return Err(EntryError::MissingField(field)),
+    };
+    Ok((verifier, details))
+}
+
+/// The verifier's key, checked against its key details; the digest algorithm they fix.
+fn checked_key(v: &Verifier, details: &str) -> Result<(PublicKey, DigestAlg), EntryError> {
+    let (key, _) = v.key().map_err(EntryError::BadKey)?;
+    if matches!(key.kind(), KeyKind::Ed25519) {
+        return Err(EntryError::BadKey(crate::keys::KeyError::NoPrehashSupport(
+            "Ed25519 (Rekor v2 needs Ed25519ph, which this log does not support)",
+        )));
+    }
+    let Some((alg, kind)) = key_details_spec(details) else {
+        return Err(EntryError::UnsupportedHash(format!(
+            "key details {details}"
+        )));
+    };
+    let matches = match (kind, key.kind()) {
+        (KeyKind::Rsa { bits: want }, KeyKind::Rsa { bits }) => want == bits,
+        (a, b) => a == b,
+    };
+    if !matches {
+        return Err(EntryError::BadKey(
+            crate::keys::KeyError::UnsupportedAlgorithm(format!(
+                "key details {details} do not describe a {} key",
+                key.kind().name()
+            )),
+        ));
+    }
+    Ok((key, alg))
+}
+
+impl ProposedV2 {
+    /// Parses the protobuf JSON of a `CreateEntryRequest`.
+    pub fn parse(json: &[u8]) -> Result<ProposedV2, EntryError> {
+        let r: RequestIn =
+            serde_json::from_slice(json).map_err(|e| EntryError::MalformedJson(e.to_string()))?;
+        match (r.hashed_rekord, r.dsse) {
+            (Some(h), None) => {
+                let digest = b64(
+                    &h.digest
+                        .ok_or(EntryError::MissingField("hashedRekordRequestV002.digest"))?,
+                    "hashedRekordRequestV002.digest",
+                )?;
+                let sig = h.signature.ok_or(EntryError::MissingField(
+                    "hashedRekordRequestV002.signature",
+                ))?;
+                let signature = b64(
+                    &sig.content.ok_or(EntryError::MissingField(
+                        "hashedRekordRequestV002.signature.content",
+                    ))?,
+                    "hashedRekordRequestV002.signature.content",
+                )?;
+                let (verifier, key_details) = verifier_in(
+                    sig.verifier.ok_or(EntryError::MissingField(
+                        "hashedRekordRequestV002.signature.verifier",
+                    ))?,
+                    "hashedRekordRequestV002.signature.verifier",
+                )?;
+                let digest_alg = key_details_spec(&key_details)
+                    .map(|(a, _)| a)
+                    .unwrap_or(DigestAlg::Sha256);
+                Ok(ProposedV2::HashedRekord(HashedRekordV002 {
+                    digest_alg,
+                    digest,
+                    signature,
+                    verifier,
+                    key_details,
+                }))
+            }
+            (None, Some(d)) => {
+                let envelope = d
+                    .envelope
+                    .ok_or(EntryError::MissingField("dsseRequestV002.envelope"))?;
+                let mut vs = d
+                    .verifiers
+                    .ok_or(EntryError::MissingField("dsseRequestV002.verifiers"))?;
+                if vs.len() != 1 || envelope.signatures.len() != 1 {
+                    return Err(EntryError::BadEnvelope(
+                        "give exactly one signature and one verifier".into(),
+                    ));
+                }
+                let (verifier, key_details) =
+                    verifier_in(vs.remove(0), "dsseRequestV002.verifiers")?;
+                Ok(ProposedV2::Dsse {
+                    envelope,
+                    verifier,
+                    key_details,
+                })
+            }
+            _ => Err(EntryError::MissingField(
+                "exactly one of hashedRekordRequestV002 or dsseRequestV002",
+            )),
+        }
+    }
+
+    /// The log's admission policy for Rekor v2: the key matches its key details, the digest has
+    /// their length, the signature verifies; returns the hashedrekord 0.0.2 entry to log and its
+    /// canonical body (no search keys: Rekor v2 has no search).
+    pub fn admit(&self) -> Result<(HashedRekordV002, CanonicalEntry), EntryError> {
+        let h = match self {
+            ProposedV2::HashedRekord(h) => {
+                let (key, alg) = checked_key(&h.verifier, &h.key_details)?;
+                if h.digest.len() != alg.digest_len() {
+                    return Err(EntryError::BadDigest("digest", alg.digest_len() * 2));
+                }
+                key.verify_prehashed(alg, &h.digest, &h.signature)
+                    .map_err(|_| EntryError::BadSignature)?;
+                HashedRekordV002 {
+                    digest_alg: alg,
+                    ..h.clone()
+                }
+            }
+            ProposedV2::Dsse {
+                envelope,
+                verifier,
+                key_details,
+            } => {
+                let (key, alg) = checked_key(verifier, key_details)?;
+                let payload = b64(&envelope.payload, "envelope.payload")?;
+                let signature = b64(&envelope.signatures[0].sig, "envelope.signatures.sig")?;
+                let pae = crate::dsse::pae(&envelope.payload_type, &payload);
+                let digest = alg.hash(&pae);
+                key.verify_prehashed(alg, &digest, &signature)
+                    .map_err(|_| EntryError::BadSignature)?;
+                HashedRekordV002 {
+                    digest_alg: alg,
+                    digest,
+                    signature,
+                    verifier: verifier.clone(),
+                    key_details: key_details.clone(),
+                }
+            }
+        };
+        let body = h.canonical_body();
+        Ok((
+            h,
+            CanonicalEntry {
+                body,
+                index_keys: Vec::new(),
+            },
+        ))
+    }
+
+    /// The request as a client sends it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let verifier = |v: &Verifier, details: &str| match v {
+            Verifier::Certificate(d) => {
+                serde_json::json!({"x509Certificate": {"rawBytes": B64.encode(d)}, "keyDetails": details})
+            }
+            Verifier::PublicKey(d) => {
+                serde_json::json!({"publicKey": {"rawBytes": B64.encode(d)}, "keyDetails": details})
+            }
+        };
+        match self {
+            ProposedV2::HashedRekord(h) => serde_json::json!({"hashedRekordRequestV002": {
+                "digest": B64.encode(&h.digest),
+                "signature": {"content": B64.encode(&h.signature), "verifier": verifier(&h.verifier, &h.key_details)}
+            }}),
+            ProposedV2::Dsse {
+                envelope,
+                verifier: v,
+                key_details,
+            } => serde_json::json!({"dsseRequestV002": {
+                "envelope": envelope,
+                "verifiers": [verifier(v, key_details)]
+            }}),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Signer;
+
+    #[test]
+    fn requests_roundtrip_and_are_checked() {
+        let k = Signer::generate_p256().unwrap();
+        let digest = DigestAlg::Sha256.hash(b"artifact");
+        let v = Verifier::PublicKey(k.public_key().spki_der().to_vec());
+        let p = ProposedV2::HashedRekord(HashedRekordV002 {
+            digest_alg: DigestAlg::Sha256,
+            digest: digest.clone(),
+            signature: k.sign(b"artifact"),
+            verifier: v.clone(),
+            key_details: "PKIX_ECDSA_P256_SHA_256".into(),
+        });
+        let back = ProposedV2::parse(&serde_json::to_vec(&p.to_json()).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let (h, c) = p.admit().unwrap();
+        assert_eq!(HashedRekordV002::parse_body(&c.body).unwrap(), h);
+        let jcs: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+        assert_eq!(c.body, serde_json_canonicalizer::to_vec(&jcs).unwrap());
+        // Wrong key details, short digest, another signature.
+        let mut bad = p.clone();
+        if let ProposedV2::HashedRekord(h) = &mut bad {
+            h.key_details = "PKIX_ECDSA_P384_SHA_384".into();
+        }
+        assert!(matches!(bad.admit(), Err(EntryError::BadKey(_))));
+        let mut bad = p.clone();
+        if let ProposedV2::HashedRekord(h) = &mut bad {
+            h.digest.pop();
+        }
+        assert!(matches!(bad.admit(), Err(EntryError::BadDigest(..))));
+        let mut bad = p;
+        if let ProposedV2::HashedRekord(h) = &mut bad {
+            h.signature = k.sign(b"other");
+        }
+        assert_eq!(bad.admit().unwrap_err(), EntryError::BadSignature);
+        // A DSSE request is logged as hashedrekord 0.0.2 over the PAE.
+        let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+        let pae = crate::dsse::pae("application/vnd.in-toto+json", payload);
+        let env =
+            crate::dsse::Envelope::new("application/vnd.in-toto+json", payload, &k.sign(&pae));
+        let d = ProposedV2::Dsse {
+            envelope: env,
+            verifier: v,
+            key_details: "PKIX_ECDSA_P256_SHA_256".into(),
+        };
+        let (h, _) = d.admit().unwrap();
+        assert_eq!(h.digest, DigestAlg::Sha256.hash(&pae));
+    }
+
+    #[test]
+    fn the_public_good_v2_body_is_rebuilt_byte_for_byte() {
+        let b: crate::bundle::Bundle = serde_json::from_slice(&crate::testdata::sigstore(
+            "staging-rekor-v2.txt.sigstore.json",
+        ))
+        .unwrap();
+        let body = B64
+            .decode(&b.verification_material.tlog_entries[0].canonicalized_body)
+            .unwrap();
+        let h = HashedRekordV002::parse_body(&body).unwrap();
+        assert_eq!(h.canonical_body(), body);
+    }
 }

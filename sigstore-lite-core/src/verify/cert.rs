@@ -24,6 +24,11 @@ static ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
 
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
+/// The signature algorithms certificate chains may use (rustls-webpki on aws-lc-rs).
+pub(crate) fn cert_algs() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    ALGS
+}
+
 impl TrustMaterial {
     /// Verifies the leaf's chain to a trusted CA valid at `at` (with extra intermediates, e.g. a
     /// v0.1 bundle's chain), for codeSigning, and its embedded SCT. Returns the decoded leaf.

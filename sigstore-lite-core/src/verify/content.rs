@@ -4,7 +4,8 @@
 use crate::bundle::Bundle;
 use crate::dsse::{pae, Statement};
 use crate::keys::{sha256, DigestAlg, PublicKey};
-use crate::rekor::Entry;
+use crate::rekor::v2::{default_key_details, parse_hash_algorithm, HashedRekordV002};
+use crate::rekor::{Entry, Verifier};
 
 use super::tlog::b64;
 use super::{ArtifactMismatch, BodyMismatch, Unsupported, VerifyError};
@@ -79,6 +80,57 @@ pub fn check_dsse(
         [s] if s.signature == sig && s.verifier.der() == verifier_der => Ok(()),
         _ => Err(VerifyError::BodyMismatch(BodyMismatch::Signature)),
     }
+}
+
+/// The signature bytes a bundle carries (what RFC 3161 timestamps cover).
+pub(crate) fn signature_bytes(b: &Bundle) -> Result<Vec<u8>, VerifyError> {
+    match (&b.message_signature, &b.dsse_envelope) {
+        (Some(ms), None) => b64(&ms.signature, "the signature is not base64"),
+        (None, Some(env)) => match env.signatures.as_slice() {
+            [s] => b64(&s.sig, "the envelope signature is not base64"),
+            _ => Err(VerifyError::Malformed(
+                "a DSSE envelope in a bundle has exactly one signature",
+            )),
+        },
+        _ => Err(VerifyError::UnsupportedBundle(Unsupported::Content)),
+    }
+}
+
+/// The hashedrekord 0.0.2 body a Rekor v2 log must have recorded for this bundle, rebuilt from
+/// it (sigstore-go's `reconstructV2EntryHash`): the verifier, its default key details, the
+/// message digest (or the hash of the DSSE PAE) and the signature.
+pub(crate) fn rebuild_v2_body(
+    b: &Bundle,
+    artifact: Artifact<'_>,
+    verifier: Verifier,
+    key: &PublicKey,
+) -> Result<Vec<u8>, VerifyError> {
+    let (key_details, key_alg) = default_key_details(key);
+    let signature = signature_bytes(b)?;
+    let (digest_alg, digest) = match (&b.message_signature, &b.dsse_envelope) {
+        (Some(ms), None) => match &ms.message_digest {
+            Some(md) => (
+                parse_hash_algorithm(&md.algorithm).ok_or(VerifyError::Malformed(
+                    "the message digest algorithm is unknown",
+                ))?,
+                b64(&md.digest, "messageDigest is not base64")?,
+            ),
+            None => (DigestAlg::Sha256, artifact.sha256().to_vec()),
+        },
+        (None, Some(env)) => {
+            let payload = b64(&env.payload, "the DSSE payload is not base64")?;
+            (key_alg, key_alg.hash(&pae(&env.payload_type, &payload)))
+        }
+        _ => return Err(VerifyError::UnsupportedBundle(Unsupported::Content)),
+    };
+    Ok(HashedRekordV002 {
+        digest_alg,
+        digest,
+        signature,
+        verifier,
+        key_details: key_details.to_string(),
+    }
+    .canonical_body())
 }
 
 /// Checks the signature over the artifact with `key` and, given the log entry, that it records

@@ -54,6 +54,10 @@ pub enum VerifyError {
     ArtifactMismatch(ArtifactMismatch),
     #[error("the log entry does not match the bundle: {0}")]
     BodyMismatch(BodyMismatch),
+    #[error("the RFC 3161 timestamp does not verify: {0}")]
+    Timestamp(#[source] crate::timestamp::TimestampError),
+    #[error("the bundle has no verified time: a Rekor v2 entry needs an RFC 3161 timestamp from a trusted timestamp authority")]
+    NoVerifiedTime,
 }
 
 /// What about a bundle is not supported.

@@ -13,6 +13,8 @@ use super::VerifyError;
 pub(crate) struct LogKey {
     pub(crate) id: [u8; 32],
     pub(crate) key: PublicKey,
+    /// The name a Rekor v2 checkpoint is signed under: the base URL's host, without the port.
+    pub(crate) origin: String,
     pub(crate) from: Option<i64>,
     pub(crate) to: Option<i64>,
 }
@@ -98,12 +100,25 @@ fn pre_verify(chain: &[Vec<u8>]) -> Option<PreVerified> {
     })
 }
 
+/// The host of a URL, without scheme, port or path (`https://rekor.example:3001/x` ->
+/// `rekor.example`): the origin a Rekor v2 log signs its checkpoints as.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_string();
+    }
+    host.split(':').next().unwrap_or("").to_string()
+}
+
 /// A trusted root, decoded once.
 #[derive(Debug, Clone)]
 pub struct TrustMaterial {
     pub(crate) tlogs: Vec<LogKey>,
     pub(crate) ctlogs: Vec<LogKey>,
     pub(crate) cas: Vec<CaCerts>,
+    pub(crate) tsas: Vec<crate::timestamp::Authority>,
 }
 
 impl TrustMaterial {
@@ -124,7 +139,13 @@ impl TrustMaterial {
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| bad(format!("{}: log ID is not 32 bytes", l.base_url)))?;
                 let (from, to) = range(l.public_key.valid_for.as_ref());
-                out.push(LogKey { id, key, from, to });
+                out.push(LogKey {
+                    id,
+                    key,
+                    origin: host_of(&l.base_url),
+                    from,
+                    to,
+                });
             }
             Ok(out)
         };
@@ -161,14 +182,40 @@ impl TrustMaterial {
                 names,
             });
         }
+        let mut tsas = Vec::new();
+        for t in &tr.timestamp_authorities {
+            let chain = t
+                .cert_chain
+                .certificates
+                .iter()
+                .map(|c| {
+                    B64.decode(&c.raw_bytes)
+                        .map_err(|_| bad(format!("{}: TSA certificate is not base64", t.uri)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if chain.is_empty() {
+                continue;
+            }
+            let (from, to) = range(Some(&t.valid_for));
+            tsas.push(crate::timestamp::Authority { chain, from, to });
+        }
         Ok(TrustMaterial {
             tlogs: logs(&tr.tlogs)?,
             ctlogs: logs(&tr.ctlogs)?,
             cas,
+            tsas,
         })
     }
 
     pub(crate) fn tlog(&self, id: &[u8]) -> Option<&LogKey> {
         self.tlogs.iter().find(|l| l.id == id)
+    }
+
+    /// Verifies an RFC 3161 timestamp (DER `TimeStampResp`) over `timestamped` against the
+    /// trusted root's timestamp authorities; returns its genTime.
+    pub fn verify_timestamp(&self, resp: &[u8], timestamped: &[u8]) -> Result<i64, VerifyError> {
+        crate::timestamp::verify(resp, timestamped, &self.tsas)
+            .map(|v| v.time)
+            .map_err(VerifyError::Timestamp)
     }
 }

@@ -14,12 +14,15 @@ mod material;
 mod policy;
 pub mod tlog;
 
+pub(crate) use cert::cert_algs;
 pub use content::Artifact;
 pub use error::{
     ArtifactMismatch, BodyMismatch, ChainError, CheckpointError, SctFailure, Unsupported,
     VerifyError,
 };
-pub use material::TrustMaterial;
+#[cfg(test)]
+pub(crate) use material::range as time_range;
+pub use material::{host_of, TrustMaterial};
 pub use policy::{Matcher, Policy};
 pub use tlog::LoggedEntry;
 
@@ -27,19 +30,34 @@ use crate::bundle::{Bundle, BundleVersion};
 use crate::dsse::Statement;
 use crate::fulcio::FulcioCert;
 use crate::keys::PublicKey;
+use crate::rekor::{Entry, Verifier};
 
 use tlog::b64;
 
 /// A successful verification.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub integrated_time: i64,
+    /// The log's integrated time (Rekor v1 entries).
+    pub integrated_time: Option<i64>,
+    /// genTimes of the bundle's verified RFC 3161 timestamps.
+    pub timestamps: Vec<i64>,
     pub log_index: i64,
     pub identity: String,
     pub issuer: String,
     pub cert: FulcioCert,
     /// For DSSE bundles: the in-toto statement.
     pub statement: Option<Statement>,
+}
+
+impl Verified {
+    /// The earliest verified time.
+    pub fn time(&self) -> i64 {
+        self.integrated_time
+            .into_iter()
+            .chain(self.timestamps.iter().copied())
+            .min()
+            .unwrap_or(0)
+    }
 }
 
 fn bundle_version(b: &Bundle) -> Result<BundleVersion, VerifyError> {
@@ -71,6 +89,98 @@ fn leaf_and_chain(
     }
 }
 
+/// What the log and the timestamps established about a bundle.
+struct Logged {
+    /// The verified v1 entry body (v2 bodies are rebuilt, so none is kept).
+    entry: Option<Entry>,
+    log_index: i64,
+    integrated_time: Option<i64>,
+    timestamps: Vec<i64>,
+}
+
+impl Logged {
+    fn times(&self) -> Vec<i64> {
+        self.integrated_time
+            .into_iter()
+            .chain(self.timestamps.iter().copied())
+            .collect()
+    }
+}
+
+/// What [`check_log_and_time`] needs to know about who signed and what is required.
+struct Signed<'a> {
+    verifier: Verifier,
+    key: &'a PublicKey,
+    require_tlog: bool,
+    /// At least one verified time must result (keyless: the certificate is checked at it).
+    require_time: bool,
+}
+
+/// The transparency-log entry (v1: SET and/or proof; v2: proof of the rebuilt body) and the RFC
+/// 3161 timestamps of a bundle.
+fn check_log_and_time(
+    b: &Bundle,
+    version: BundleVersion,
+    artifact: Artifact<'_>,
+    tm: &TrustMaterial,
+    who: Signed<'_>,
+) -> Result<Logged, VerifyError> {
+    let Signed {
+        verifier,
+        key,
+        require_tlog,
+        require_time,
+    } = who;
+    let t = match b.verification_material.tlog_entries.as_slice() {
+        [] if require_tlog => return Err(VerifyError::NoTlogEntry),
+        [] => None,
+        [t] => Some(t),
+        _ => return Err(VerifyError::UnsupportedBundle(Unsupported::ManyTlogEntries)),
+    };
+    let sig = content::signature_bytes(b)?;
+    let timestamps = b
+        .timestamps()
+        .ok_or(VerifyError::Malformed("a signed timestamp is not base64"))?
+        .iter()
+        .map(|ts| tm.verify_timestamp(ts, &sig))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut logged = Logged {
+        entry: None,
+        log_index: t.map_or(0, |t| t.log_index),
+        integrated_time: None,
+        timestamps,
+    };
+    match t {
+        Some(t) if t.kind_version.version == "0.0.2" => {
+            if t.kind_version.kind != "hashedrekord" {
+                return Err(VerifyError::UnsupportedBundle(Unsupported::EntryKind {
+                    kind: t.kind_version.kind.clone(),
+                    version: t.kind_version.version.clone(),
+                }));
+            }
+            if logged.timestamps.is_empty() {
+                return Err(VerifyError::NoVerifiedTime);
+            }
+            let body = content::rebuild_v2_body(b, artifact, verifier, key)?;
+            tm.verify_tlog_entry_v2(t, &body, &logged.timestamps)?;
+        }
+        Some(t) => {
+            let l = tm.verify_tlog_entry(
+                t,
+                version == BundleVersion::V01,
+                version >= BundleVersion::V02,
+            )?;
+            logged.integrated_time = Some(l.integrated_time);
+            logged.entry = Some(l.entry);
+        }
+        None => {}
+    }
+    if require_time && logged.times().is_empty() {
+        return Err(VerifyError::NoVerifiedTime);
+    }
+    Ok(logged)
+}
+
 /// Verifies a bundle against a trust root, an artifact and a policy.
 pub fn verify_bundle(
     b: &Bundle,
@@ -80,29 +190,37 @@ pub fn verify_bundle(
 ) -> Result<Verified, VerifyError> {
     let version = bundle_version(b)?;
     let (leaf, extra) = leaf_and_chain(b, version)?;
-    let [t] = b.verification_material.tlog_entries.as_slice() else {
-        return Err(if b.verification_material.tlog_entries.is_empty() {
-            VerifyError::NoTlogEntry
-        } else {
-            VerifyError::UnsupportedBundle(Unsupported::ManyTlogEntries)
-        });
-    };
-    // 1. The log entry and its integrated time.
-    let logged = tm.verify_tlog_entry(
-        t,
-        version == BundleVersion::V01,
-        version >= BundleVersion::V02,
+    let key = PublicKey::from_certificate_der(&leaf).map_err(|e| VerifyError::Chain {
+        at: 0,
+        source: ChainError::Certificate(crate::fulcio::CertError::Key(e)),
+    })?;
+    // 1. The log entry and the verified times (integrated time, RFC 3161 timestamps).
+    let logged = check_log_and_time(
+        b,
+        version,
+        artifact,
+        tm,
+        Signed {
+            verifier: Verifier::Certificate(leaf.clone()),
+            key: &key,
+            require_tlog: true,
+            require_time: true,
+        },
     )?;
-    let at = logged.integrated_time;
-    // 2-3. Chain at that time, SCT.
-    let cert = tm.verify_certificate(&leaf, &extra, at)?;
+    // 2-3. Chain and SCT, at every verified time.
+    let mut cert = None;
+    for at in logged.times() {
+        cert = Some(tm.verify_certificate(&leaf, &extra, at)?);
+    }
+    let cert = cert.expect("at least one verified time");
     // 4. Identity and issuer.
     let (identity, issuer) = policy.check(&cert)?;
-    // 5. Signature over the artifact, and 6. the log body against it.
-    let statement = content::check_content(b, Some(&logged.entry), artifact, &cert.key, &leaf)?;
+    // 5. Signature over the artifact, and 6. the v1 log body against it.
+    let statement = content::check_content(b, logged.entry.as_ref(), artifact, &cert.key, &leaf)?;
     Ok(Verified {
-        integrated_time: at,
-        log_index: t.log_index,
+        integrated_time: logged.integrated_time,
+        timestamps: logged.timestamps,
+        log_index: logged.log_index,
         identity,
         issuer,
         cert,
@@ -111,8 +229,8 @@ pub fn verify_bundle(
 }
 
 /// Verifies a bundle signed with a plain key (cosign's key-pair mode): its log entry if it has
-/// one (required when `require_tlog`), the signature by `key`, and the logged body. Returns the
-/// integrated time, if logged.
+/// one (required when `require_tlog`), its timestamps, the signature by `key`, and the logged
+/// body. Returns the earliest verified time, if any.
 pub fn verify_bundle_with_key(
     b: &Bundle,
     artifact: Artifact<'_>,
@@ -121,28 +239,20 @@ pub fn verify_bundle_with_key(
     require_tlog: bool,
 ) -> Result<Option<i64>, VerifyError> {
     let version = bundle_version(b)?;
-    let t = match b.verification_material.tlog_entries.as_slice() {
-        [] if require_tlog => return Err(VerifyError::NoTlogEntry),
-        [] => None,
-        [t] => Some(t),
-        _ => return Err(VerifyError::UnsupportedBundle(Unsupported::ManyTlogEntries)),
-    };
-    let logged = match t {
-        Some(t) => Some(tm.verify_tlog_entry(
-            t,
-            version == BundleVersion::V01,
-            version >= BundleVersion::V02,
-        )?),
-        None => None,
-    };
-    content::check_content(
+    let logged = check_log_and_time(
         b,
-        logged.as_ref().map(|l| &l.entry),
+        version,
         artifact,
-        key,
-        key.spki_der(),
+        tm,
+        Signed {
+            verifier: Verifier::PublicKey(key.spki_der().to_vec()),
+            key,
+            require_tlog,
+            require_time: false,
+        },
     )?;
-    Ok(logged.map(|l| l.integrated_time))
+    content::check_content(b, logged.entry.as_ref(), artifact, key, key.spki_der())?;
+    Ok(logged.times().into_iter().min())
 }
 
 #[cfg(test)]

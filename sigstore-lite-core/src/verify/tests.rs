@@ -27,7 +27,8 @@ fn public_good_staging_bundle_verifies_and_only_for_its_identity() {
     let (b, tm, artifact) = staging();
     let good = policy("william@yossarian.net", "https://github.com/login/oauth");
     let v = verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &good).unwrap();
-    assert_eq!(v.integrated_time, 1712085549);
+    assert_eq!(v.integrated_time, Some(1712085549));
+    assert!(v.timestamps.is_empty());
     assert_eq!(v.identity, "william@yossarian.net");
     assert!(matches!(
         verify_bundle(
@@ -205,25 +206,112 @@ fn certificates_are_checked_at_the_time_given() {
         .is_err());
 }
 
+fn v2() -> (Bundle, TrustedRoot, Vec<u8>) {
+    (
+        serde_json::from_slice(&vectors("staging-rekor-v2.txt.sigstore.json")).unwrap(),
+        serde_json::from_slice(&vectors("staging_trusted_root.json")).unwrap(),
+        vectors("staging-rekor-v2.txt"),
+    )
+}
+
 #[test]
-fn rekor_v2_bundles_are_refused_as_unsupported() {
-    let b: Bundle = serde_json::from_slice(&vectors("staging-rekor-v2.txt.sigstore.json")).unwrap();
-    let tr: TrustedRoot = serde_json::from_slice(&vectors("staging_trusted_root.json")).unwrap();
+fn the_public_good_rekor_v2_bundle_verifies_by_its_timestamp() {
+    let (b, tr, artifact) = v2();
     let tm = TrustMaterial::from_trusted_root(&tr).unwrap();
-    let r = verify_bundle(
-        &b,
-        Artifact::Bytes(&vectors("staging-rekor-v2.txt")),
-        &tm,
-        &policy("jku@goto.fi", "https://github.com/login/oauth"),
+    let good = policy("jku@goto.fi", "https://github.com/login/oauth");
+    let v = verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &good).unwrap();
+    assert_eq!(v.integrated_time, None);
+    assert_eq!(v.timestamps.len(), 1);
+    assert_eq!(v.identity, "jku@goto.fi");
+    assert!(matches!(
+        verify_bundle(&b, Artifact::Bytes(b"other"), &tm, &good),
+        Err(VerifyError::BodyMismatch(BodyMismatch::LeafHash)
+            | VerifyError::BadSignature
+            | VerifyError::ArtifactMismatch(_))
+    ));
+}
+
+#[test]
+fn tampered_rekor_v2_bundles_are_refused_each_with_its_reason() {
+    let (b, tr, artifact) = v2();
+    let tm = TrustMaterial::from_trusted_root(&tr).unwrap();
+    let good = policy("jku@goto.fi", "https://github.com/login/oauth");
+    let t = |f: &dyn Fn(&mut Bundle)| {
+        let mut m = b.clone();
+        f(&mut m);
+        verify_bundle(&m, Artifact::Bytes(&artifact), &tm, &good).map(|_| ())
+    };
+    let flip = |s: &mut String, at: usize| {
+        let mut raw = B64.decode(&*s).unwrap();
+        let n = raw.len();
+        raw[n - at] ^= 1;
+        *s = B64.encode(raw);
+    };
+    // The timestamp.
+    assert!(matches!(
+        t(&|m| flip(
+            &mut m
+                .verification_material
+                .timestamp_verification_data
+                .as_mut()
+                .unwrap()
+                .rfc3161_timestamps[0]
+                .signed_timestamp,
+            20
+        )),
+        Err(VerifyError::Timestamp(_))
+    ));
+    // No timestamp at all: a v2 entry has no other time.
+    assert_eq!(
+        t(&|m| m.verification_material.timestamp_verification_data = None),
+        Err(VerifyError::NoVerifiedTime)
     );
-    assert!(
-        matches!(
-            r,
-            Err(VerifyError::UnsupportedBundle(
-                Unsupported::EntryKind { .. }
-            ))
-        ),
-        "{r:?}"
-    );
-    assert!(r.unwrap_err().to_string().contains("not supported"));
+    // The checkpoint (its tree size), a proof hash, the entry (its signature).
+    assert!(matches!(
+        t(&|m| {
+            let p = m.verification_material.tlog_entries[0]
+                .inclusion_proof
+                .as_mut()
+                .unwrap();
+            p.checkpoint.envelope = p.checkpoint.envelope.replacen("\n646\n", "\n647\n", 1);
+        }),
+        Err(VerifyError::BadCheckpoint(_))
+    ));
+    assert!(matches!(
+        t(&|m| flip(
+            &mut m.verification_material.tlog_entries[0]
+                .inclusion_proof
+                .as_mut()
+                .unwrap()
+                .hashes[0],
+            3
+        )),
+        Err(VerifyError::BodyMismatch(BodyMismatch::LeafHash))
+    ));
+    assert!(matches!(
+        t(&|m| flip(&mut m.message_signature.as_mut().unwrap().signature, 3)),
+        Err(VerifyError::Timestamp(_) | VerifyError::BodyMismatch(_) | VerifyError::BadSignature)
+    ));
+    // The TSA chain of the trusted root.
+    let mut tr2 = tr.clone();
+    for a in &mut tr2.timestamp_authorities {
+        flip(&mut a.cert_chain.certificates[0].raw_bytes, 40);
+    }
+    let tm2 = TrustMaterial::from_trusted_root(&tr2).unwrap();
+    assert!(matches!(
+        verify_bundle(&b, Artifact::Bytes(&artifact), &tm2, &good),
+        Err(VerifyError::Timestamp(_))
+    ));
+    // The log's origin: a trusted root naming another host for the log.
+    let mut tr3 = tr.clone();
+    for l in &mut tr3.tlogs {
+        l.base_url = l.base_url.replace("sigstage", "sigstore");
+    }
+    let tm3 = TrustMaterial::from_trusted_root(&tr3).unwrap();
+    assert!(matches!(
+        verify_bundle(&b, Artifact::Bytes(&artifact), &tm3, &good),
+        Err(VerifyError::BadCheckpoint(
+            CheckpointError::WrongOrigin { .. }
+        ))
+    ));
 }

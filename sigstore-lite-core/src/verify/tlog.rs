@@ -1,5 +1,7 @@
 //! The transparency-log checks: a Rekor v1 entry's SET (inclusion promise), its inclusion proof
-//! against a signed checkpoint, and the log key's validity at the entry's time.
+//! against a signed checkpoint, and the log key's validity at the entry's time; a Rekor v2
+//! entry's inclusion proof for the body rebuilt from the bundle, against a C2SP checkpoint signed
+//! under the log's host name.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
@@ -110,6 +112,65 @@ impl TrustMaterial {
             log_index: t.log_index,
             integrated_time: t.integrated_time,
         })
+    }
+}
+
+impl TrustMaterial {
+    /// Verifies a bundle's Rekor v2 entry: the inclusion proof of `body` (rebuilt from the bundle,
+    /// never taken from it) against the checkpoint, signed by the log under its host name with
+    /// C2SP key IDs; the log key valid at every one of `times`.
+    pub fn verify_tlog_entry_v2(
+        &self,
+        t: &TlogEntry,
+        body: &[u8],
+        times: &[i64],
+    ) -> Result<(), VerifyError> {
+        let log_id = b64(&t.log_id.key_id, "logId is not base64")?;
+        let log = self
+            .tlog(&log_id)
+            .ok_or_else(|| VerifyError::UnknownLog(hex::encode(&log_id)))?;
+        let p = t
+            .inclusion_proof
+            .as_ref()
+            .ok_or(VerifyError::MissingProof)?;
+        let leaf = merkle::leaf_hash(body);
+        let root = b64(&p.root_hash, "rootHash is not base64")?;
+        let hashes = p
+            .hashes
+            .iter()
+            .map(|h| b64(h, "an inclusion proof hash is not base64"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (Ok(idx), Ok(size)) = (u64::try_from(p.log_index), u64::try_from(p.tree_size)) else {
+            return Err(VerifyError::Malformed("negative proof index or tree size"));
+        };
+        merkle::verify_inclusion(idx, size, &leaf, &hashes, &root).map_err(|e| match e {
+            merkle::ProofError::RootMismatch => {
+                VerifyError::BodyMismatch(super::BodyMismatch::LeafHash)
+            }
+            other => VerifyError::BadInclusionProof(other),
+        })?;
+        let cp_err = VerifyError::BadCheckpoint;
+        let note = SignedNote::parse(&p.checkpoint.envelope)
+            .map_err(|e| cp_err(CheckpointError::Note(e)))?;
+        let cp = Checkpoint::from_text(&note.text).map_err(|e| cp_err(CheckpointError::Note(e)))?;
+        if cp.origin != log.origin {
+            return Err(cp_err(CheckpointError::WrongOrigin {
+                expected: log.origin.clone(),
+                found: cp.origin,
+            }));
+        }
+        note.verify_c2sp(&log.origin, &log.key)
+            .map_err(|e| match e {
+                crate::note::NoteError::BadSignature => cp_err(CheckpointError::BadSignature),
+                _ => cp_err(CheckpointError::NotSignedByLog),
+            })?;
+        if cp.root_hash.as_slice() != root.as_slice() || cp.size != size {
+            return Err(cp_err(CheckpointError::NotCommitting));
+        }
+        if let Some(t) = times.iter().find(|t| !within(log.from, log.to, **t)) {
+            return Err(VerifyError::LogKeyNotValid(*t));
+        }
+        Ok(())
     }
 }
 

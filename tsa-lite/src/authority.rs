@@ -1,0 +1,507 @@
+//! The timestamp authority: its keys and certificates (a root and a TSA leaf whose only extended
+//! key usage is timeStamping, marked critical), and the pure mapping from a DER `TimeStampReq`
+//! and a time to a DER `TimeStampResp`.
+//!
+//! The token follows sigstore/timestamp-authority (digitorus/timestamp): TSTInfo version 1 under
+//! policy 1.3.6.1.4.1.57264.2, the request's imprint, a random 160-bit serial, genTime, accuracy
+//! 1 s, the nonce echoed, `tsa` = the leaf's subject; CMS SignedData v3 with the signed
+//! attributes contentType, signingTime, messageDigest and signingCertificateV2 (ESSCertIDv2 over
+//! the leaf with the request's hash algorithm); the leaf embedded when certReq is set. Encoding is
+//! the RustCrypto `der`, `cms`, `x509-cert` and `x509-tsp` crates'; the signature is aws-lc-rs.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cmpv2::status::{PkiFailureInfoValues, PkiStatus, PkiStatusInfo};
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec, UtcTime};
+use der::{Any, Decode, Encode};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
+    KeyIdMethod, KeyPair, KeyUsagePurpose,
+};
+use sigstore_lite_core::keys::{pem_encode, pem_parse_all, random_bytes, DigestAlg, Signer};
+use sigstore_lite_core::timestamp::{
+    digest_alg, digest_oid, EssCertIdV2, IssuerSerial, SigningCertificateV2, ECDSA_WITH_SHA256,
+    ID_CONTENT_TYPE, ID_CT_TSTINFO, ID_KP_TIME_STAMPING, ID_MESSAGE_DIGEST, ID_SHA256,
+    ID_SIGNED_DATA, ID_SIGNING_CERTIFICATE_V2, ID_SIGNING_TIME, SIGSTORE_TSA_POLICY,
+};
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_tsp::{Accuracy, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+
+use crate::error::Error;
+
+/// File names in the data directory.
+pub const ROOT_CERT: &str = "tsa-root.pem";
+pub const ROOT_KEY: &str = "tsa-root-key.pem";
+pub const LEAF_CERT: &str = "tsa-leaf.pem";
+pub const LEAF_KEY: &str = "tsa-leaf-key.pem";
+
+/// Why a request was refused: the PKIFailureInfo bit the response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("the request is not a DER TimeStampReq")]
+    BadDataFormat,
+    #[error("the imprint's hash algorithm is not SHA-256, SHA-384 or SHA-512")]
+    BadAlg,
+    #[error("the imprint's length does not match its hash algorithm")]
+    BadRequest,
+    #[error("the requested policy is not 1.3.6.1.4.1.57264.2")]
+    UnacceptedPolicy,
+    #[error("request extensions are not supported")]
+    UnacceptedExtension,
+}
+
+impl Refusal {
+    fn fail_info(self) -> PkiFailureInfoValues {
+        match self {
+            Refusal::BadDataFormat => PkiFailureInfoValues::BadDataFormat,
+            Refusal::BadAlg => PkiFailureInfoValues::BadAlg,
+            Refusal::BadRequest => PkiFailureInfoValues::BadRequest,
+            Refusal::UnacceptedPolicy => PkiFailureInfoValues::UnacceptedPolicy,
+            Refusal::UnacceptedExtension => PkiFailureInfoValues::UnacceptedExtension,
+        }
+    }
+}
+
+/// A timestamp answer: a granted token or a refusal, both as a DER `TimeStampResp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Granted(Vec<u8>),
+    Refused { refusal: Refusal, response: Vec<u8> },
+}
+
+impl Answer {
+    pub fn der(&self) -> &[u8] {
+        match self {
+            Answer::Granted(d) | Answer::Refused { response: d, .. } => d,
+        }
+    }
+}
+
+/// The authority: signing key, leaf and root.
+pub struct Authority {
+    signer: Signer,
+    leaf: x509_cert::Certificate,
+    leaf_der: Vec<u8>,
+    root_der: Vec<u8>,
+}
+
+fn rcgen_err(e: rcgen::Error) -> Error {
+    Error::Config(format!("certificate encoding: {e}"))
+}
+
+fn to_offset(t: SystemTime) -> time::OffsetDateTime {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    time::OffsetDateTime::from_unix_timestamp(secs as i64).expect("a valid time")
+}
+
+fn serial() -> Vec<u8> {
+    let mut s = [0u8; 20];
+    random_bytes(&mut s);
+    s[0] &= 0x7f;
+    s[0] |= 0x01;
+    s.to_vec()
+}
+
+fn read_pem(path: &Path, label: &str) -> Result<Vec<u8>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    pem_parse_all(&text)
+        .ok()
+        .and_then(|v| v.into_iter().find(|p| p.label == label))
+        .map(|p| p.der)
+        .ok_or_else(|| Error::Config(format!("{} holds no {label} PEM block", path.display())))
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+    sigstore_lite_server::write_private(path, contents.as_bytes())
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+impl Authority {
+    /// Loads the authority from `dir`, creating its root and leaf on first use (keys 0600).
+    pub fn load_or_create(dir: &Path, now: SystemTime) -> Result<Authority, Error> {
+        sigstore_lite_server::create_private_dir(dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        let files = [ROOT_CERT, ROOT_KEY, LEAF_CERT, LEAF_KEY].map(|f| dir.join(f));
+        let present = files.iter().filter(|p| p.exists()).count();
+        if present == 0 {
+            Self::create(dir, now)?;
+        } else if present < files.len() {
+            return Err(Error::Config(format!(
+                "{} holds only some of the timestamp authority's files ({}); restore them or empty the directory to create a new authority",
+                dir.display(),
+                files
+                    .iter()
+                    .filter(|p| !p.exists())
+                    .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let leaf_der = read_pem(&dir.join(LEAF_CERT), "CERTIFICATE")?;
+        let root_der = read_pem(&dir.join(ROOT_CERT), "CERTIFICATE")?;
+        let key_text = std::fs::read_to_string(dir.join(LEAF_KEY))
+            .map_err(|e| Error::Config(format!("cannot read the leaf key: {e}")))?;
+        let signer = Signer::from_pkcs8_pem(&key_text)
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.join(LEAF_KEY).display())))?;
+        let leaf = x509_cert::Certificate::from_der(&leaf_der)
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.join(LEAF_CERT).display())))?;
+        if leaf
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .ok()
+            .as_deref()
+            != Some(signer.public_key().spki_der())
+        {
+            return Err(Error::Config(format!(
+                "{} is not the key of {}",
+                dir.join(LEAF_KEY).display(),
+                dir.join(LEAF_CERT).display()
+            )));
+        }
+        Ok(Authority {
+            signer,
+            leaf,
+            leaf_der,
+            root_der,
+        })
+    }
+
+    fn create(dir: &Path, now: SystemTime) -> Result<(), Error> {
+        let dn = |cn: &str| {
+            let mut d = DistinguishedName::new();
+            d.push(DnType::OrganizationName, "sigstore-lite");
+            d.push(DnType::CommonName, cn);
+            d
+        };
+        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(rcgen_err)?;
+        let mut rp = CertificateParams::default();
+        rp.distinguished_name = dn("sigstore-lite tsa root");
+        rp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        rp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        rp.key_identifier_method = KeyIdMethod::Sha256;
+        rp.serial_number = Some(serial().into());
+        rp.not_before = to_offset(now - Duration::from_secs(60));
+        rp.not_after = to_offset(now + Duration::from_secs(10 * 365 * 86400));
+        let root = rp.self_signed(&root_key).map_err(rcgen_err)?;
+        let leaf_signer = Signer::generate_p256().map_err(|e| Error::Config(e.to_string()))?;
+        let leaf_key = KeyPair::try_from(leaf_signer.pkcs8_der()).map_err(rcgen_err)?;
+        let mut lp = CertificateParams::default();
+        lp.distinguished_name = dn("sigstore-lite tsa");
+        lp.is_ca = IsCa::ExplicitNoCa;
+        lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        lp.key_identifier_method = KeyIdMethod::Sha256;
+        lp.use_authority_key_identifier_extension = true;
+        lp.serial_number = Some(serial().into());
+        lp.not_before = to_offset(now - Duration::from_secs(60));
+        lp.not_after = to_offset(now + Duration::from_secs(5 * 365 * 86400));
+        // RFC 3161 §2.3: the one extended key usage, timeStamping, marked critical.
+        let eku = x509_cert::ext::pkix::ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING])
+            .to_der()
+            .expect("an EKU encodes");
+        let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 37], eku);
+        ext.set_criticality(true);
+        lp.custom_extensions = vec![ext];
+        let leaf = lp
+            .signed_by(&leaf_key, &Issuer::new(rp, &root_key))
+            .map_err(rcgen_err)?;
+        write_private(&dir.join(ROOT_KEY), &root_key.serialize_pem())?;
+        write_private(&dir.join(LEAF_KEY), &leaf_signer.to_pkcs8_pem())?;
+        write_private(&dir.join(ROOT_CERT), &root.pem())?;
+        write_private(&dir.join(LEAF_CERT), &leaf.pem())?;
+        Ok(())
+    }
+
+    /// `[leaf, root]`, DER.
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        vec![self.leaf_der.clone(), self.root_der.clone()]
+    }
+
+    /// The chain as PEM, leaf first (`/api/v1/timestamp/certchain`).
+    pub fn chain_pem(&self) -> String {
+        self.chain_der()
+            .iter()
+            .map(|d| pem_encode("CERTIFICATE", d))
+            .collect()
+    }
+
+    /// Answers a DER `TimeStampReq` at `now`.
+    pub fn answer(&self, req_der: &[u8], now: SystemTime) -> Answer {
+        match self.grant(req_der, now) {
+            Ok(der) => Answer::Granted(der),
+            Err(refusal) => Answer::Refused {
+                refusal,
+                response: refusal_response(refusal),
+            },
+        }
+    }
+
+    fn grant(&self, req_der: &[u8], now: SystemTime) -> Result<Vec<u8>, Refusal> {
+        let req = TimeStampReq::from_der(req_der).map_err(|_| Refusal::BadDataFormat)?;
+        let alg = digest_alg(&req.message_imprint.hash_algorithm.oid).ok_or(Refusal::BadAlg)?;
+        if req.message_imprint.hashed_message.as_bytes().len() != alg.digest_len() {
+            return Err(Refusal::BadRequest);
+        }
+        if req.req_policy.is_some_and(|p| p != SIGSTORE_TSA_POLICY) {
+            return Err(Refusal::UnacceptedPolicy);
+        }
+        if req.extensions.is_some() {
+            return Err(Refusal::UnacceptedExtension);
+        }
+        Ok(self.token(&req, alg, now))
+    }
+
+    fn token(&self, req: &TimeStampReq, alg: DigestAlg, now: SystemTime) -> Vec<u8> {
+        let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let whole = Duration::from_secs(since.as_secs());
+        let tbs = &self.leaf.tbs_certificate;
+        let tst = TstInfo {
+            version: TspVersion::V1,
+            policy: SIGSTORE_TSA_POLICY,
+            message_imprint: req.message_imprint.clone(),
+            serial_number: Int::new(&serial()).expect("a serial"),
+            gen_time: GeneralizedTime::from_unix_duration(whole).expect("a time after 1970"),
+            accuracy: Some(Accuracy {
+                seconds: Some(1),
+                millis: None,
+                micros: None,
+            }),
+            ordering: false,
+            nonce: req.nonce.clone(),
+            tsa: Some(GeneralName::DirectoryName(tbs.subject.clone())),
+            extensions: None,
+        };
+        let tst_der = tst.to_der().expect("a TSTInfo encodes");
+        let attr = |oid, value: Any| Attribute {
+            oid,
+            values: SetOfVec::try_from(vec![value]).expect("one value"),
+        };
+        let ess = SigningCertificateV2 {
+            certs: vec![EssCertIdV2 {
+                hash_algorithm: (alg != DigestAlg::Sha256).then(|| AlgorithmIdentifierOwned {
+                    oid: digest_oid(alg),
+                    parameters: None,
+                }),
+                cert_hash: OctetString::new(alg.hash(&self.leaf_der)).expect("a hash"),
+                issuer_serial: Some(IssuerSerial {
+                    issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
+                    serial_number: tbs.serial_number.clone(),
+                }),
+            }],
+            policies: None,
+        };
+        let signed_attrs = SetOfVec::try_from(vec![
+            attr(
+                ID_CONTENT_TYPE,
+                Any::encode_from(&ID_CT_TSTINFO).expect("oid"),
+            ),
+            attr(
+                ID_SIGNING_TIME,
+                Any::encode_from(&UtcTime::from_unix_duration(whole).expect("a time"))
+                    .expect("time"),
+            ),
+            attr(
+                ID_MESSAGE_DIGEST,
+                Any::encode_from(
+                    &OctetString::new(DigestAlg::Sha256.hash(&tst_der)).expect("a digest"),
+                )
+                .expect("digest"),
+            ),
+            attr(
+                ID_SIGNING_CERTIFICATE_V2,
+                Any::encode_from(&ess).expect("ESS"),
+            ),
+        ])
+        .expect("distinct attributes");
+        let signature = self
+            .signer
+            .sign(&signed_attrs.to_der().expect("attributes encode"));
+        let sha256 = AlgorithmIdentifierOwned {
+            oid: ID_SHA256,
+            parameters: None,
+        };
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: tbs.issuer.clone(),
+                serial_number: tbs.serial_number.clone(),
+            }),
+            digest_alg: sha256.clone(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: ECDSA_WITH_SHA256,
+                parameters: None,
+            },
+            signature: OctetString::new(signature).expect("a signature"),
+            unsigned_attrs: None,
+        };
+        let signed_data = SignedData {
+            version: CmsVersion::V3,
+            digest_algorithms: SetOfVec::try_from(vec![sha256]).expect("one algorithm"),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_CT_TSTINFO,
+                econtent: Some(
+                    Any::encode_from(&OctetString::new(tst_der).expect("a TSTInfo"))
+                        .expect("eContent"),
+                ),
+            },
+            certificates: req.cert_req.then(|| {
+                CertificateSet(
+                    SetOfVec::try_from(vec![CertificateChoices::Certificate(self.leaf.clone())])
+                        .expect("one certificate"),
+                )
+            }),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).expect("one signer")),
+        };
+        TimeStampResp {
+            status: PkiStatusInfo {
+                status: PkiStatus::Accepted,
+                status_string: None,
+                fail_info: None,
+            },
+            time_stamp_token: Some(ContentInfo {
+                content_type: ID_SIGNED_DATA,
+                content: Any::encode_from(&signed_data).expect("SignedData"),
+            }),
+        }
+        .to_der()
+        .expect("a TimeStampResp encodes")
+    }
+}
+
+/// A rejection `TimeStampResp` with the failure bit.
+fn refusal_response(r: Refusal) -> Vec<u8> {
+    TimeStampResp {
+        status: PkiStatusInfo {
+            status: PkiStatus::Rejection,
+            status_string: None,
+            fail_info: Some(r.fail_info().into()),
+        },
+        time_stamp_token: None,
+    }
+    .to_der()
+    .expect("a TimeStampResp encodes")
+}
+
+/// Renders a JSON timestamp request (`{"artifactHash", "hashAlgorithm", "nonce", "certificates",
+/// "tsaPolicyOID"}`, as sigstore/timestamp-authority takes it) as a DER `TimeStampReq`.
+pub fn json_request(v: &serde_json::Value) -> Result<Vec<u8>, Refusal> {
+    use base64::{engine::general_purpose::STANDARD as B64, Engine};
+    use x509_tsp::MessageImprint;
+    let hash = v["artifactHash"]
+        .as_str()
+        .and_then(|s| B64.decode(s).ok())
+        .ok_or(Refusal::BadDataFormat)?;
+    let alg = match v["hashAlgorithm"].as_str().unwrap_or("sha256") {
+        "sha256" => DigestAlg::Sha256,
+        "sha384" => DigestAlg::Sha384,
+        "sha512" => DigestAlg::Sha512,
+        _ => return Err(Refusal::BadAlg),
+    };
+    let policy = match v["tsaPolicyOID"].as_str() {
+        Some(p) => Some(der::oid::ObjectIdentifier::new(p).map_err(|_| Refusal::UnacceptedPolicy)?),
+        None => None,
+    };
+    TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: digest_oid(alg),
+                parameters: Some(Any::null()),
+            },
+            hashed_message: OctetString::new(hash).map_err(|_| Refusal::BadRequest)?,
+        },
+        req_policy: policy,
+        nonce: v["nonce"]
+            .as_u64()
+            .map(sigstore_lite_core::timestamp::int_from_u64),
+        cert_req: v["certificates"].as_bool().unwrap_or(false),
+        extensions: None,
+    }
+    .to_der()
+    .map_err(|_| Refusal::BadDataFormat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigstore_lite_core::timestamp::{self, Authority as Trusted};
+
+    #[test]
+    fn tokens_verify_with_the_core_verifier_and_refusals_carry_their_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = Authority::load_or_create(dir.path(), t0).unwrap();
+        let again = Authority::load_or_create(dir.path(), t0).unwrap();
+        assert_eq!(again.chain_der(), a.chain_der());
+        let trusted = [Trusted {
+            chain: a.chain_der(),
+            from: None,
+            to: None,
+        }];
+        for cert_req in [false, true] {
+            let sig = b"a signature";
+            let q = timestamp::request(sig, Some(42), cert_req);
+            let r = match a.answer(&q, t0 + Duration::from_secs(5)) {
+                Answer::Granted(r) => r,
+                other => panic!("{other:?} {:?}", TimeStampReq::from_der(&q)),
+            };
+            let v = timestamp::verify(&r, sig, &trusted).unwrap();
+            assert_eq!(v.time, 1_800_000_005);
+            assert!(timestamp::verify(&r, b"another", &trusted).is_err());
+            let p = timestamp::parse_response(&r).unwrap();
+            assert_eq!(
+                p.tst_info.nonce.unwrap().as_bytes(),
+                &42u64.to_be_bytes()[7..]
+            );
+            assert_eq!(p.signed_data.certificates.is_some(), cert_req);
+        }
+        // Garbage, a short imprint, an unknown hash, another policy.
+        let bad = |der: &[u8]| match a.answer(der, t0) {
+            Answer::Refused { refusal, response } => {
+                assert!(matches!(
+                    timestamp::parse_response(&response),
+                    Err(timestamp::TimestampError::NotGranted(2))
+                ));
+                refusal
+            }
+            Answer::Granted(_) => panic!("granted"),
+        };
+        assert_eq!(bad(b"garbage"), Refusal::BadDataFormat);
+        let short = json_request(&serde_json::json!({"artifactHash": "AAAA"})).unwrap();
+        assert_eq!(bad(&short), Refusal::BadRequest);
+        let policy = json_request(&serde_json::json!({
+            "artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            "tsaPolicyOID": "1.2.3.4"
+        }))
+        .unwrap();
+        assert_eq!(bad(&policy), Refusal::UnacceptedPolicy);
+        assert_eq!(
+            json_request(&serde_json::json!({"artifactHash": "AA==", "hashAlgorithm": "sha1"})),
+            Err(Refusal::BadAlg)
+        );
+    }
+
+    #[test]
+    fn a_half_created_directory_is_explained_not_repaired_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        Authority::load_or_create(dir.path(), SystemTime::now()).unwrap();
+        std::fs::remove_file(dir.path().join(LEAF_KEY)).unwrap();
+        let e = Authority::load_or_create(dir.path(), SystemTime::now())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(LEAF_KEY), "{e}");
+    }
+}

@@ -1,0 +1,58 @@
+//! The crate's one error type and its single mapping to HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Everything that can go wrong running the authority or answering a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("the content type must be application/timestamp-query or application/json, not {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("the request body is larger than the {limit}-byte limit")]
+    BodyTooLarge { limit: usize },
+    #[error("the request is not valid: {0}")]
+    BadRequest(String),
+    #[error("the request was refused: {0}")]
+    Refused(crate::authority::Refusal),
+}
+
+impl Error {
+    fn status_and_reason(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
+            Error::Refused(r) => (
+                StatusCode::BAD_REQUEST,
+                match r {
+                    crate::authority::Refusal::BadDataFormat => "bad_data_format",
+                    crate::authority::Refusal::BadAlg => "bad_alg",
+                    crate::authority::Refusal::BadRequest => "bad_request",
+                    crate::authority::Refusal::UnacceptedPolicy => "unaccepted_policy",
+                    crate::authority::Refusal::UnacceptedExtension => "unaccepted_extension",
+                },
+            ),
+        }
+    }
+}
+
+/// `{"code": <HTTP status>, "message": "<one sentence>", "reason": "<stable name>"}`.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, reason) = self.status_and_reason();
+        let message = match &self {
+            Error::Config(detail) => {
+                tracing::error!(%detail, "internal error");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        };
+        sigstore_lite_server::json_error(status, reason, &message)
+    }
+}

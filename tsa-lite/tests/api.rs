@@ -1,0 +1,314 @@
+//! tsa-lite over HTTP on 127.0.0.1:0, checked by OpenSSL (`openssl ts`, an independent RFC 3161
+//! implementation) in both directions, and its bad-input table.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use sigstore_lite_core::timestamp;
+
+struct Server {
+    url: String,
+    chain: Vec<Vec<u8>>,
+}
+
+async fn start(dir: &Path) -> Server {
+    let t = tsa_lite::open(dir).unwrap();
+    let chain = t.authority.chain_der();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tsa_lite::serve(listener, t, std::future::pending()));
+    Server { url, chain }
+}
+
+fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (Debian openssl)");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+async fn post(url: &str, ct: &str, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/api/v1/timestamp"))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn openssl_verifies_our_replies_and_we_verify_openssls() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(&dir.path().join("tsa")).await;
+    let w = dir.path();
+    std::fs::write(w.join("sig.bin"), b"the signature bytes a bundle carries").unwrap();
+    // The certificate chain, leaf first.
+    let pem = reqwest::get(format!("{}/api/v1/timestamp/certchain", srv.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let blocks = sigstore_lite_core::keys::pem_parse_all(&pem).unwrap();
+    assert_eq!(
+        blocks.iter().map(|b| b.der.clone()).collect::<Vec<_>>(),
+        srv.chain
+    );
+    std::fs::write(
+        w.join("leaf.pem"),
+        sigstore_lite_core::keys::pem_encode("CERTIFICATE", &srv.chain[0]),
+    )
+    .unwrap();
+    std::fs::write(
+        w.join("root.pem"),
+        sigstore_lite_core::keys::pem_encode("CERTIFICATE", &srv.chain[1]),
+    )
+    .unwrap();
+    for (hash, extra) in [
+        ("-sha256", "-cert"),
+        ("-sha384", "-no_nonce"),
+        ("-sha512", "-cert"),
+    ] {
+        let (ok, out) = openssl(
+            &[
+                "ts", "-query", "-data", "sig.bin", hash, extra, "-out", "q.tsq",
+            ],
+            w,
+        );
+        assert!(ok, "{out}");
+        let r = post(
+            &srv.url,
+            "application/timestamp-query",
+            std::fs::read(w.join("q.tsq")).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/timestamp-reply");
+        std::fs::write(w.join("r.tsr"), r.bytes().await.unwrap()).unwrap();
+        let (ok, out) = openssl(
+            &[
+                "ts",
+                "-verify",
+                "-queryfile",
+                "q.tsq",
+                "-in",
+                "r.tsr",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "leaf.pem",
+            ],
+            w,
+        );
+        assert!(
+            ok && out.contains("Verification: OK"),
+            "{hash} {extra}: {out}"
+        );
+        let (ok, text) = openssl(&["ts", "-reply", "-in", "r.tsr", "-text"], w);
+        assert!(ok && text.contains("1.3.6.1.4.1.57264.2"), "{text}");
+        // And another artifact does not match.
+        std::fs::write(w.join("other.bin"), b"other").unwrap();
+        let (ok, out) = openssl(
+            &[
+                "ts",
+                "-verify",
+                "-data",
+                "other.bin",
+                "-in",
+                "r.tsr",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "leaf.pem",
+            ],
+            w,
+        );
+        assert!(!ok, "{out}");
+    }
+    // The other direction: OpenSSL as the TSA, our verifier (with OpenSSL's chain trusted).
+    let cnf = "[tsa]\ndefault_tsa = tsa_config1\n[tsa_config1]\nserial = serial.txt\ndefault_policy = 1.3.6.1.4.1.57264.2\ndigests = sha256, sha384, sha512\naccuracy = secs:1\ness_cert_id_alg = sha256\ntsa_name = yes\nsigner_digest = sha256\n";
+    std::fs::write(w.join("tsa.cnf"), cnf).unwrap();
+    std::fs::write(w.join("serial.txt"), "01\n").unwrap();
+    let ext = "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n[leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n";
+    std::fs::write(w.join("ext.cnf"), ext).unwrap();
+    for args in [
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ca.key",
+        ][..],
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=openssl tsa root",
+            "-days",
+            "30",
+            "-extensions",
+            "ca",
+            "-config",
+            "ext.cnf",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "tsa.key",
+        ],
+        &[
+            "req",
+            "-new",
+            "-key",
+            "tsa.key",
+            "-subj",
+            "/CN=openssl tsa",
+            "-out",
+            "tsa.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "tsa.pem",
+        ],
+        &[
+            "ts", "-query", "-data", "sig.bin", "-sha256", "-cert", "-out", "q2.tsq",
+        ],
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa.cnf",
+            "-queryfile",
+            "q2.tsq",
+            "-inkey",
+            "tsa.key",
+            "-signer",
+            "tsa.pem",
+            "-out",
+            "r2.tsr",
+        ],
+    ] {
+        let (ok, out) = openssl(args, w);
+        assert!(ok, "openssl {args:?}: {out}");
+    }
+    let der = |f: &str| {
+        sigstore_lite_core::keys::pem_parse_all(&std::fs::read_to_string(w.join(f)).unwrap())
+            .unwrap()
+            .remove(0)
+            .der
+    };
+    let authorities = [timestamp::Authority {
+        chain: vec![der("tsa.pem"), der("ca.pem")],
+        from: None,
+        to: None,
+    }];
+    let r2 = std::fs::read(w.join("r2.tsr")).unwrap();
+    let v = timestamp::verify(&r2, b"the signature bytes a bundle carries", &authorities).unwrap();
+    assert!(v.time > 1_700_000_000);
+    assert!(timestamp::verify(&r2, b"another signature", &authorities).is_err());
+    // Ours is not theirs.
+    let ours = [timestamp::Authority {
+        chain: srv.chain.clone(),
+        from: None,
+        to: None,
+    }];
+    assert!(timestamp::verify(&r2, b"the signature bytes a bundle carries", &ours).is_err());
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_refusal_or_a_4xx_never_a_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    // DER clients get the protocol's refusal: status rejection (2) and the failure bit.
+    for (what, body) in [
+        ("garbage", b"not DER at all".to_vec()),
+        ("empty", Vec::new()),
+        (
+            "a truncated request",
+            timestamp::request(b"x", Some(7), true)[..20].to_vec(),
+        ),
+    ] {
+        let r = post(&srv.url, "application/timestamp-query", body).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let der = r.bytes().await.unwrap();
+        assert!(
+            matches!(
+                timestamp::parse_response(&der),
+                Err(timestamp::TimestampError::NotGranted(2))
+            ),
+            "{what}"
+        );
+    }
+    // JSON clients get JSON errors.
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("text/plain", "a wrong content type", b"x".to_vec(), 415, "unsupported_media_type"),
+        ("application/json", "bad JSON", b"{".to_vec(), 400, "malformed_request"),
+        ("application/json", "SHA-1", json!({"artifactHash": "AAAA", "hashAlgorithm": "sha1"}).to_string().into_bytes(), 400, "bad_alg"),
+        ("application/json", "a short hash", json!({"artifactHash": "AAAA"}).to_string().into_bytes(), 400, "bad_request"),
+        ("application/json", "another policy", json!({"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "tsaPolicyOID": "1.2.3.4"}).to_string().into_bytes(), 400, "unaccepted_policy"),
+        ("application/timestamp-query", "a huge body", vec![0u8; 1 << 20], 413, "body_too_large"),
+    ];
+    for (ct, what, body, status, reason) in cases {
+        let r = post(&srv.url, ct, body).await;
+        assert_eq!(r.status(), status, "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["reason"], reason, "{what}: {v}");
+        assert_eq!(v["code"], status, "{what}");
+    }
+    // A good JSON request is granted.
+    let r = post(
+        &srv.url,
+        "application/json",
+        json!({"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "hashAlgorithm": "sha256", "certificates": true, "nonce": 9})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = reqwest::get(format!("{}/nope", srv.url)).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let m = reqwest::get(format!("{}/metrics", srv.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("tsa_lite_timestamps_total 1"), "{m}");
+}
