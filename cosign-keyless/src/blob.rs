@@ -40,11 +40,11 @@ pub async fn sign_blob(
         sig.clone(),
         Verifier::Certificate(id.chain[0].clone()),
     );
-    let (_, tle) = keyless::log(trust, &proposal, n).await?;
+    let w = keyless::witness(trust, &proposal, &sig, true, n).await?;
     Ok(bundle::message_bundle(
         bundle::Signer::Certificate(&id.chain[0]),
-        vec![tle],
-        Vec::new(),
+        w.tlog_entries,
+        w.timestamps,
         &digest,
         &sig,
     ))
@@ -92,7 +92,8 @@ pub fn verify_blob(
     Ok(verify::verify_bundle(&b, artifact, material, policy)?)
 }
 
-/// Signs `file` with a key pair; logs it in Rekor when `trust` is given (`--tlog-upload`).
+/// Signs `file` with a key pair; logs it in Rekor (and timestamps it, when the signing config has a
+/// timestamp authority) when `trust` is given (`--tlog-upload`).
 pub async fn sign_blob_with_key(
     trust: Option<&Trust>,
     file: &Path,
@@ -102,18 +103,21 @@ pub async fn sign_blob_with_key(
     let data = read(file)?;
     let digest = sha256(&data);
     let sig = key.sign(&data);
-    let tlog_entries = match trust {
+    let w = match trust {
         Some(t) => {
             let v = Verifier::PublicKey(key.public_key().spki_der().to_vec());
             let proposal = Proposed::hashedrekord(digest, sig.clone(), v);
-            vec![keyless::log(t, &proposal, n).await?.1]
+            keyless::witness(t, &proposal, &sig, false, n).await?
         }
-        None => Vec::new(),
+        None => keyless::Witnessed {
+            tlog_entries: Vec::new(),
+            timestamps: Vec::new(),
+        },
     };
     Ok(bundle::message_bundle(
         bundle::Signer::Key,
-        tlog_entries,
-        Vec::new(),
+        w.tlog_entries,
+        w.timestamps,
         &digest,
         &sig,
     ))

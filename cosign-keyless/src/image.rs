@@ -1,6 +1,7 @@
 //! `sign IMAGE` and `verify IMAGE` in cosign's legacy layout: a `sha256-<hex>.sig` manifest whose
 //! layers are simple-signing payloads annotated with the signature, certificate, chain and Rekor
-//! bundle (SET). This module fetches and pushes; what is signed and whether a signature is
+//! bundle (SET), so it signs through Rekor v1 whatever the signing config prefers (cosign v3's
+//! OCI 1.1 bundle layout is the one that can carry Rekor v2 entries). This module fetches and pushes; what is signed and whether a signature is
 //! accepted is `sigstore_lite_core::image`.
 
 use std::collections::BTreeMap;
@@ -59,7 +60,7 @@ pub async fn sign(
             let sig = id.key.sign(&p);
             let proposal =
                 Proposed::hashedrekord(pd, sig.clone(), Verifier::Certificate(id.chain[0].clone()));
-            let logged = keyless::log(t, &proposal, n).await?;
+            let logged = keyless::log_v1(t, &proposal, n).await?;
             (sig, Some(id.chain), Some(logged))
         }
         SignWith::Key { key, tlog_upload } => {
@@ -67,7 +68,7 @@ pub async fn sign(
             let logged = if tlog_upload {
                 let v = Verifier::PublicKey(key.public_key().spki_der().to_vec());
                 Some(
-                    keyless::log(
+                    keyless::log_v1(
                         need_trust()?,
                         &Proposed::hashedrekord(pd, sig.clone(), v),
                         n,
@@ -222,7 +223,7 @@ pub async fn verify(
             let Ok(proposal) = policy::layer_log_proposal(l, with.signer()) else {
                 continue;
             };
-            if let Some(e) = services::rekor_find(trust.rekor()?, &proposal.to_json()).await? {
+            if let Some(e) = services::rekor_find(trust.rekor_v1()?, &proposal.to_json()).await? {
                 n.say(format!("found log entry {} in Rekor", e.log_index));
                 l.online_entry = TlogEntry::from_rekor(&e);
             }

@@ -1,12 +1,14 @@
 //! The keyless signing steps shared by blobs and images: an identity token, an ephemeral key and
-//! its Fulcio certificate (checked against the trust root before use), and a Rekor entry (its SET,
-//! inclusion proof and checkpoint checked before anything is published).
+//! its Fulcio certificate (checked against the trust root before use), RFC 3161 timestamps and a
+//! Rekor v1 or v2 entry (its SET or signed time, inclusion proof and checkpoint checked before
+//! anything is published).
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{Map, Value};
 use sigstore_lite_core::bundle::TlogEntry;
 use sigstore_lite_core::fulcio::FulcioCert;
 use sigstore_lite_core::keys::{pem_encode, Signer};
+use sigstore_lite_core::rekor::v2::ProposedV2;
 use sigstore_lite_core::rekor::{Entry, LogEntry, Proposed};
 
 use crate::error::Error;
@@ -164,14 +166,14 @@ pub async fn certificate(
     Ok(Identity { key, chain, cert })
 }
 
-/// Uploads to Rekor and checks the SET, the inclusion proof and the checkpoint against the trust
-/// root, and that the logged body is what was sent.
-pub async fn log(
+/// Uploads to Rekor v1 and checks the SET, the inclusion proof and the checkpoint against the
+/// trust root, and that the logged body is what was sent.
+pub async fn log_v1(
     trust: &Trust,
     proposed: &Proposed,
     n: Narrator,
 ) -> Result<(LogEntry, TlogEntry), Error> {
-    let rekor = trust.rekor()?;
+    let rekor = trust.rekor_v1()?;
     let (want, _) = proposed
         .admit()
         .map_err(|e| Error::Usage(format!("the entry to log is invalid: {e}")))?;
@@ -204,4 +206,109 @@ pub async fn log(
         entry.verification.inclusion_proof.as_ref().map(|p| p.tree_size).unwrap_or(0)
     ));
     Ok((entry, tle))
+}
+
+/// Asks the timestamp authority for a timestamp over `signature`, and checks its nonce, imprint,
+/// signature and chain against the trust root. Returns it (base64 DER, as bundles hold it) and
+/// its time.
+pub async fn timestamp(
+    url: &str,
+    trust: &Trust,
+    signature: &[u8],
+    n: Narrator,
+) -> Result<(String, i64), Error> {
+    let mut nonce = [0u8; 8];
+    sigstore_lite_core::keys::random_bytes(&mut nonce);
+    let nonce = u64::from_be_bytes(nonce) >> 1;
+    let req = sigstore_lite_core::timestamp::request(signature, Some(nonce), true);
+    let resp = services::timestamp(url, req).await?;
+    let bad = |e: String| Error::BadResponse {
+        service: "the timestamp authority",
+        reason: e,
+    };
+    sigstore_lite_core::timestamp::check_nonce(&resp, nonce).map_err(|e| bad(e.to_string()))?;
+    let time = trust
+        .material
+        .verify_timestamp(&resp, signature)
+        .map_err(|e| bad(e.to_string()))?;
+    n.say(format!(
+        "the timestamp authority signed the time {} for the signature; its token verifies",
+        sigstore_lite_core::trust::rfc3339(time)
+    ));
+    Ok((B64.encode(resp), time))
+}
+
+/// Uploads to Rekor v2 and checks the inclusion proof of the body we expect (rebuilt here, not
+/// read from the answer) against a checkpoint signed by a log of the trust root, the log key
+/// valid at `times`.
+pub async fn log_v2(
+    url: &str,
+    trust: &Trust,
+    proposed: &ProposedV2,
+    times: &[i64],
+    n: Narrator,
+) -> Result<TlogEntry, Error> {
+    let (_, want) = proposed
+        .admit()
+        .map_err(|e| Error::Usage(format!("the entry to log is invalid: {e}")))?;
+    let tle = services::rekor_v2_upload(url, &proposed.to_json()).await?;
+    let bad = |e: String| Error::BadResponse {
+        service: "Rekor v2",
+        reason: e,
+    };
+    if B64.decode(&tle.canonicalized_body).ok().as_ref() != Some(&want.body) {
+        return Err(bad("the logged body is not the one sent".into()));
+    }
+    trust
+        .material
+        .verify_tlog_entry_v2(&tle, &want.body, times)
+        .map_err(|e| bad(e.to_string()))?;
+    n.say(format!(
+        "Rekor v2 logged the signature at index {}; its inclusion proof (tree size {}) and C2SP checkpoint verify",
+        tle.log_index,
+        tle.inclusion_proof.as_ref().map(|p| p.tree_size).unwrap_or(0)
+    ));
+    Ok(tle)
+}
+
+/// How a signature was witnessed, for a bundle.
+pub struct Witnessed {
+    pub tlog_entries: Vec<TlogEntry>,
+    /// Base64 DER `TimeStampResp`s.
+    pub timestamps: Vec<String>,
+}
+
+/// Witnesses `signature` as the signing config says (cosign v3's and sigstore-python's
+/// choice): with a Rekor v2, a timestamp (required for a certificate, whose validity needs a
+/// signed time that Rekor v2 no longer gives) and a v2 entry; else a v1 entry, plus a timestamp
+/// when a timestamp authority is configured.
+pub async fn witness(
+    trust: &Trust,
+    proposed: &Proposed,
+    signature: &[u8],
+    keyless: bool,
+    n: Narrator,
+) -> Result<Witnessed, Error> {
+    let stamp = match &trust.tsa_url {
+        Some(url) => Some(timestamp(url, trust, signature, n).await?),
+        None => None,
+    };
+    let times: Vec<i64> = stamp.iter().map(|(_, t)| *t).collect();
+    let tlog = match &trust.rekor_v2_url {
+        Some(url) => {
+            if keyless && stamp.is_none() {
+                return Err(Error::Usage(
+                    "the signing config names a Rekor v2 but no timestamp authority: a keyless signature needs a signed time, which Rekor v2 does not give".into(),
+                ));
+            }
+            let v2 = ProposedV2::from_v1(proposed)
+                .map_err(|e| Error::Usage(format!("the entry to log is invalid: {e}")))?;
+            log_v2(url, trust, &v2, &times, n).await?
+        }
+        None => log_v1(trust, proposed, n).await?.1,
+    };
+    Ok(Witnessed {
+        tlog_entries: vec![tlog],
+        timestamps: stamp.into_iter().map(|(b, _)| b).collect(),
+    })
 }

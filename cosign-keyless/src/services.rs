@@ -1,7 +1,9 @@
-//! HTTP clients for Fulcio (v2 signingCert) and Rekor (v1 entries).
+//! HTTP clients for Fulcio (v2 signingCert), Rekor (v1 entries, v2 entries) and RFC 3161
+//! timestamp authorities.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
+use sigstore_lite_core::bundle::TlogEntry;
 use sigstore_lite_core::keys::{pem_parse_all, Signer};
 use sigstore_lite_core::rekor::LogEntry;
 
@@ -172,4 +174,63 @@ pub async fn rekor_find(url: &str, proposed: &Value) -> Result<Option<LogEntry>,
         .next()
         .and_then(|m| m.into_iter().next())
         .and_then(|(_, v)| serde_json::from_value(v).ok()))
+}
+
+/// Uploads a Rekor v2 request (`POST /api/v2/log/entries`); returns the `TransparencyLogEntry`.
+/// Rekor v2 answers only once a checkpoint covers the entry, so the wait may be long.
+pub async fn rekor_v2_upload(url: &str, request: &Value) -> Result<TlogEntry, Error> {
+    let r = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("HTTP client")
+        .post(format!("{url}/api/v2/log/entries"))
+        .json(request)
+        .send()
+        .await
+        .map_err(|e| Error::Unreachable {
+            service: "Rekor v2",
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+    if !r.status().is_success() {
+        return Err(Error::Service {
+            service: "Rekor v2",
+            url: url.into(),
+            message: error_message(r).await,
+        });
+    }
+    r.json().await.map_err(|e| Error::BadResponse {
+        service: "Rekor v2",
+        reason: e.to_string(),
+    })
+}
+
+/// Asks an RFC 3161 timestamp authority to timestamp a `TimeStampReq`; returns the DER
+/// `TimeStampResp`.
+pub async fn timestamp(url: &str, request: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let r = http()
+        .post(url)
+        .header("content-type", "application/timestamp-query")
+        .body(request)
+        .send()
+        .await
+        .map_err(|e| Error::Unreachable {
+            service: "the timestamp authority",
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+    if !r.status().is_success() {
+        return Err(Error::Service {
+            service: "the timestamp authority",
+            url: url.into(),
+            message: error_message(r).await,
+        });
+    }
+    Ok(r.bytes()
+        .await
+        .map_err(|e| Error::BadResponse {
+            service: "the timestamp authority",
+            reason: e.to_string(),
+        })?
+        .to_vec())
 }

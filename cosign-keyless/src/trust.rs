@@ -1,5 +1,7 @@
 //! Loading trust material and service endpoints: `--trusted-root`, `--signing-config`,
-//! `--trust-config` (ClientTrustConfig), and `--fulcio-url` / `--rekor-url` overrides.
+//! `--trust-config` (ClientTrustConfig), and `--fulcio-url` / `--rekor-url` overrides. Like cosign
+//! v3 and sigstore-python, signing goes to the highest Rekor API version the signing config lists
+//! (v2, with a timestamp authority, else v1); `--rekor-url` names a Rekor v1.
 
 use std::path::Path;
 
@@ -14,7 +16,12 @@ pub struct Trust {
     pub root: TrustedRoot,
     pub material: TrustMaterial,
     pub fulcio_url: Option<String>,
+    /// Rekor v1 (`--rekor-url` or the signing config).
     pub rekor_url: Option<String>,
+    /// Rekor v2 from the signing config (unless `--rekor-url` chose a v1).
+    pub rekor_v2_url: Option<String>,
+    /// An RFC 3161 timestamp authority from the signing config (its full timestamp URL).
+    pub tsa_url: Option<String>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
@@ -75,14 +82,21 @@ impl Trust {
         let fulcio_url = fulcio_url
             .map(str::to_string)
             .or_else(|| sc.as_ref().and_then(|s| pick(&s.ca_urls, 1, now)));
+        let rekor_v2_url = match rekor_url {
+            Some(_) => None,
+            None => sc.as_ref().and_then(|s| pick(&s.rekor_tlog_urls, 2, now)),
+        };
         let rekor_url = rekor_url
-            .map(str::to_string)
+            .map(|u| u.trim_end_matches('/').to_string())
             .or_else(|| sc.as_ref().and_then(|s| pick(&s.rekor_tlog_urls, 1, now)));
+        let tsa_url = sc.as_ref().and_then(|s| pick(&s.tsa_urls, 1, now));
         Ok(Trust {
             root,
             material,
             fulcio_url,
             rekor_url,
+            rekor_v2_url,
+            tsa_url,
         })
     }
 
@@ -101,6 +115,8 @@ impl Trust {
             material,
             fulcio_url: None,
             rekor_url: None,
+            rekor_v2_url: None,
+            tsa_url: None,
         }
     }
 
@@ -110,9 +126,12 @@ impl Trust {
         })
     }
 
-    pub fn rekor(&self) -> Result<&str, Error> {
+    /// The Rekor v1 (needed where a SET is: cosign's legacy image signatures, online lookups).
+    pub fn rekor_v1(&self) -> Result<&str, Error> {
         self.rekor_url.as_deref().ok_or_else(|| {
-            Error::Usage("no Rekor URL: give --rekor-url or a signing config".into())
+            Error::Usage(
+                "no Rekor v1 URL: give --rekor-url or a signing config that lists one".into(),
+            )
         })
     }
 }

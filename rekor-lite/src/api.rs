@@ -56,13 +56,19 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
     })
 }
 
+/// Rekor v1's entry map `{entryID: LogEntry}`.
 fn entry_map(v: EntryView) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        v.id,
-        serde_json::to_value(v.entry).expect("LogEntry serializes"),
-    );
-    Value::Object(m)
+    match v {
+        EntryView::V1 { id, entry } => {
+            let mut m = Map::new();
+            m.insert(
+                id,
+                serde_json::to_value(entry).expect("LogEntry serializes"),
+            );
+            Value::Object(m)
+        }
+        EntryView::V2(t) => serde_json::to_value(t).expect("TlogEntry serializes"),
+    }
 }
 
 async fn create_entry(
@@ -84,13 +90,15 @@ async fn create_entry(
         }),
         Appended::New(view) => {
             let mut h = HeaderMap::new();
-            let v = HeaderValue::from_str(&view.id).expect("hex is a valid header");
-            h.insert(header::ETAG, v);
-            h.insert(
-                header::LOCATION,
-                HeaderValue::from_str(&format!("/api/v1/log/entries/{}", view.id))
-                    .expect("valid header"),
-            );
+            if let EntryView::V1 { id, .. } = &view {
+                let v = HeaderValue::from_str(id).expect("hex is a valid header");
+                h.insert(header::ETAG, v);
+                h.insert(
+                    header::LOCATION,
+                    HeaderValue::from_str(&format!("/api/v1/log/entries/{id}"))
+                        .expect("valid header"),
+                );
+            }
             Ok((StatusCode::CREATED, h, Json(entry_map(view))).into_response())
         }
     }
@@ -314,7 +322,7 @@ async fn log_info(State(log): State<Log>) -> Json<Value> {
 async fn public_key(State(log): State<Log>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        log.signer().public_key().to_pem(),
+        log.public_key().to_pem(),
     )
         .into_response()
 }

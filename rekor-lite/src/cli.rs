@@ -24,11 +24,16 @@ pub enum Cmd {
         addr: SocketAddr,
         #[arg(long)]
         data_dir: PathBuf,
-        /// PKCS#8 PEM ECDSA P-256 log key (default: <data-dir>/rekor-key.pem, created if missing).
+        /// PKCS#8 PEM log key (v1: ECDSA P-256, default <data-dir>/rekor-key.pem; v2: Ed25519,
+        /// default <data-dir>/rekor-v2-key.pem; created if missing).
         #[arg(long)]
         key: Option<PathBuf>,
         /// Checkpoint origin host name (default: the host part of --addr).
         #[arg(long)]
         origin: Option<String>,
+        /// 1: the Rekor v1 API; 2: Rekor v2 (rekor-tiles: POST /api/v2/log/entries and the C2SP
+        /// tlog-tiles read API).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        api_version: u8,
     },
 }

@@ -22,6 +22,8 @@ pub enum Error {
     NotFound(String),
     #[error("an equivalent entry already exists in the log at index {index}")]
     Conflict { index: u64, entry_id: String },
+    #[error("an equivalent entry already exists in the log at index {index}")]
+    ConflictV2 { index: u64 },
     #[error("the log is shutting down")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -48,7 +50,9 @@ impl Error {
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::BadRequest { reason, .. } => (StatusCode::BAD_REQUEST, reason),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Conflict { .. } => (StatusCode::CONFLICT, "entry_exists"),
+            Error::Conflict { .. } | Error::ConflictV2 { .. } => {
+                (StatusCode::CONFLICT, "entry_exists")
+            }
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

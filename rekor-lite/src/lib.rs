@@ -13,6 +13,7 @@
 //! Ed25519ph). It has not been audited.
 
 pub mod api;
+pub mod api_v2;
 pub mod cli;
 pub mod error;
 pub mod log;
@@ -24,10 +25,10 @@ pub mod tree;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::keys::{Ed25519Signer, Signer};
 
 pub use error::Error;
-pub use log::{Appended, Clock, EntryView, Log, LogIdentity};
+pub use log::{Appended, Clock, EntryView, Log, LogIdentity, LogKey};
 
 /// redb page cache size: bounds the server's memory whatever the log's size.
 pub const CACHE_BYTES: usize = 64 << 20;
@@ -36,25 +37,54 @@ pub const CACHE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    /// PKCS#8 PEM P-256 key; default `<data_dir>/rekor-key.pem`, created on first start.
+    /// PKCS#8 PEM key (v1: ECDSA P-256, default `<data_dir>/rekor-key.pem`; v2: Ed25519, default
+    /// `<data_dir>/rekor-v2-key.pem`), created on first start.
     pub key: Option<PathBuf>,
-    /// Host name used as checkpoint key name and origin prefix.
+    /// Host name used as checkpoint key name and origin (v1: origin prefix).
     pub origin: String,
+    /// 1: Rekor v1 API; 2: Rekor v2 (rekor-tiles) API.
+    pub api_version: u8,
+}
+
+impl Config {
+    /// A v1 log in `data_dir` signing as `origin`.
+    pub fn v1(data_dir: PathBuf, origin: &str) -> Config {
+        Config {
+            data_dir,
+            key: None,
+            origin: origin.to_string(),
+            api_version: 1,
+        }
+    }
+
+    /// A v2 log in `data_dir` signing as `origin`.
+    pub fn v2(data_dir: PathBuf, origin: &str) -> Config {
+        Config {
+            api_version: 2,
+            ..Config::v1(data_dir, origin)
+        }
+    }
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{what} {}: {e}", path.display()))
 }
 
-fn load_or_create_key(path: &Path) -> Result<Signer, Error> {
+/// Loads the PEM key at `path`, or creates it with `generate` (0600).
+fn load_or_create<K>(
+    path: &Path,
+    load: impl Fn(&str) -> Result<K, sigstore_lite_core::keys::KeyError>,
+    generate: impl Fn() -> Result<(K, String), sigstore_lite_core::keys::KeyError>,
+) -> Result<K, Error> {
     match std::fs::read_to_string(path) {
-        Ok(pem) => Signer::from_pkcs8_pem(&pem)
-            .map_err(|e| Error::Internal(format!("log key {}: {e}", path.display()))),
+        Ok(pem) => {
+            load(&pem).map_err(|e| Error::Internal(format!("log key {}: {e}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let s = Signer::generate_p256().map_err(|e| Error::Internal(e.to_string()))?;
-            sigstore_lite_server::write_private(path, s.to_pkcs8_pem().as_bytes())
+            let (k, pem) = generate().map_err(|e| Error::Internal(e.to_string()))?;
+            sigstore_lite_server::write_private(path, pem.as_bytes())
                 .map_err(|e| io_err("cannot write", path, e))?;
-            Ok(s)
+            Ok(k)
         }
         Err(e) => Err(io_err("cannot read", path, e)),
     }
@@ -90,22 +120,50 @@ pub fn search_keys(body: &[u8]) -> Vec<String> {
 pub fn open(cfg: &Config) -> Result<Log, Error> {
     sigstore_lite_server::create_private_dir(&cfg.data_dir)
         .map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
-    let key_path = cfg
-        .key
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
-    let signer = load_or_create_key(&key_path)?;
-    let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
+    let key = match cfg.api_version {
+        1 => {
+            let path = cfg
+                .key
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
+            let signer = load_or_create(&path, Signer::from_pkcs8_pem, || {
+                let s = Signer::generate_p256()?;
+                let pem = s.to_pkcs8_pem();
+                Ok((s, pem))
+            })?;
+            let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
+            LogKey::V1 {
+                signer,
+                id: LogIdentity {
+                    tree_id,
+                    key_name: cfg.origin.clone(),
+                },
+            }
+        }
+        2 => {
+            let path = cfg
+                .key
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("rekor-v2-key.pem"));
+            let signer = load_or_create(&path, Ed25519Signer::from_pkcs8_pem, || {
+                let s = Ed25519Signer::generate()?;
+                let pem = s.to_pkcs8_pem();
+                Ok((s, pem))
+            })?;
+            LogKey::V2 {
+                signer,
+                origin: cfg.origin.clone(),
+            }
+        }
+        v => {
+            return Err(Error::Internal(format!(
+                "API version {v} is not served (1 or 2)"
+            )))
+        }
+    };
     let store =
         store::RedbStore::open(&cfg.data_dir.join("rekor.redb"), CACHE_BYTES, &search_keys)?;
-    Log::open(
-        Arc::new(store),
-        signer,
-        LogIdentity {
-            tree_id,
-            key_name: cfg.origin.clone(),
-        },
-    )
+    Log::open_with_clock(Arc::new(store), key, log::system_clock())
 }
 
 /// Serves `log` on `listener` until `shutdown` resolves.
@@ -114,7 +172,12 @@ pub async fn serve(
     log: Log,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::app(log))
+    let app = if log.is_v2() {
+        api_v2::app(log)
+    } else {
+        api::app(log)
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,15 +1,22 @@
-//! The log handle: appends (resolved once durable, with the finished entry: inclusion proof and
-//! SET), and the read side (entries with fresh proofs and SETs, search, consistency proofs, the
-//! latest checkpoint). Handlers talk to the log only through [`Log`].
+//! The log handle: appends (resolved once durable, with the finished entry: inclusion proof and,
+//! for Rekor v1, a SET), and the read side (entries with fresh proofs and SETs, search,
+//! consistency proofs, tiles, the latest checkpoint). Handlers talk to the log only through
+//! [`Log`].
+//!
+//! One log is either a Rekor v1 log (ECDSA key, checkpoints with origin `<host> - <tree ID>` and
+//! Rekor's key hint, a `Timestamp` line, SETs) or a Rekor v2 log (Ed25519 key, C2SP checkpoints
+//! with origin `<host>` and C2SP key IDs, no SET, entries as `TransparencyLogEntry`).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::bundle::{self, KindVersion, TlogEntry};
+use sigstore_lite_core::keys::{Ed25519Signer, PublicKey, Signer};
 use sigstore_lite_core::merkle::leaf_hash;
-use sigstore_lite_core::note::{rekor_origin, Checkpoint, SignedNote};
+use sigstore_lite_core::note::{c2sp_key_hash, rekor_origin, Checkpoint, SignedNote};
 use sigstore_lite_core::rekor::{self, CanonicalEntry, InclusionProof, LogEntry, Verification};
+use sigstore_lite_core::trust::LogId;
 use tlog_tiles::Hash;
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,23 +62,35 @@ impl SignedCheckpoint {
     }
 }
 
-/// An entry as the API shows it: its 80-hex entry ID and the `LogEntry` value.
+/// An entry as the API shows it.
 #[derive(Debug, Clone)]
-pub struct EntryView {
-    pub id: String,
-    pub entry: LogEntry,
+pub enum EntryView {
+    /// Rekor v1: the 80-hex entry ID and the `LogEntry` value.
+    V1 { id: String, entry: LogEntry },
+    /// Rekor v2: a `TransparencyLogEntry`.
+    V2(TlogEntry),
+}
+
+impl EntryView {
+    pub fn log_index(&self) -> u64 {
+        match self {
+            EntryView::V1 { entry, .. } => entry.log_index,
+            EntryView::V2(t) => t.log_index as u64,
+        }
+    }
 }
 
 /// The result of a durable append.
 #[derive(Debug, Clone)]
 pub enum Appended {
-    /// Logged: the entry with its inclusion proof against the checkpoint of its batch and a SET.
+    /// Logged: the entry with its inclusion proof against the checkpoint of its batch (and, v1, a
+    /// SET).
     New(EntryView),
-    /// Already in the log at `index` (with this entry ID).
+    /// Already in the log at `index` (with this v1 entry ID).
     Duplicate { index: u64, id: String },
 }
 
-/// Identity of the log.
+/// Identity of a Rekor v1 log.
 #[derive(Debug, Clone)]
 pub struct LogIdentity {
     pub tree_id: i64,
@@ -79,12 +98,24 @@ pub struct LogIdentity {
     pub key_name: String,
 }
 
+/// The log's signing key and API flavor.
+pub enum LogKey {
+    /// Rekor v1: ECDSA P-256, SETs, checkpoints `<host> - <tree ID>`.
+    V1 { signer: Signer, id: LogIdentity },
+    /// Rekor v2: Ed25519, C2SP checkpoints signed under `origin` (the host name).
+    V2 {
+        signer: Ed25519Signer,
+        origin: String,
+    },
+}
+
 /// What the handles and the sequencer share.
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) signer: Arc<Signer>,
-    pub(crate) id: LogIdentity,
+    pub(crate) key: LogKey,
     pub(crate) origin: String,
+    /// v1: SHA-256 of the key's SPKI; v2: the C2SP key hash under the origin.
+    pub(crate) log_id: [u8; 32],
     pub(crate) log_id_hex: String,
     pub(crate) latest: RwLock<Arc<SignedCheckpoint>>,
     pub(crate) metrics: Metrics,
@@ -97,16 +128,29 @@ impl Core {
     }
 }
 
-/// Signs a checkpoint of `size` leaves with root `root`, stamped with the log's clock.
+/// Signs a checkpoint of `size` leaves with root `root` (v1: stamped with the log's clock).
 pub(crate) fn sign_checkpoint(core: &Core, size: u64, root: Hash) -> SignedCheckpoint {
-    sign_checkpoint_with(
-        &core.signer,
-        &core.origin,
-        &core.id.key_name,
-        &core.clock,
-        size,
-        root,
-    )
+    match &core.key {
+        LogKey::V1 { signer, id } => {
+            sign_checkpoint_with(signer, &core.origin, &id.key_name, &core.clock, size, root)
+        }
+        LogKey::V2 { signer, origin } => {
+            let text = Checkpoint {
+                origin: origin.clone(),
+                size,
+                root_hash: root.0,
+                extensions: Vec::new(),
+            }
+            .to_text();
+            let sig = signer.sign(text.as_bytes());
+            let note = SignedNote::with_signature(text, origin, signer.public_key(), sig).encode();
+            SignedCheckpoint {
+                size,
+                root: root.0,
+                note,
+            }
+        }
+    }
 }
 
 fn sign_checkpoint_with(
@@ -201,32 +245,56 @@ pub fn bulk_load(
 }
 
 impl Log {
-    /// Opens the log over `store` and starts its sequencer thread, with the system clock. Must be
-    /// called inside a tokio runtime. An empty store gets a signed checkpoint of the empty tree.
+    /// Opens a Rekor v1 log over `store` and starts its sequencer thread, with the system clock.
+    /// Must be called inside a tokio runtime. An empty store gets a signed checkpoint of the empty
+    /// tree.
     pub fn open(store: Arc<dyn Store>, signer: Signer, id: LogIdentity) -> Result<Log, Error> {
-        Self::open_with_clock(store, signer, id, system_clock())
+        Self::open_with_clock(store, LogKey::V1 { signer, id }, system_clock())
     }
 
-    /// [`Log::open`] with the clock given.
-    pub fn open_with_clock(
-        store: Arc<dyn Store>,
-        signer: Signer,
-        id: LogIdentity,
-        clock: Clock,
-    ) -> Result<Log, Error> {
-        let origin = rekor_origin(&id.key_name, id.tree_id);
-        let signer = Arc::new(signer);
+    /// Opens a log (v1 or v2) with the clock given.
+    pub fn open_with_clock(store: Arc<dyn Store>, key: LogKey, clock: Clock) -> Result<Log, Error> {
+        let (origin, log_id) = match &key {
+            LogKey::V1 { signer, id } => (
+                rekor_origin(&id.key_name, id.tree_id),
+                signer.public_key().key_id(),
+            ),
+            LogKey::V2 { signer, origin } => {
+                (origin.clone(), c2sp_key_hash(origin, signer.public_key()))
+            }
+        };
+        let mut core = Core {
+            log_id_hex: hex::encode(log_id),
+            log_id,
+            store: Arc::clone(&store),
+            key,
+            origin,
+            latest: RwLock::new(Arc::new(SignedCheckpoint {
+                size: 0,
+                root: tlog_tiles::EMPTY_HASH.0,
+                note: String::new(),
+            })),
+            metrics: Metrics::default(),
+            clock,
+        };
         let latest = match store.checkpoint()? {
-            Some(note) => SignedCheckpoint::parse(note)?,
+            Some(note) => {
+                let cp = SignedCheckpoint::parse(note)?;
+                let found = SignedNote::parse(&cp.note)
+                    .ok()
+                    .and_then(|n| Checkpoint::from_text(&n.text).ok())
+                    .map(|c| c.origin)
+                    .unwrap_or_default();
+                if found != core.origin {
+                    return Err(Error::Internal(format!(
+                        "the store holds the log {found:?}, not {:?} (another key, tree ID, origin or API version)",
+                        core.origin
+                    )));
+                }
+                cp
+            }
             None => {
-                let cp = sign_checkpoint_with(
-                    &signer,
-                    &origin,
-                    &id.key_name,
-                    &clock,
-                    0,
-                    tlog_tiles::EMPTY_HASH,
-                );
+                let cp = sign_checkpoint(&core, 0, tlog_tiles::EMPTY_HASH);
                 store.append(&Batch {
                     entries: Vec::new(),
                     hashes: Vec::new(),
@@ -244,16 +312,8 @@ impl Log {
             )));
         }
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
-        let core = Arc::new(Core {
-            log_id_hex: hex::encode(signer.public_key().key_id()),
-            store,
-            signer,
-            id,
-            origin,
-            latest: RwLock::new(Arc::new(latest)),
-            metrics: Metrics::default(),
-            clock,
-        });
+        core.latest = RwLock::new(Arc::new(latest));
+        let core = Arc::new(core);
         let seq = Arc::clone(&core);
         let handle = std::thread::Builder::new()
             .name("rekor-sequencer".into())
@@ -272,12 +332,25 @@ impl Log {
         &self.inner.core
     }
 
-    pub fn signer(&self) -> &Signer {
-        &self.core().signer
+    /// The log's public key.
+    pub fn public_key(&self) -> &PublicKey {
+        match &self.core().key {
+            LogKey::V1 { signer, .. } => signer.public_key(),
+            LogKey::V2 { signer, .. } => signer.public_key(),
+        }
     }
 
+    /// Whether this is a Rekor v2 log.
+    pub fn is_v2(&self) -> bool {
+        matches!(self.core().key, LogKey::V2 { .. })
+    }
+
+    /// The v1 tree ID (0 for a v2 log).
     pub fn tree_id(&self) -> i64 {
-        self.core().id.tree_id
+        match &self.core().key {
+            LogKey::V1 { id, .. } => id.tree_id,
+            LogKey::V2 { .. } => 0,
+        }
     }
 
     pub fn origin(&self) -> &str {
@@ -341,7 +414,7 @@ impl Log {
         }
     }
 
-    /// The API view of entry `index`: inclusion proof against `checkpoint` and a fresh SET.
+    /// The API view of entry `index`: inclusion proof against `checkpoint` and (v1) a fresh SET.
     fn view(
         &self,
         index: u64,
@@ -351,8 +424,34 @@ impl Log {
     ) -> Result<EntryView, Error> {
         let proof = tree::prove_inclusion(&*self.core().store, checkpoint.size, index)?;
         let body = B64.encode(&stored.body);
-        let set = rekor::sign_set(self.signer(), &body, stored.integrated_time, index);
-        Ok(EntryView {
+        let signer = match &self.core().key {
+            LogKey::V1 { signer, .. } => signer,
+            LogKey::V2 { .. } => {
+                let (kind, version) = rekor::entry::kind_version_of(&stored.body)
+                    .map_err(|e| Error::Internal(format!("stored body: {e}")))?;
+                return Ok(EntryView::V2(TlogEntry {
+                    log_index: index as i64,
+                    log_id: LogId {
+                        key_id: B64.encode(self.core().log_id),
+                    },
+                    kind_version: KindVersion { kind, version },
+                    integrated_time: 0,
+                    inclusion_promise: None,
+                    inclusion_proof: Some(bundle::InclusionProof {
+                        log_index: index as i64,
+                        root_hash: B64.encode(checkpoint.root),
+                        tree_size: checkpoint.size as i64,
+                        hashes: proof.iter().map(|h| B64.encode(h.0)).collect(),
+                        checkpoint: bundle::CheckpointEnvelope {
+                            envelope: checkpoint.note.clone(),
+                        },
+                    }),
+                    canonicalized_body: body,
+                }));
+            }
+        };
+        let set = rekor::sign_set(signer, &body, stored.integrated_time, index);
+        Ok(EntryView::V1 {
             id: self.entry_id(leaf),
             entry: LogEntry {
                 body,
@@ -417,6 +516,12 @@ impl Log {
         Ok(ids)
     }
 
+    /// A C2SP tile of the tree at the latest checkpoint (see [`tree::tile`]).
+    pub fn tile(&self, path: &str) -> Result<(Vec<u8>, bool), Error> {
+        tree::tile(&*self.core().store, self.latest().size, path)?
+            .ok_or_else(|| Error::NotFound(format!("no tile {path} in the tree")))
+    }
+
     /// RFC 6962 consistency proof from `first` to `last` (both within the latest checkpoint).
     pub fn consistency(&self, first: u64, last: u64) -> Result<(Hash, Vec<Hash>), Error> {
         tree::prove_consistency(&*self.core().store, first, last)
@@ -436,6 +541,14 @@ mod tests {
         }
     }
 
+    /// A v1 view's entry ID and entry.
+    fn v1(v: EntryView) -> (String, LogEntry) {
+        match v {
+            EntryView::V1 { id, entry } => (id, entry),
+            EntryView::V2(_) => panic!("a v2 entry from a v1 log"),
+        }
+    }
+
     fn fixed_clock(t: u64) -> Clock {
         Arc::new(move || UNIX_EPOCH + std::time::Duration::from_secs(t))
     }
@@ -443,10 +556,12 @@ mod tests {
     async fn log_with(n: u64) -> (Log, Vec<[u8; 32]>) {
         let log = Log::open_with_clock(
             Arc::new(MemStore::default()),
-            Signer::generate_p256().unwrap(),
-            LogIdentity {
-                tree_id: 7,
-                key_name: "test".into(),
+            LogKey::V1 {
+                signer: Signer::generate_p256().unwrap(),
+                id: LogIdentity {
+                    tree_id: 7,
+                    key_name: "test".into(),
+                },
             },
             fixed_clock(1_700_000_000),
         )
@@ -455,7 +570,7 @@ mod tests {
         for i in 0..n {
             leaves.push(merkle::leaf_hash(&entry(i).body));
             match log.append(entry(i)).await.unwrap() {
-                Appended::New(v) => assert_eq!(v.entry.log_index, i),
+                Appended::New(v) => assert_eq!(v.log_index(), i),
                 other => panic!("{other:?}"),
             }
         }
@@ -470,7 +585,7 @@ mod tests {
         assert_eq!(cp.root, merkle::root(&leaves));
         for i in 0..70u64 {
             let v = log.entry_by_index(i).unwrap().unwrap();
-            let p = v.entry.verification.inclusion_proof.unwrap();
+            let p = v1(v).1.verification.inclusion_proof.unwrap();
             let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
             let reference = merkle::inclusion_path(i as usize, &leaves);
             assert_eq!(
@@ -496,16 +611,17 @@ mod tests {
         let Appended::New(v) = log.append(entry(5)).await.unwrap() else {
             panic!("not new")
         };
-        let e = &v.entry;
+        let (id, e) = v1(v);
+        let e = &e;
         assert_eq!(e.integrated_time, 1_700_000_000);
-        assert_eq!(v.id, rekor::entry_id(7, &merkle::leaf_hash(&entry(5).body)));
+        assert_eq!(id, rekor::entry_id(7, &merkle::leaf_hash(&entry(5).body)));
         let p = e.verification.inclusion_proof.as_ref().unwrap();
         let mut all = leaves.clone();
         all.push(merkle::leaf_hash(&entry(5).body));
         let hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
         merkle::verify_inclusion(5, p.tree_size, &all[5], &hashes, &merkle::root(&all)).unwrap();
         assert!(p.checkpoint.contains("Timestamp: 1700000000000000000"));
-        rekor::verify_set(log.signer().public_key(), e).unwrap();
+        rekor::verify_set(log.public_key(), e).unwrap();
     }
 
     #[tokio::test]
@@ -533,10 +649,10 @@ mod tests {
         assert_eq!(log.latest().root, merkle::root(&leaves));
         assert!(matches!(
             log.append(entry(100)).await.unwrap(),
-            Appended::New(v) if v.entry.log_index == 100
+            Appended::New(v) if v.log_index() == 100
         ));
         let v = log.entry_by_index(42).unwrap().unwrap();
-        assert_eq!(v.entry.integrated_time, 5);
+        assert_eq!(v1(v).1.integrated_time, 5);
     }
 
     #[tokio::test]
@@ -563,7 +679,7 @@ mod tests {
                 let cp = log.latest();
                 let i = pick % n;
                 let v = log.entry_by_index(i).unwrap().unwrap();
-                let p = v.entry.verification.inclusion_proof.unwrap();
+                let p = v1(v).1.verification.inclusion_proof.unwrap();
                 let mut hashes: Vec<Vec<u8>> = p.hashes.iter().map(|h| hex::decode(h).unwrap()).collect();
                 merkle::verify_inclusion(i, n, &leaves[i as usize], &hashes, &cp.root).unwrap();
                 if !hashes.is_empty() {

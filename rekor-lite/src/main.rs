@@ -10,11 +10,13 @@ async fn main() -> anyhow::Result<()> {
         data_dir,
         key,
         origin,
+        api_version,
     } = Cli::parse().cmd;
     let cfg = rekor_lite::Config {
         data_dir,
         key,
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
+        api_version,
     };
     let log = rekor_lite::open(&cfg)
         .with_context(|| format!("cannot open the log in {}", cfg.data_dir.display()))?;

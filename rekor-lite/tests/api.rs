@@ -12,51 +12,17 @@ use sigstore_lite_core::merkle;
 use sigstore_lite_core::note::{Checkpoint, SignedNote};
 use sigstore_lite_core::rekor::{self, LogEntry};
 
-struct Server {
-    url: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
+mod common;
+
+/// A v1 log signing as 127.0.0.1.
+struct Server;
 
 impl Server {
-    async fn start(dir: &Path) -> Server {
-        // A restarted server may find the store still held for a moment by the previous one's
-        // last connections, which close asynchronously after shutdown.
-        let mut tries = 0;
-        let log = loop {
-            match rekor_lite::open(&rekor_lite::Config {
-                data_dir: dir.to_path_buf(),
-                key: None,
-                origin: "127.0.0.1".into(),
-            }) {
-                Ok(l) => break l,
-                Err(e) if tries < 100 && e.to_string().contains("already open") => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot open the log: {e}"),
-            }
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            rekor_lite::serve(listener, log, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            url,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        self.task.await.unwrap();
+    async fn start(dir: &Path) -> common::Server {
+        common::Server::start_with(dir, |d| {
+            rekor_lite::Config::v1(d.to_path_buf(), "127.0.0.1")
+        })
+        .await
     }
 }
 

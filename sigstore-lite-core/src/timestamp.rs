@@ -140,6 +140,8 @@ pub enum TimestampError {
     NotTstInfo,
     #[error("its imprint is not the hash of the signature")]
     ImprintMismatch,
+    #[error("its nonce is not the one sent")]
+    NonceMismatch,
     #[error("it uses an unsupported digest algorithm")]
     UnsupportedDigest,
     #[error("its signed attributes do not match the TSTInfo ({0})")]
@@ -283,6 +285,15 @@ fn check_tsa_leaf(der: &[u8]) -> Result<(), TimestampError> {
 
 fn gen_time(t: &TstInfo) -> i64 {
     t.gen_time.to_unix_duration().as_secs() as i64
+}
+
+/// Checks that a response answers the request that carried `nonce` (a client's replay check).
+pub fn check_nonce(resp_der: &[u8], nonce: u64) -> Result<(), TimestampError> {
+    let p = parse_response(resp_der)?;
+    match p.tst_info.nonce {
+        Some(n) if n == int_from_u64(nonce) => Ok(()),
+        _ => Err(TimestampError::NonceMismatch),
+    }
 }
 
 /// Verifies a DER `TimeStampResp` over `timestamped` (the signature bytes) against `authorities`.

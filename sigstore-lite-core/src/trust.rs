@@ -131,6 +131,23 @@ impl LogInstance {
     }
 }
 
+impl LogInstance {
+    /// A Rekor v2 log: its log ID (and checkpoint key ID) is the C2SP key hash under the base
+    /// URL's host name, the name its checkpoints are signed as.
+    pub fn new_v2(base_url: &str, key: &PublicKey, valid_from: &str) -> LogInstance {
+        let id = crate::note::c2sp_key_hash(&crate::verify::host_of(base_url), key);
+        LogInstance {
+            log_id: LogId {
+                key_id: B64.encode(id),
+            },
+            checkpoint_key_id: Some(LogId {
+                key_id: B64.encode(id),
+            }),
+            ..LogInstance::new(base_url, key, valid_from)
+        }
+    }
+}
+
 impl CertificateAuthority {
     /// A CA from DER certificates, leaf-most first and the root last.
     pub fn new(
@@ -194,17 +211,19 @@ pub struct SigningConfig {
 }
 
 impl SigningConfig {
-    /// One Fulcio, one OIDC issuer and one Rekor v1, run by `operator`.
+    /// One Fulcio, one OIDC issuer, Rekor logs as `(url, major API version)` and timestamp
+    /// authorities, all run by `operator`.
     pub fn new(
         fulcio: &str,
         oidc: &str,
-        rekor: &str,
+        rekors: &[(&str, u32)],
+        tsas: &[&str],
         valid_from: &str,
         operator: &str,
     ) -> SigningConfig {
-        let svc = |url: &str| Service {
+        let svc = |url: &str, major_api_version: u32| Service {
             url: url.to_string(),
-            major_api_version: 1,
+            major_api_version,
             valid_for: TimeRange {
                 start: Some(valid_from.to_string()),
                 end: None,
@@ -213,14 +232,15 @@ impl SigningConfig {
         };
         SigningConfig {
             media_type: SIGNING_CONFIG_MEDIA_TYPE.into(),
-            ca_urls: vec![svc(fulcio)],
-            oidc_urls: vec![svc(oidc)],
-            rekor_tlog_urls: vec![svc(rekor)],
+            ca_urls: vec![svc(fulcio, 1)],
+            oidc_urls: vec![svc(oidc, 1)],
+            rekor_tlog_urls: rekors.iter().map(|(u, v)| svc(u, *v)).collect(),
             rekor_tlog_config: Some(Selector {
                 selector: "ANY".into(),
             }),
-            tsa_urls: Vec::new(),
-            tsa_config: Some(Selector {
+            tsa_urls: tsas.iter().map(|u| svc(u, 1)).collect(),
+            // sigstore-js fails on a TSA selector without TSAs.
+            tsa_config: (!tsas.is_empty()).then(|| Selector {
                 selector: "ANY".into(),
             }),
         }

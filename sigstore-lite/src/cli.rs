@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -18,25 +18,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Start mock-oidc, fulcio-lite and rekor-lite, write the trust files, and serve until Ctrl-C.
-    Up {
-        #[arg(long, default_value = "./sigstore-lite-data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1")]
-        host: IpAddr,
-        #[arg(long, default_value_t = 5555)]
-        fulcio_port: u16,
-        #[arg(long, default_value_t = 3000)]
-        rekor_port: u16,
-        #[arg(long, default_value_t = 8080)]
-        oidc_port: u16,
-        /// Also trust a real OIDC issuer: URL, or URL=TYPE (email, github-workflow, ci-provider).
-        #[arg(long = "issuer", value_name = "URL[=TYPE]")]
-        issuers: Vec<String>,
-        /// Host name clients use in URLs (default: --host).
-        #[arg(long)]
-        public_host: Option<String>,
-    },
+    /// Start mock-oidc, fulcio-lite, rekor-lite (v1 and v2) and tsa-lite, write the trust files,
+    /// and serve until Ctrl-C.
+    Up(UpArgs),
     /// Write trusted_root.json, signing_config.json and trust_config.json for services that run
     /// separately (docker-compose), fetching their keys over HTTP.
     TrustFiles {
@@ -46,7 +30,59 @@ pub enum Cmd {
         fulcio_url: String,
         #[arg(long, default_value = "http://localhost:3000")]
         rekor_url: String,
+        #[arg(long, default_value = "http://localhost:3001")]
+        rekor_v2_url: String,
+        #[arg(long, default_value = "http://localhost:3002")]
+        tsa_url: String,
+        /// The Rekor API clients sign through: 2 (Rekor v2 with RFC 3161 timestamps) or 1.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        rekor_api: u8,
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+}
+
+/// The options of `up`.
+#[derive(Args)]
+pub struct UpArgs {
+    #[arg(long, default_value = "./sigstore-lite-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    #[arg(long, default_value_t = 5555)]
+    pub fulcio_port: u16,
+    #[arg(long, default_value_t = 3000)]
+    pub rekor_port: u16,
+    #[arg(long, default_value_t = 3001)]
+    pub rekor_v2_port: u16,
+    #[arg(long, default_value_t = 3002)]
+    pub tsa_port: u16,
+    #[arg(long, default_value_t = 8080)]
+    pub oidc_port: u16,
+    /// The Rekor API clients sign through: 2 (Rekor v2 with RFC 3161 timestamps) or 1.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub rekor_api: u8,
+    /// Also trust a real OIDC issuer: URL, or URL=TYPE (email, github-workflow, ci-provider).
+    #[arg(long = "issuer", value_name = "URL[=TYPE]")]
+    pub issuers: Vec<String>,
+    /// Host name clients use in URLs (default: --host).
+    #[arg(long)]
+    pub public_host: Option<String>,
+}
+
+impl From<UpArgs> for crate::Options {
+    fn from(a: UpArgs) -> crate::Options {
+        crate::Options {
+            data_dir: a.data_dir,
+            host: a.host,
+            fulcio_port: a.fulcio_port,
+            rekor_port: a.rekor_port,
+            rekor_v2_port: a.rekor_v2_port,
+            tsa_port: a.tsa_port,
+            oidc_port: a.oidc_port,
+            rekor_api: a.rekor_api,
+            issuers: a.issuers,
+            public_host: a.public_host,
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! sigstore-lite: the whole stack in one process. [`Stack::start`] binds the three services,
-//! opens their stores in one data directory, writes the trust files real clients need
+//! sigstore-lite: the whole stack in one process. [`Stack::start`] binds the services (mock OIDC
+//! issuer, Fulcio-compatible CA, Rekor v1 and Rekor v2 logs, RFC 3161 timestamp authority), opens
+//! their stores in one data directory, writes the trust files real clients need
 //! (`trusted_root.json`, `signing_config.json` v0.2, `trust_config.json`), and serves until
 //! [`Stack::stop`].
 
@@ -49,7 +50,12 @@ pub struct Options {
     pub host: IpAddr,
     pub fulcio_port: u16,
     pub rekor_port: u16,
+    pub rekor_v2_port: u16,
+    pub tsa_port: u16,
     pub oidc_port: u16,
+    /// Which Rekor the signing config sends clients to: 2 (Rekor v2 and the TSA; v1 stays
+    /// listed for clients that only speak v1) or 1 (Rekor v1 only).
+    pub rekor_api: u8,
     /// Extra real OIDC issuers, as `URL` or `URL=TYPE`.
     pub issuers: Vec<String>,
     /// The host name clients use (default: `host`); used in URLs and the checkpoint origin.
@@ -64,7 +70,10 @@ impl Options {
             host: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             fulcio_port: 0,
             rekor_port: 0,
+            rekor_v2_port: 0,
+            tsa_port: 0,
             oidc_port: 0,
+            rekor_api: 2,
             issuers: Vec::new(),
             public_host: None,
         }
@@ -76,6 +85,9 @@ pub struct Stack {
     pub oidc_url: String,
     pub fulcio_url: String,
     pub rekor_url: String,
+    pub rekor_v2_url: String,
+    /// The TSA's base URL (timestamps at `<tsa_url>/api/v1/timestamp`).
+    pub tsa_url: String,
     pub data_dir: PathBuf,
     pub issuer: mock_oidc::Issuer,
     pub extra_issuers: Vec<String>,
@@ -144,6 +156,8 @@ impl Stack {
         let oidc_l = bind("mock-oidc", opts.host, opts.oidc_port).await?;
         let fulcio_l = bind("fulcio-lite", opts.host, opts.fulcio_port).await?;
         let rekor_l = bind("rekor-lite", opts.host, opts.rekor_port).await?;
+        let rekor_v2_l = bind("rekor-lite (v2)", opts.host, opts.rekor_v2_port).await?;
+        let tsa_l = bind("tsa-lite", opts.host, opts.tsa_port).await?;
         let host = opts.public_host.clone().unwrap_or_else(|| match opts.host {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
@@ -155,6 +169,7 @@ impl Stack {
             )
         };
         let (oidc_url, fulcio_url, rekor_url) = (url(&oidc_l), url(&fulcio_l), url(&rekor_l));
+        let (rekor_v2_url, tsa_url) = (url(&rekor_v2_l), url(&tsa_l));
 
         let svc = |service: &'static str| move |e: String| Error::Service { service, reason: e };
         let issuer = mock_oidc::Issuer::new(&oidc_url, Some(&opts.data_dir.join("oidc")))
@@ -179,12 +194,19 @@ impl Stack {
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
         })
         .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
-        let log = rekor_lite::open(&rekor_lite::Config {
-            data_dir: opts.data_dir.join("rekor"),
-            key: None,
-            origin: host.trim_matches(['[', ']']).to_string(),
-        })
+        let origin = host.trim_matches(['[', ']']).to_string();
+        let log = rekor_lite::open(&rekor_lite::Config::v1(
+            opts.data_dir.join("rekor"),
+            &origin,
+        ))
         .map_err(|e| svc("rekor-lite")(e.to_string()))?;
+        let log_v2 = rekor_lite::open(&rekor_lite::Config::v2(
+            opts.data_dir.join("rekor-v2"),
+            &origin,
+        ))
+        .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?;
+        let tsa = tsa_lite::open(&opts.data_dir.join("tsa"))
+            .map_err(|e| svc("tsa-lite")(e.to_string()))?;
 
         write_trust_files(
             &opts.data_dir,
@@ -194,10 +216,15 @@ impl Stack {
                     fulcio.ca.root_der().to_vec(),
                 ],
                 ct_key: fulcio.ca.ct_key().clone(),
-                rekor_key: log.signer().public_key().clone(),
+                rekor_key: log.public_key().clone(),
+                rekor_v2_key: log_v2.public_key().clone(),
+                tsa_chain: tsa.authority.chain_der(),
                 oidc_url: oidc_url.clone(),
                 fulcio_url: fulcio_url.clone(),
                 rekor_url: rekor_url.clone(),
+                rekor_v2_url: rekor_v2_url.clone(),
+                tsa_url: tsa_url.clone(),
+                rekor_api: opts.rekor_api,
             },
         )?;
 
@@ -212,11 +239,15 @@ impl Stack {
             tokio::spawn(mock_oidc::serve(oidc_l, issuer.clone(), until())),
             tokio::spawn(fulcio_lite::serve(fulcio_l, fulcio, until())),
             tokio::spawn(rekor_lite::serve(rekor_l, log, until())),
+            tokio::spawn(rekor_lite::serve(rekor_v2_l, log_v2, until())),
+            tokio::spawn(tsa_lite::serve(tsa_l, tsa, until())),
         ];
         Ok(Stack {
             oidc_url,
             fulcio_url,
             rekor_url,
+            rekor_v2_url,
+            tsa_url,
             data_dir: opts.data_dir.clone(),
             issuer,
             extra_issuers,
@@ -252,9 +283,35 @@ pub struct TrustInputs {
     pub ca_chain: Vec<Vec<u8>>,
     pub ct_key: PublicKey,
     pub rekor_key: PublicKey,
+    pub rekor_v2_key: PublicKey,
+    /// The TSA chain as DER, leaf first.
+    pub tsa_chain: Vec<Vec<u8>>,
     pub oidc_url: String,
     pub fulcio_url: String,
     pub rekor_url: String,
+    pub rekor_v2_url: String,
+    pub tsa_url: String,
+    /// 2: clients sign through Rekor v2 and the TSA; 1: through Rekor v1 only.
+    pub rekor_api: u8,
+}
+
+/// The subject (organization, common name) of a DER certificate.
+fn subject_of(der: &[u8]) -> Subject {
+    let Ok((_, c)) = x509_parser::parse_x509_certificate(der) else {
+        return Subject::default();
+    };
+    let name = c.subject();
+    let text = |a: Option<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        a.and_then(|a| a.as_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let organization = text(name.iter_organization().next());
+    let common_name = text(name.iter_common_name().next());
+    Subject {
+        organization,
+        common_name,
+    }
 }
 
 /// Writes `trusted_root.json`, `signing_config.json` and `trust_config.json` into `dir`.
@@ -265,25 +322,20 @@ pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
         reason: format!("the CA root: {e}"),
     })?;
     let since = trust::rfc3339(root.validity().not_before.timestamp());
-    let subject = Subject {
-        organization: root
-            .subject()
-            .iter_organization()
-            .next()
-            .and_then(|o| o.as_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        common_name: root
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|o| o.as_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-    };
+    let subject = subject_of(&root_der);
+    let tsa_url = format!("{}/api/v1/timestamp", t.tsa_url);
+    let tsa_since = t
+        .tsa_chain
+        .first()
+        .and_then(|c| x509_parser::parse_x509_certificate(c).ok())
+        .map(|(_, c)| trust::rfc3339(c.validity().not_before.timestamp()))
+        .unwrap_or_else(|| since.clone());
     let tr = TrustedRoot {
         media_type: trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
-        tlogs: vec![LogInstance::new(&t.rekor_url, &t.rekor_key, &since)],
+        tlogs: vec![
+            LogInstance::new(&t.rekor_url, &t.rekor_key, &since),
+            LogInstance::new_v2(&t.rekor_v2_url, &t.rekor_v2_key, &since),
+        ],
         certificate_authorities: vec![CertificateAuthority::new(
             &t.fulcio_url,
             &t.ca_chain,
@@ -295,12 +347,30 @@ pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
             &t.ct_key,
             &since,
         )],
-        timestamp_authorities: Vec::new(),
+        timestamp_authorities: vec![CertificateAuthority::new(
+            &tsa_url,
+            &t.tsa_chain,
+            t.tsa_chain
+                .first()
+                .map(|c| subject_of(c))
+                .unwrap_or_default(),
+            &tsa_since,
+        )],
+    };
+    // One operator: clients (sigstore-python) keep one Rekor per operator, the highest API
+    // version they speak, so with both listed Rekor v2 (and then a TSA) is the default.
+    let (rekors, tsas): (Vec<(&str, u32)>, Vec<&str>) = match t.rekor_api {
+        1 => (vec![(&t.rekor_url, 1)], Vec::new()),
+        _ => (
+            vec![(&t.rekor_v2_url, 2), (&t.rekor_url, 1)],
+            vec![&tsa_url],
+        ),
     };
     let sc = SigningConfig::new(
         &t.fulcio_url,
         &t.oidc_url,
-        &t.rekor_url,
+        &rekors,
+        &tsas,
         &since,
         "sigstore-lite",
     );
@@ -323,29 +393,44 @@ pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
     write(TRUST_CONFIG, serde_json::to_value(&ctc).expect("json"))
 }
 
+/// The services `trust-files` fetches keys from.
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    pub oidc: String,
+    pub fulcio: String,
+    pub rekor: String,
+    pub rekor_v2: String,
+    pub tsa: String,
+    pub rekor_api: u8,
+}
+
 /// Fetches the trust inputs from running services (for docker-compose deployments): the CA chain
-/// (`/api/v2/trustBundle`), the CT log key (`/api/v1/ctlog/publicKey`) and the Rekor key
-/// (`/api/v1/log/publicKey`).
-pub async fn fetch_trust_inputs(
-    oidc_url: &str,
-    fulcio_url: &str,
-    rekor_url: &str,
-) -> Result<TrustInputs, Error> {
-    let get = |service: &'static str, url: String| async move {
-        let r = reqwest::get(&url).await.map_err(|e| Error::Service {
-            service,
-            reason: format!("{url}: {e}"),
-        })?;
-        if !r.status().is_success() {
-            return Err(Error::Service {
+/// (`/api/v2/trustBundle`), the CT log key (`/api/v1/ctlog/publicKey`), the Rekor keys
+/// (`/api/v1/log/publicKey`, `/api/v2/log/publicKey`) and the TSA chain
+/// (`/api/v1/timestamp/certchain`).
+pub async fn fetch_trust_inputs(u: &ServiceUrls) -> Result<TrustInputs, Error> {
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    let (oidc_url, fulcio_url, rekor_url) = (trim(&u.oidc), trim(&u.fulcio), trim(&u.rekor));
+    let (rekor_v2_url, tsa_url) = (trim(&u.rekor_v2), trim(&u.tsa));
+    let http = sigstore_lite_server::http_client(std::time::Duration::from_secs(30));
+    let get = |service: &'static str, url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(&url).send().await.map_err(|e| Error::Service {
                 service,
-                reason: format!("{url}: HTTP {}", r.status()),
-            });
+                reason: format!("{url}: {e}"),
+            })?;
+            if !r.status().is_success() {
+                return Err(Error::Service {
+                    service,
+                    reason: format!("{url}: HTTP {}", r.status()),
+                });
+            }
+            r.text().await.map_err(|e| Error::Service {
+                service,
+                reason: e.to_string(),
+            })
         }
-        r.text().await.map_err(|e| Error::Service {
-            service,
-            reason: e.to_string(),
-        })
     };
     let bad = |service: &'static str, reason: String| Error::Service { service, reason };
     let bundle: serde_json::Value = serde_json::from_str(
@@ -379,12 +464,31 @@ pub async fn fetch_trust_inputs(
     let rekor_key =
         PublicKey::from_pem(&get("rekor-lite", format!("{rekor_url}/api/v1/log/publicKey")).await?)
             .map_err(|e| bad("rekor-lite", e.to_string()))?;
+    let rekor_v2_key = PublicKey::from_pem(
+        &get(
+            "rekor-lite (v2)",
+            format!("{rekor_v2_url}/api/v2/log/publicKey"),
+        )
+        .await?,
+    )
+    .map_err(|e| bad("rekor-lite (v2)", e.to_string()))?;
+    let tsa_chain =
+        pem_parse_all(&get("tsa-lite", format!("{tsa_url}/api/v1/timestamp/certchain")).await?)
+            .map_err(|e| bad("tsa-lite", e.to_string()))?
+            .into_iter()
+            .map(|p| p.der)
+            .collect();
     Ok(TrustInputs {
         ca_chain,
         ct_key,
         rekor_key,
-        oidc_url: oidc_url.trim_end_matches('/').to_string(),
-        fulcio_url: fulcio_url.trim_end_matches('/').to_string(),
-        rekor_url: rekor_url.trim_end_matches('/').to_string(),
+        rekor_v2_key,
+        tsa_chain,
+        oidc_url,
+        fulcio_url,
+        rekor_url,
+        rekor_v2_url,
+        tsa_url,
+        rekor_api: u.rekor_api,
     })
 }

@@ -4,58 +4,42 @@ use sigstore_lite::cli::{Cli, Cmd};
 #[tokio::main]
 async fn main() {
     sigstore_lite_server::init_tracing();
-    let (data_dir, host, fulcio_port, rekor_port, oidc_port, issuers, public_host) =
-        match Cli::parse().cmd {
-            Cmd::Up {
-                data_dir,
-                host,
-                fulcio_port,
-                rekor_port,
-                oidc_port,
-                issuers,
-                public_host,
-            } => (
-                data_dir,
-                host,
-                fulcio_port,
-                rekor_port,
-                oidc_port,
-                issuers,
-                public_host,
-            ),
-            Cmd::TrustFiles {
-                oidc_url,
-                fulcio_url,
-                rekor_url,
-                out,
-            } => {
-                let r = async {
-                    let t = sigstore_lite::fetch_trust_inputs(&oidc_url, &fulcio_url, &rekor_url)
-                        .await?;
-                    sigstore_lite::write_trust_files(&out, &t)
-                };
-                if let Err(e) = r.await {
-                    eprintln!("sigstore-lite: {e}");
-                    std::process::exit(1);
-                }
-                println!(
-                    "wrote {}, {} and {} into {}",
-                    sigstore_lite::TRUSTED_ROOT,
-                    sigstore_lite::SIGNING_CONFIG,
-                    sigstore_lite::TRUST_CONFIG,
-                    out.display()
-                );
-                return;
+    let opts = match Cli::parse().cmd {
+        Cmd::Up(args) => sigstore_lite::Options::from(args),
+        Cmd::TrustFiles {
+            oidc_url,
+            fulcio_url,
+            rekor_url,
+            rekor_v2_url,
+            tsa_url,
+            rekor_api,
+            out,
+        } => {
+            let urls = sigstore_lite::ServiceUrls {
+                oidc: oidc_url,
+                fulcio: fulcio_url,
+                rekor: rekor_url,
+                rekor_v2: rekor_v2_url,
+                tsa: tsa_url,
+                rekor_api,
+            };
+            let r = async {
+                let t = sigstore_lite::fetch_trust_inputs(&urls).await?;
+                sigstore_lite::write_trust_files(&out, &t)
+            };
+            if let Err(e) = r.await {
+                eprintln!("sigstore-lite: {e}");
+                std::process::exit(1);
             }
-        };
-    let opts = sigstore_lite::Options {
-        data_dir,
-        host,
-        fulcio_port,
-        rekor_port,
-        oidc_port,
-        issuers,
-        public_host,
+            println!(
+                "wrote {}, {} and {} into {}",
+                sigstore_lite::TRUSTED_ROOT,
+                sigstore_lite::SIGNING_CONFIG,
+                sigstore_lite::TRUST_CONFIG,
+                out.display()
+            );
+            return;
+        }
     };
     let stack = match sigstore_lite::Stack::start(&opts).await {
         Ok(s) => s,
@@ -66,12 +50,19 @@ async fn main() {
     };
     let dir = stack.data_dir.display();
     let email = "you@example.com";
+    let signs_through = if opts.rekor_api == 1 {
+        "clients sign through Rekor v1"
+    } else {
+        "clients sign through Rekor v2 + the TSA"
+    };
     println!(
         "sigstore-lite is up (data in {dir}; Ctrl-C stops it)
 
   mock OIDC issuer  {oidc}   (issues any identity: for tests and demos only)
   fulcio-lite (CA)  {fulcio}
-  rekor-lite (log)  {rekor}
+  rekor-lite v1     {rekor}
+  rekor-lite v2     {rekor_v2}   (C2SP checkpoint and tiles; {signs_through})
+  tsa-lite (RFC 3161) {tsa}/api/v1/timestamp
   trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}
   health, metrics   <url>/healthz, <url>/metrics{extra}
 
@@ -100,6 +91,8 @@ Next:
         oidc = stack.oidc_url,
         fulcio = stack.fulcio_url,
         rekor = stack.rekor_url,
+        rekor_v2 = stack.rekor_v2_url,
+        tsa = stack.tsa_url,
         tr = sigstore_lite::TRUSTED_ROOT,
         sc = sigstore_lite::SIGNING_CONFIG,
         tc = sigstore_lite::TRUST_CONFIG,

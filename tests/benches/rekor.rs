@@ -5,7 +5,9 @@
 //!    the crypto implies on this machine's cores, also from `openssl speed`;
 //! 2. durable appends/s and p50/p99 latency with wrk replaying distinct pre-signed hashedrekord
 //!    entries over 64 connections (wrk and the server share the same cores), for entries carrying
-//!    a public key and entries carrying a certificate (as keyless clients send them).
+//!    a public key and entries carrying a certificate (as keyless clients send them);
+//! 3. the same through the Rekor v2 API (hashedRekordRequestV002 with a certificate; no SET, so
+//!    the crypto per entry is one verification), then tile and checkpoint reads/s.
 //!
 //! Knobs: BENCH_SECONDS (default 10), BENCH_CONNS (default 64), BENCH_RATE_GUESS (bodies to
 //! prepare per second, default 30000).
@@ -93,6 +95,17 @@ fn crypto(pk_body: &[u8], cert_body: &[u8]) -> Duration {
     per_entry
 }
 
+/// A Rekor v2 request carrying a certificate (DER), as keyless clients send it.
+fn request_v2(key: &Signer, cert_der: &[u8], artifact: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&json!({"hashedRekordRequestV002": {
+        "digest": B64.encode(sha256(artifact)),
+        "signature": {"content": B64.encode(key.sign(artifact)), "verifier": {
+            "x509Certificate": {"rawBytes": B64.encode(cert_der)},
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256"}}
+    }}))
+    .unwrap()
+}
+
 fn main() {
     bench::print_machine();
     let secs: u64 = env_or("BENCH_SECONDS", "10").parse().unwrap();
@@ -139,12 +152,7 @@ fn main() {
         drop(bodies);
         let data = dir.path().join(format!("log-{what}"));
         let url = bench::background(2, move || async move {
-            let log = rekor_lite::open(&rekor_lite::Config {
-                data_dir: data,
-                key: None,
-                origin: "127.0.0.1".into(),
-            })
-            .unwrap();
+            let log = rekor_lite::open(&rekor_lite::Config::v1(data, "127.0.0.1")).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
             tokio::spawn(rekor_lite::serve(listener, log, std::future::pending()));
@@ -205,6 +213,115 @@ fn main() {
         println!(
             "ratio to the crypto ceiling: {:.0}% (wrk shares the same cores)",
             100.0 * w.per_second / (bench::cores() / per_entry.as_secs_f64())
+        );
+    }
+    rekor_v2(&keys, &cert_pems, secs, conns, guess, dir.path());
+}
+
+fn rekor_v2(
+    keys: &[Signer],
+    cert_pems: &[String],
+    secs: u64,
+    conns: usize,
+    guess: u64,
+    dir: &std::path::Path,
+) {
+    let ders: Vec<Vec<u8>> = cert_pems
+        .iter()
+        .map(|p| {
+            sigstore_lite_core::keys::pem_parse_all(p)
+                .unwrap()
+                .remove(0)
+                .der
+        })
+        .collect();
+    let admit = per_op(3000, || {
+        let p =
+            sigstore_lite_core::rekor::v2::ProposedV2::parse(&request_v2(&keys[0], &ders[0], b"x"))
+                .unwrap();
+        p.admit().unwrap();
+    });
+    let n = (guess * secs) as usize;
+    println!("\n== Rekor v2 durable appends, certificate entries: wrk -t2 -c{conns} -d{secs}s, {n} distinct pre-signed bodies ==");
+    println!(
+        "admission (parse + verify + canonical body) per entry: {:.1} us; no SET, so the crypto ceiling is the verification alone",
+        us(admit)
+    );
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let chunks: Vec<_> = (0..2)
+            .map(|t| {
+                let ders = &ders;
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(2)
+                        .map(|i| {
+                            let k = i % keys.len();
+                            request_v2(&keys[k], &ders[k], format!("v2 artifact {i}").as_bytes())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let prefix = dir.join("bodies-v2");
+    bench::write_bodies(&prefix, &bodies, 2);
+    drop(bodies);
+    let data = dir.join("log-v2");
+    let url = bench::background(2, move || async move {
+        let log = rekor_lite::open(&rekor_lite::Config::v2(data, "127.0.0.1")).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(rekor_lite::serve(listener, log, std::future::pending()));
+        url
+    });
+    let w = bench::wrk_post(
+        &format!("{url}/api/v2/log/entries"),
+        &prefix,
+        "application/json",
+        2,
+        conns,
+        secs,
+    );
+    assert_eq!(w.unexpected, 0, "some v2 appends were not answered 201");
+    let checkpoint = std::process::Command::new("curl")
+        .args(["-sf", &format!("{url}/checkpoint")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let size: u64 = checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        size >= w.requests,
+        "the log holds {size} entries but {} were acknowledged",
+        w.requests
+    );
+    println!(
+        "durable appends/s: {:.0} ({} acknowledged; tree size {size})",
+        w.per_second, w.requests
+    );
+    println!("latency: p50 {:.2} ms, p99 {:.2} ms", w.p50_ms, w.p99_ms);
+    let verify_only = admit.as_secs_f64();
+    println!(
+        "ratio to the admission ceiling ({:.0}/s on {} cores): {:.0}% (wrk shares the same cores)",
+        bench::cores() / verify_only,
+        bench::cores(),
+        100.0 * w.per_second * verify_only / bench::cores()
+    );
+    assert!(size > 256, "a full tile to read");
+    for (what, path) in [
+        ("full level-0 tile (8 KiB)", "tile/0/000"),
+        ("entry bundle (256 bodies)", "tile/entries/000"),
+        ("checkpoint", "checkpoint"),
+    ] {
+        let w = bench::wrk_get(&format!("{url}/{path}"), 2, conns, secs.min(5));
+        assert_eq!(w.unexpected, 0, "{path}");
+        println!(
+            "GET {what}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+            w.per_second, w.p50_ms, w.p99_ms
         );
     }
 }

@@ -111,7 +111,45 @@ pub fn wrk_post(
     conns: usize,
     secs: u64,
 ) -> Wrk {
+    wrk_post_bodies(
+        url,
+        bodies_prefix,
+        content_type,
+        false,
+        threads,
+        conns,
+        secs,
+    )
+}
+
+/// [`wrk_post`] for binary bodies, written hex-encoded by [`write_bodies_hex`] and decoded once
+/// when wrk loads them.
+pub fn wrk_post_hex(
+    url: &str,
+    bodies_prefix: &Path,
+    content_type: &str,
+    threads: usize,
+    conns: usize,
+    secs: u64,
+) -> Wrk {
+    wrk_post_bodies(url, bodies_prefix, content_type, true, threads, conns, secs)
+}
+
+fn wrk_post_bodies(
+    url: &str,
+    bodies_prefix: &Path,
+    content_type: &str,
+    hex: bool,
+    threads: usize,
+    conns: usize,
+    secs: u64,
+) -> Wrk {
     let script = bodies_prefix.with_extension("lua");
+    let decode = if hex {
+        r#"line = line:gsub("..", function(cc) return string.char(tonumber(cc, 16)) end)"#
+    } else {
+        ""
+    };
     std::fs::write(
         &script,
         format!(
@@ -122,7 +160,10 @@ function setup(thread)
 end
 function init(args)
   bodies = {{}}
-  for line in io.lines("{prefix}." .. id) do bodies[#bodies + 1] = line end
+  for line in io.lines("{prefix}." .. id) do
+    {decode}
+    bodies[#bodies + 1] = line
+  end
   n = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "{content_type}"
@@ -140,25 +181,33 @@ end
         ),
     )
     .expect("write the wrk script");
-    let out = Command::new("wrk")
-        .args([
-            "-t",
-            &threads.to_string(),
-            "-c",
-            &conns.to_string(),
-            "-d",
-            &format!("{secs}s"),
-            "--timeout",
-            "10s",
-            "--latency",
-            "-s",
-        ])
-        .arg(&script)
-        .arg(url)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("wrk is needed for this benchmark (apt-get install wrk, or bash scripts/bench): {e}")
-        });
+    run_wrk(url, Some(&script), threads, conns, secs)
+}
+
+/// Runs wrk GETting `url`.
+pub fn wrk_get(url: &str, threads: usize, conns: usize, secs: u64) -> Wrk {
+    run_wrk(url, None, threads, conns, secs)
+}
+
+fn run_wrk(url: &str, script: Option<&Path>, threads: usize, conns: usize, secs: u64) -> Wrk {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        &threads.to_string(),
+        "-c",
+        &conns.to_string(),
+        "-d",
+        &format!("{secs}s"),
+        "--timeout",
+        "10s",
+        "--latency",
+    ]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    let out = cmd.arg(url).output().unwrap_or_else(|e| {
+        panic!("wrk is needed for this benchmark (apt-get install wrk, or bash scripts/bench): {e}")
+    });
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -198,6 +247,12 @@ end
                     .sum()
             }),
     }
+}
+
+/// Writes binary `bodies` hex-encoded, for [`wrk_post_hex`].
+pub fn write_bodies_hex(prefix: &Path, bodies: &[Vec<u8>], threads: usize) {
+    let hexed: Vec<Vec<u8>> = bodies.iter().map(|b| hex::encode(b).into_bytes()).collect();
+    write_bodies(prefix, &hexed, threads);
 }
 
 /// Writes `bodies` round-robin into `threads` files `<prefix>.<i>`, one body per line (bodies

@@ -39,24 +39,37 @@ fn every_service_command_parses_with_its_binary() {
     assert!(
         matches!(rekor_lite::cli::Cli::try_parse_from(&rekor).unwrap().cmd, rekor_lite::cli::Cmd::Serve { addr, .. } if addr.port() == 3000)
     );
+    let rekor_v2 = command(s, "rekor-v2");
+    assert!(
+        matches!(rekor_lite::cli::Cli::try_parse_from(&rekor_v2).unwrap().cmd, rekor_lite::cli::Cmd::Serve { addr, api_version: 2, origin: Some(o), .. } if addr.port() == 3001 && o == "rekor-v2")
+    );
+    let tsa = command(s, "tsa");
+    assert_eq!(tsa[0], "tsa-lite");
+    assert!(
+        matches!(tsa_lite::cli::Cli::try_parse_from(&tsa).unwrap().cmd, tsa_lite::cli::Cmd::Serve { addr, .. } if addr.port() == 3002)
+    );
     // A misspelt flag would not parse: the check has teeth.
     let mut bad = rekor.clone();
     bad[2] = "--adress".into();
     assert!(rekor_lite::cli::Cli::try_parse_from(&bad).is_err());
     // Same ports as `sigstore-lite up`.
     let up = sigstore_lite::cli::Cli::try_parse_from(["sigstore-lite", "up"]).unwrap();
-    let sigstore_lite::cli::Cmd::Up {
+    let sigstore_lite::cli::Cmd::Up(sigstore_lite::cli::UpArgs {
         fulcio_port,
         rekor_port,
+        rekor_v2_port,
+        tsa_port,
         oidc_port,
         ..
-    } = up.cmd
+    }) = up.cmd
     else {
         panic!()
     };
     for (svc, port) in [
         ("fulcio", fulcio_port),
         ("rekor", rekor_port),
+        ("rekor-v2", rekor_v2_port),
+        ("tsa", tsa_port),
         ("mock-oidc", oidc_port),
         ("registry", 5000),
     ] {
@@ -72,7 +85,14 @@ fn every_service_command_parses_with_its_binary() {
             "{svc} has a health check"
         );
     }
-    for vol in ["oidc-data", "fulcio-data", "rekor-data", "registry-data"] {
+    for vol in [
+        "oidc-data",
+        "fulcio-data",
+        "rekor-data",
+        "rekor-v2-data",
+        "tsa-data",
+        "registry-data",
+    ] {
         assert!(c["volumes"].get(vol).is_some(), "named volume {vol}");
     }
     assert_eq!(s["registry"]["image"], "registry:2");

@@ -13,6 +13,16 @@ fn cosign(args: &[&str]) -> Output {
         .expect("run cosign-keyless")
 }
 
+/// [`cosign`] off the async runtime's threads.
+async fn cosign_bg(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cosign(&args)
+    })
+    .await
+    .unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -27,13 +37,48 @@ fn sigstore_python() -> PathBuf {
     p
 }
 
+/// The bundle's log entry kind version and whether it carries RFC 3161 timestamps.
+fn witnessed_by(bundle: &Path) -> (String, usize, bool) {
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+    let vm = &b["verificationMaterial"];
+    (
+        vm["tlogEntries"][0]["kindVersion"]["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        vm["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map_or(0, Vec::len),
+        vm["tlogEntries"][0].get("inclusionPromise").is_some(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
+async fn signs_through_rekor_v2_and_the_tsa_and_cross_verifies_with_sigstore_python() {
+    cross_verify_with_sigstore_python(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_through_rekor_v1_and_cross_verifies_with_sigstore_python() {
+    cross_verify_with_sigstore_python(1).await;
+}
+
+/// cosign-keyless and sigstore-python sign against the stack whose signing config names Rekor
+/// `api` (2: with the TSA), and each verifies the other's bundles.
+async fn cross_verify_with_sigstore_python(api: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let stack =
-        sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(&dir.path().join("stack")))
-            .await
-            .unwrap();
+    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
+        rekor_api: api,
+        ..sigstore_lite::Options::loopback(&dir.path().join("stack"))
+    })
+    .await
+    .unwrap();
+    // What each bundle must show: v2 = hashedrekord 0.0.2, one timestamp, no SET; v1 = 0.0.1
+    // entries with a SET and no timestamp.
+    let expect = |kind_version: &str| match api {
+        2 => ("0.0.2".to_string(), 1, false),
+        _ => (kind_version.to_string(), 0, true),
+    };
     let token = mock_oidc::fetch_token(
         &stack.oidc_url,
         &mock_oidc::email_claims("alice@example.com"),
@@ -69,13 +114,25 @@ async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let narration = stderr(&o);
-    for step in [
-        "identity token",
-        "Fulcio issued",
-        "SCT",
-        "Rekor logged",
-        "inclusion proof",
-    ] {
+    let steps: &[&str] = match api {
+        2 => &[
+            "identity token",
+            "Fulcio issued",
+            "SCT",
+            "timestamp authority signed the time",
+            "Rekor v2 logged",
+            "C2SP checkpoint verify",
+        ],
+        _ => &[
+            "identity token",
+            "Fulcio issued",
+            "SCT",
+            "Rekor logged",
+            "inclusion proof",
+        ],
+    };
+    assert_eq!(witnessed_by(&ours), expect("0.0.1"));
+    for step in steps {
         assert!(
             narration.contains(step),
             "-v should narrate {step:?}: {narration}"
@@ -112,6 +169,26 @@ async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
         .await
         .unwrap();
     assert_eq!(o.status.code(), Some(12));
+    if api == 2 {
+        // Rekor v2 gives no signed time: without its timestamp the bundle proves nothing about
+        // when the short-lived certificate was used.
+        let mut b: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&ours).unwrap()).unwrap();
+        b["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestampVerificationData");
+        let stripped = w.join("no-timestamp.json");
+        std::fs::write(&stripped, b.to_string()).unwrap();
+        let o = tokio::task::spawn_blocking(verify(&stripped, "alice@example.com", &arts))
+            .await
+            .unwrap();
+        assert!(
+            !o.status.success(),
+            "a v2 bundle without a timestamp verified"
+        );
+        assert!(stderr(&o).contains("time"), "{}", stderr(&o));
+    }
 
     // sigstore-python verifies our bundle...
     let py = |args: Vec<String>| {
@@ -157,6 +234,7 @@ async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
         &arts,
     ]));
     assert!(ok, "{out}");
+    assert_eq!(witnessed_by(&theirs), expect("0.0.1"));
     let o = tokio::task::spawn_blocking(verify(&theirs, "alice@example.com", &arts))
         .await
         .unwrap();
@@ -186,6 +264,8 @@ async fn signs_against_the_stack_and_cross_verifies_with_sigstore_python() {
         &arts,
     ]));
     assert!(ok, "{out}");
+    // sigstore-python logs DSSE as dsse 0.0.1 in v1 and as hashedrekord 0.0.2 over the PAE in v2.
+    assert_eq!(witnessed_by(&att), expect("0.0.1"));
     let o = tokio::task::spawn_blocking(verify(&att, "alice@example.com", &arts))
         .await
         .unwrap();
@@ -235,112 +315,93 @@ async fn sigstore_js_signs_and_attests_against_the_stack_and_cross_verifies() {
     let statement = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "artifact.txt", "digest": {"sha256": digest}}],
         "predicateType": "https://example.com/predicate/v1", "predicate": {"k": "v"}});
     std::fs::write(w.join("statement.json"), statement.to_string()).unwrap();
-    let tr = stack.trusted_root_path();
-    let js = {
-        let (node, script) = (node.clone(), script.clone());
-        move |args: Vec<String>| {
-            let (node, script) = (node.clone(), script.clone());
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    Command::new(node).arg(script).args(args).output().unwrap()
-                })
-                .await
-                .unwrap()
-            }
-        }
-    };
     let p = |x: &Path| x.to_str().unwrap().to_string();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    // sigstore-js signs (publicKey + proof of possession request) and attests (dsse) against the stack.
-    let o = js(s(&[
-        "sign",
-        &p(&art),
-        &p(&w.join("js.json")),
-        "--fulcio",
-        &stack.fulcio_url,
-        "--rekor",
-        &stack.rekor_url,
-        "--token",
-        &token,
-    ]))
-    .await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = js(s(&[
-        "attest",
-        &p(&w.join("statement.json")),
-        &p(&w.join("js.att.json")),
-        "--fulcio",
-        &stack.fulcio_url,
-        "--rekor",
-        &stack.rekor_url,
-        "--token",
-        &token,
-    ]))
-    .await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    // @sigstore/verify accepts both with the stack's trusted root, and refuses another identity.
-    for b in ["js.json", "js.att.json"] {
-        let o = js(s(&[
+    let (tr, tc, sc) = (
+        p(&stack.trusted_root_path()),
+        p(&stack.trust_config_path()),
+        p(&stack.signing_config_path()),
+    );
+    let js = |args: Vec<String>| {
+        let (node, script) = (node.clone(), script.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(node).arg(script).args(args).output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // sigstore-js signs or attests FILE into OUT: `sign`/`attest` with its high-level API and
+    // explicit URLs (Rekor v1), the `-config` forms from the stack's signing config.
+    let js_sign = |cmd: &str, file: &Path, out: &str| {
+        let mut args = s(&[cmd, &p(file), &p(&w.join(out)), "--token", &token]);
+        if cmd.ends_with("-config") {
+            args.extend(s(&["--signing-config", &sc]));
+        } else {
+            args.extend(s(&[
+                "--fulcio",
+                &stack.fulcio_url,
+                "--rekor",
+                &stack.rekor_url,
+            ]));
+        }
+        js(args)
+    };
+    // @sigstore/verify with the stack's trusted root, for an identity.
+    let js_verify = |bundle: &str, identity: &str| {
+        js(s(&[
             "verify",
             &p(&art),
-            &p(&w.join(b)),
+            &p(&w.join(bundle)),
             "--trusted-root",
-            &p(&tr),
+            &tr,
             "--identity",
-            "js@example.com",
+            identity,
             "--issuer",
             &stack.oidc_url,
         ]))
-        .await;
-        assert!(
-            o.status.success(),
-            "@sigstore/verify rejected {b}: {}",
-            stderr(&o)
-        );
-        let o = js(s(&[
-            "verify",
-            &p(&art),
-            &p(&w.join(b)),
-            "--trusted-root",
-            &p(&tr),
-            "--identity",
-            "eve@example.com",
-            "--issuer",
-            &stack.oidc_url,
-        ]))
-        .await;
-        assert!(!o.status.success());
-    }
-    // cosign-keyless verifies sigstore-js's bundles; @sigstore/verify verifies cosign-keyless's.
-    let tc = p(&stack.trust_config_path());
-    for b in ["js.json", "js.att.json"] {
-        let args = s(&[
+    };
+    let ck_verify = |bundle: &str| {
+        cosign_bg(s(&[
             "verify-blob",
             &p(&art),
             "--bundle",
-            &p(&w.join(b)),
+            &p(&w.join(bundle)),
             "--trust-config",
             &tc,
             "--certificate-identity",
             "js@example.com",
             "--certificate-oidc-issuer",
             &stack.oidc_url,
-        ]);
-        let o = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
-                .args(args)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        ]))
+    };
+
+    // sigstore-js signs (publicKey + proof of possession request) and attests (dsse) through
+    // Rekor v1; @sigstore/verify accepts both and refuses another identity; so does cosign-keyless.
+    let statement = w.join("statement.json");
+    for (cmd, file, out) in [
+        ("sign", &art, "js.json"),
+        ("attest", &statement, "js.att.json"),
+    ] {
+        let o = js_sign(cmd, file, out).await;
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let o = js_verify(out, "js@example.com").await;
         assert!(
             o.status.success(),
-            "cosign-keyless rejected sigstore-js's {b}: {}",
+            "@sigstore/verify rejected {out}: {}",
+            stderr(&o)
+        );
+        assert!(!js_verify(out, "eve@example.com").await.status.success());
+        let o = ck_verify(out).await;
+        assert!(
+            o.status.success(),
+            "cosign-keyless rejected sigstore-js's {out}: {}",
             stderr(&o)
         );
     }
-    let args = s(&[
+    // @sigstore/verify verifies cosign-keyless's bundle (Rekor v2 and the TSA, the default).
+    let o = cosign_bg(s(&[
         "sign-blob",
         &p(&art),
         "--bundle",
@@ -349,31 +410,37 @@ async fn sigstore_js_signs_and_attests_against_the_stack_and_cross_verifies() {
         &tc,
         "--identity-token",
         &token,
-    ]);
-    let o = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = js(s(&[
-        "verify",
-        &p(&art),
-        &p(&w.join("ck.json")),
-        "--trusted-root",
-        &p(&tr),
-        "--identity",
-        "js@example.com",
-        "--issuer",
-        &stack.oidc_url,
     ]))
     .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = js_verify("ck.json", "js@example.com").await;
     assert!(
         o.status.success(),
         "@sigstore/verify rejected cosign-keyless's bundle: {}",
+        stderr(&o)
+    );
+    // sigstore-js builds from the stack's signing config: Rekor v2 with the TSA (its JSON API).
+    let o = js_sign("sign-config", &art, "js-v2.json").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        witnessed_by(&w.join("js-v2.json")),
+        ("0.0.2".into(), 1, false)
+    );
+    let o = js_verify("js-v2.json", "js@example.com").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ck_verify("js-v2.json").await;
+    assert!(
+        o.status.success(),
+        "cosign-keyless rejected sigstore-js's Rekor v2 bundle: {}",
+        stderr(&o)
+    );
+    // sigstore-js 5 sends a DSSE envelope to Rekor v2 as dsseRequestV002, which rekor-tiles
+    // refuses ("invalid type, must be hashedrekord"); so does rekor-lite.
+    let o = js_sign("attest-config", &statement, "js-v2.att.json").await;
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("must be hashedrekord"),
+        "{}",
         stderr(&o)
     );
     stack.stop().await;

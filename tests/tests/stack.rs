@@ -116,16 +116,27 @@ async fn sigstore_python_signs_attests_and_verifies_against_the_stack() {
     );
     assert!(!ok, "another artifact must fail");
 
-    // The bundle holds our log's entry with an inclusion proof and a promise (SET).
+    // The default signing config sent sigstore-python to Rekor v2 and the TSA: the bundle holds
+    // a hashedrekord 0.0.2 entry with an inclusion proof and a C2SP checkpoint (origin = the
+    // bare host, no SET), and an RFC 3161 timestamp.
     let b: Value =
         serde_json::from_slice(&std::fs::read(w.join("a.sigstore.json")).unwrap()).unwrap();
     let tle = &b["verificationMaterial"]["tlogEntries"][0];
-    assert_eq!(tle["kindVersion"]["kind"], "hashedrekord");
-    assert!(tle["inclusionPromise"]["signedEntryTimestamp"].is_string());
+    assert_eq!(
+        tle["kindVersion"],
+        json!({"kind": "hashedrekord", "version": "0.0.2"})
+    );
+    assert!(tle.get("inclusionPromise").is_none());
     assert!(tle["inclusionProof"]["checkpoint"]["envelope"]
         .as_str()
         .unwrap()
-        .contains(" - "));
+        .starts_with("127.0.0.1\n"));
+    assert_eq!(
+        b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     // DSSE: attest, then verify.
     let pred = json!({"buildDefinition": {"buildType": "https://example.com/build", "externalParameters": {}},
@@ -150,9 +161,10 @@ async fn sigstore_python_signs_attests_and_verifies_against_the_stack() {
     );
     assert!(ok, "attest failed: {out}");
     let b: Value = serde_json::from_slice(&std::fs::read(w.join("a.att.json")).unwrap()).unwrap();
+    // Rekor v2 logs a DSSE envelope as a hashedrekord over its PAE.
     assert_eq!(
-        b["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"],
-        "dsse"
+        b["verificationMaterial"]["tlogEntries"][0]["kindVersion"],
+        json!({"kind": "hashedrekord", "version": "0.0.2"})
     );
     let (ok, out) = verify(
         "a.att.json",
@@ -183,8 +195,24 @@ async fn restart_reuses_keys_and_log() {
     );
     let sc: Value =
         serde_json::from_slice(&std::fs::read(s.signing_config_path()).unwrap()).unwrap();
-    assert_eq!(sc["rekorTlogUrls"][0]["url"], json!(s.rekor_url));
+    // Rekor v2 (with the TSA) first, v1 still listed, one operator: clients take v2.
+    assert_eq!(sc["rekorTlogUrls"][0]["url"], json!(s.rekor_v2_url));
+    assert_eq!(sc["rekorTlogUrls"][0]["majorApiVersion"], 2);
+    assert_eq!(sc["rekorTlogUrls"][1]["url"], json!(s.rekor_url));
+    assert_eq!(sc["rekorTlogUrls"][1]["majorApiVersion"], 1);
+    assert_eq!(
+        sc["tsaUrls"][0]["url"],
+        json!(format!("{}/api/v1/timestamp", s.tsa_url))
+    );
     assert_eq!(sc["caUrls"][0]["majorApiVersion"], 1);
+    assert_eq!(tr["tlogs"].as_array().unwrap().len(), 2);
+    assert_eq!(tr["timestampAuthorities"].as_array().unwrap().len(), 1);
+    let cp1 = reqwest::get(format!("{}/checkpoint", s.rekor_v2_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let log1: Value = reqwest::get(format!("{}/api/v1/log", s.rekor_url))
         .await
         .unwrap()
@@ -202,7 +230,12 @@ async fn restart_reuses_keys_and_log() {
     let tr2: Value =
         serde_json::from_slice(&std::fs::read(s.trusted_root_path()).unwrap()).unwrap();
     // Ports differ between runs; keys, CA chain and log IDs do not.
-    for k in ["certificateAuthorities", "tlogs", "ctlogs"] {
+    for k in [
+        "certificateAuthorities",
+        "tlogs",
+        "ctlogs",
+        "timestampAuthorities",
+    ] {
         let strip = |v: &Value| {
             let mut v = v.clone();
             for e in v.as_array_mut().unwrap() {
@@ -220,6 +253,13 @@ async fn restart_reuses_keys_and_log() {
         .await
         .unwrap();
     assert_eq!(log1["treeID"], log2["treeID"]);
+    let cp2 = reqwest::get(format!("{}/checkpoint", s.rekor_v2_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(cp1, cp2, "the v2 log keeps its key and tree");
     let oidc_key2: Value = reqwest::get(format!("{}/jwks", s.oidc_url))
         .await
         .unwrap()
@@ -236,9 +276,16 @@ async fn trust_files_fetched_over_http_match_the_ones_up_writes() {
     let s = Stack::start(&opts(&dir.path().join("stack")))
         .await
         .unwrap();
-    let t = sigstore_lite::fetch_trust_inputs(&s.oidc_url, &s.fulcio_url, &s.rekor_url)
-        .await
-        .unwrap();
+    let t = sigstore_lite::fetch_trust_inputs(&sigstore_lite::ServiceUrls {
+        oidc: s.oidc_url.clone(),
+        fulcio: s.fulcio_url.clone(),
+        rekor: s.rekor_url.clone(),
+        rekor_v2: s.rekor_v2_url.clone(),
+        tsa: s.tsa_url.clone(),
+        rekor_api: 2,
+    })
+    .await
+    .unwrap();
     let out = dir.path().join("fetched");
     sigstore_lite::write_trust_files(&out, &t).unwrap();
     for f in [

@@ -250,6 +250,23 @@ async fn openssl_verifies_our_replies_and_we_verify_openssls() {
         to: None,
     }];
     assert!(timestamp::verify(&r2, b"the signature bytes a bundle carries", &ours).is_err());
+
+    // A client's replay check: the reply carries the request's nonce, and only that one.
+    for (nonce, asked) in [(Some(1234u64), 1234u64), (Some(1234), 1235), (None, 1234)] {
+        let r = post(
+            &srv.url,
+            tsa_lite::api::QUERY,
+            timestamp::request(b"n", nonce, true),
+        )
+        .await;
+        let reply = r.bytes().await.unwrap();
+        let got = timestamp::check_nonce(&reply, asked);
+        assert_eq!(
+            got.is_ok(),
+            nonce == Some(asked),
+            "{nonce:?} vs {asked}: {got:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,8 @@ pub enum EntryError {
     BadSignature,
     #[error("the DSSE envelope is invalid: {0}")]
     BadEnvelope(String),
+    #[error("invalid type, must be hashedrekord: Rekor v2 does not accept {0} (log a DSSE envelope as a hashedrekord over the hash of its PAE)")]
+    OnlyHashedRekord(&'static str),
 }
 
 impl EntryError {
@@ -65,6 +67,7 @@ impl EntryError {
             EntryError::BadKey(_) => "bad_public_key",
             EntryError::BadSignature => "bad_signature",
             EntryError::BadEnvelope(_) => "bad_dsse_envelope",
+            EntryError::OnlyHashedRekord(_) => "unknown_kind",
         }
     }
 }

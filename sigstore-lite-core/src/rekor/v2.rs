@@ -8,7 +8,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::entry::{b64, CanonicalEntry, EntryError, Verifier};
+use super::entry::{b64, CanonicalEntry, EntryError, Proposed, Verifier};
 use crate::keys::{DigestAlg, KeyKind, PublicKey};
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -196,19 +196,15 @@ fn key_details_spec(details: &str) -> Option<(DigestAlg, KeyKind)> {
     })
 }
 
-/// What a client proposes to a Rekor v2 log (`POST /api/v2/log/entries`).
+/// What a client proposes to a Rekor v2 log (`POST /api/v2/log/entries`). Rekor v2 logs only
+/// hashedrekord 0.0.2; a DSSE envelope is proposed as a hashedrekord over the hash of its PAE
+/// ([`ProposedV2::dsse`]), as sigstore-go and sigstore-python do. `dsseRequestV002` is refused,
+/// as rekor-tiles refuses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProposedV2 {
     /// `hashedRekordRequestV002`: a signature over a digest.
     HashedRekord(HashedRekordV002),
-    /// `dsseRequestV002`: a DSSE envelope with one signature and its verifier. Logged, as current
-    /// clients and rekor-tiles do, as hashedrekord 0.0.2 over the hash of the envelope's PAE.
-    Dsse {
-        envelope: crate::dsse::Envelope,
-        verifier: Verifier,
-        key_details: String,
-    },
 }
 
 #[derive(Deserialize)]
@@ -240,12 +236,6 @@ struct HashedRekordIn {
 }
 
 #[derive(Deserialize)]
-struct DsseIn {
-    envelope: Option<crate::dsse::Envelope>,
-    verifiers: Option<Vec<VerifierIn>>,
-}
-
-#[derive(Deserialize)]
 struct RequestIn {
     #[serde(
         rename = "hashedRekordRequestV002",
@@ -253,7 +243,7 @@ struct RequestIn {
     )]
     hashed_rekord: Option<HashedRekordIn>,
     #[serde(rename = "dsseRequestV002", alias = "dsse_request_v002")]
-    dsse: Option<DsseIn>,
+    dsse: Option<serde::de::IgnoredAny>,
 }
 
 fn verifier_in(v: VerifierIn, field: &'static str) -> Result<(Verifier, String), EntryError> {
@@ -338,29 +328,8 @@ impl ProposedV2 {
                     key_details,
                 }))
             }
-            (None, Some(d)) => {
-                let envelope = d
-                    .envelope
-                    .ok_or(EntryError::MissingField("dsseRequestV002.envelope"))?;
-                let mut vs = d
-                    .verifiers
-                    .ok_or(EntryError::MissingField("dsseRequestV002.verifiers"))?;
-                if vs.len() != 1 || envelope.signatures.len() != 1 {
-                    return Err(EntryError::BadEnvelope(
-                        "give exactly one signature and one verifier".into(),
-                    ));
-                }
-                let (verifier, key_details) =
-                    verifier_in(vs.remove(0), "dsseRequestV002.verifiers")?;
-                Ok(ProposedV2::Dsse {
-                    envelope,
-                    verifier,
-                    key_details,
-                })
-            }
-            _ => Err(EntryError::MissingField(
-                "exactly one of hashedRekordRequestV002 or dsseRequestV002",
-            )),
+            (None, Some(_)) => Err(EntryError::OnlyHashedRekord("dsseRequestV002")),
+            _ => Err(EntryError::MissingField("hashedRekordRequestV002")),
         }
     }
 
@@ -381,26 +350,6 @@ impl ProposedV2 {
                     ..h.clone()
                 }
             }
-            ProposedV2::Dsse {
-                envelope,
-                verifier,
-                key_details,
-            } => {
-                let (key, alg) = checked_key(verifier, key_details)?;
-                let payload = b64(&envelope.payload, "envelope.payload")?;
-                let signature = b64(&envelope.signatures[0].sig, "envelope.signatures.sig")?;
-                let pae = crate::dsse::pae(&envelope.payload_type, &payload);
-                let digest = alg.hash(&pae);
-                key.verify_prehashed(alg, &digest, &signature)
-                    .map_err(|_| EntryError::BadSignature)?;
-                HashedRekordV002 {
-                    digest_alg: alg,
-                    digest,
-                    signature,
-                    verifier: verifier.clone(),
-                    key_details: key_details.clone(),
-                }
-            }
         };
         let body = h.canonical_body();
         Ok((
@@ -410,6 +359,65 @@ impl ProposedV2 {
                 index_keys: Vec::new(),
             },
         ))
+    }
+
+    /// A DSSE envelope with one signature, proposed as hashedrekord 0.0.2 whose digest is the
+    /// hash of the envelope's PAE (with the key details' hash) and whose signature is the
+    /// envelope's.
+    pub fn dsse(
+        envelope: &crate::dsse::Envelope,
+        verifier: Verifier,
+        key_details: &str,
+    ) -> Result<ProposedV2, EntryError> {
+        let [sig] = envelope.signatures.as_slice() else {
+            return Err(EntryError::BadEnvelope(
+                "a DSSE envelope to log must have exactly one signature".into(),
+            ));
+        };
+        let alg = key_details_spec(key_details)
+            .map(|(a, _)| a)
+            .ok_or_else(|| EntryError::UnsupportedHash(format!("key details {key_details}")))?;
+        let payload = b64(&envelope.payload, "envelope.payload")?;
+        let pae = crate::dsse::pae(&envelope.payload_type, &payload);
+        Ok(ProposedV2::HashedRekord(HashedRekordV002 {
+            digest_alg: alg,
+            digest: alg.hash(&pae),
+            signature: b64(&sig.sig, "envelope.signatures.sig")?,
+            verifier,
+            key_details: key_details.to_string(),
+        }))
+    }
+
+    /// The Rekor v2 request for what a client would propose to Rekor v1: a hashedrekord as it
+    /// is, a DSSE envelope (one signature, one verifier) over its PAE; the key details are the
+    /// verifier key's defaults ([`default_key_details`]).
+    pub fn from_v1(p: &Proposed) -> Result<ProposedV2, EntryError> {
+        let details = |v: &Verifier| -> Result<&'static str, EntryError> {
+            let (key, _) = v.key().map_err(EntryError::BadKey)?;
+            Ok(default_key_details(&key).0)
+        };
+        match p {
+            Proposed::HashedRekordV001(h) => Ok(ProposedV2::HashedRekord(HashedRekordV002 {
+                digest_alg: DigestAlg::Sha256,
+                digest: h.digest.to_vec(),
+                signature: h.signature.clone(),
+                key_details: details(&h.verifier)?.to_string(),
+                verifier: h.verifier.clone(),
+            })),
+            Proposed::DsseV001 {
+                envelope,
+                verifiers,
+            } => {
+                let [v] = verifiers.as_slice() else {
+                    return Err(EntryError::BadEnvelope(
+                        "Rekor v2 logs a DSSE envelope with exactly one verifier".into(),
+                    ));
+                };
+                let env: crate::dsse::Envelope = serde_json::from_str(envelope)
+                    .map_err(|e| EntryError::BadEnvelope(e.to_string()))?;
+                ProposedV2::dsse(&env, v.clone(), details(v)?)
+            }
+        }
     }
 
     /// The request as a client sends it.
@@ -426,14 +434,6 @@ impl ProposedV2 {
             ProposedV2::HashedRekord(h) => serde_json::json!({"hashedRekordRequestV002": {
                 "digest": B64.encode(&h.digest),
                 "signature": {"content": B64.encode(&h.signature), "verifier": verifier(&h.verifier, &h.key_details)}
-            }}),
-            ProposedV2::Dsse {
-                envelope,
-                verifier: v,
-                key_details,
-            } => serde_json::json!({"dsseRequestV002": {
-                "envelope": envelope,
-                "verifiers": [verifier(v, key_details)]
             }}),
         }
     }
@@ -464,32 +464,47 @@ mod tests {
         assert_eq!(c.body, serde_json_canonicalizer::to_vec(&jcs).unwrap());
         // Wrong key details, short digest, another signature.
         let mut bad = p.clone();
-        if let ProposedV2::HashedRekord(h) = &mut bad {
-            h.key_details = "PKIX_ECDSA_P384_SHA_384".into();
-        }
+        let ProposedV2::HashedRekord(h) = &mut bad;
+        h.key_details = "PKIX_ECDSA_P384_SHA_384".into();
         assert!(matches!(bad.admit(), Err(EntryError::BadKey(_))));
         let mut bad = p.clone();
-        if let ProposedV2::HashedRekord(h) = &mut bad {
-            h.digest.pop();
-        }
+        let ProposedV2::HashedRekord(h) = &mut bad;
+        h.digest.pop();
         assert!(matches!(bad.admit(), Err(EntryError::BadDigest(..))));
         let mut bad = p;
-        if let ProposedV2::HashedRekord(h) = &mut bad {
-            h.signature = k.sign(b"other");
-        }
+        let ProposedV2::HashedRekord(h) = &mut bad;
+        h.signature = k.sign(b"other");
         assert_eq!(bad.admit().unwrap_err(), EntryError::BadSignature);
-        // A DSSE request is logged as hashedrekord 0.0.2 over the PAE.
+        // A DSSE envelope is proposed as hashedrekord 0.0.2 over the PAE; a dsseRequestV002 is
+        // refused as rekor-tiles refuses it.
         let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
         let pae = crate::dsse::pae("application/vnd.in-toto+json", payload);
         let env =
             crate::dsse::Envelope::new("application/vnd.in-toto+json", payload, &k.sign(&pae));
-        let d = ProposedV2::Dsse {
-            envelope: env,
-            verifier: v,
-            key_details: "PKIX_ECDSA_P256_SHA_256".into(),
-        };
+        let d = ProposedV2::dsse(&env, v.clone(), "PKIX_ECDSA_P256_SHA_256").unwrap();
         let (h, _) = d.admit().unwrap();
         assert_eq!(h.digest, DigestAlg::Sha256.hash(&pae));
+        // The same from what a client would send Rekor v1.
+        let v1 = Proposed::DsseV001 {
+            envelope: serde_json::to_string(&env).unwrap(),
+            verifiers: vec![v.clone()],
+        };
+        assert_eq!(ProposedV2::from_v1(&v1).unwrap(), d);
+        let v1 = Proposed::hashedrekord(
+            digest.clone().try_into().unwrap(),
+            k.sign(b"artifact"),
+            v.clone(),
+        );
+        let (h, _) = ProposedV2::from_v1(&v1).unwrap().admit().unwrap();
+        assert_eq!(
+            (h.digest, h.key_details.as_str()),
+            (digest.clone(), "PKIX_ECDSA_P256_SHA_256")
+        );
+        let req = serde_json::json!({"dsseRequestV002": {"envelope": env, "verifiers": []}});
+        assert_eq!(
+            ProposedV2::parse(&serde_json::to_vec(&req).unwrap()).unwrap_err(),
+            EntryError::OnlyHashedRekord("dsseRequestV002")
+        );
     }
 
     #[test]
