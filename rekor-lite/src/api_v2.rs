@@ -114,7 +114,7 @@ async fn tile(State(log): State<Log>, Path(path): Path<String>) -> Result<Respon
             "no-cache"
         }),
     );
-    Ok((h, data).into_response())
+    Ok((h, Bytes::from_owner(data)).into_response())
 }
 
 async fn metrics(State(log): State<Log>) -> Response {

@@ -109,6 +109,9 @@ pub enum LogKey {
     },
 }
 
+/// Memory for full tiles already served (about 4,000 hash tiles, fewer entry bundles).
+pub const TILE_CACHE_BYTES: usize = 32 << 20;
+
 /// What the handles and the sequencer share.
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn Store>,
@@ -120,6 +123,8 @@ pub(crate) struct Core {
     pub(crate) latest: RwLock<Arc<SignedCheckpoint>>,
     pub(crate) metrics: Metrics,
     pub(crate) clock: Clock,
+    /// Full tiles already served (v2).
+    pub(crate) tiles: tree::TileCache,
 }
 
 impl Core {
@@ -276,6 +281,7 @@ impl Log {
             })),
             metrics: Metrics::default(),
             clock,
+            tiles: tree::TileCache::new(TILE_CACHE_BYTES),
         };
         let latest = match store.checkpoint()? {
             Some(note) => {
@@ -516,10 +522,19 @@ impl Log {
         Ok(ids)
     }
 
-    /// A C2SP tile of the tree at the latest checkpoint (see [`tree::tile`]).
-    pub fn tile(&self, path: &str) -> Result<(Vec<u8>, bool), Error> {
-        tree::tile(&*self.core().store, self.latest().size, path)?
-            .ok_or_else(|| Error::NotFound(format!("no tile {path} in the tree")))
+    /// A C2SP tile of the tree at the latest checkpoint (see [`tree::tile`]), and whether it is
+    /// full (immutable: those are cached).
+    pub fn tile(&self, path: &str) -> Result<(Arc<[u8]>, bool), Error> {
+        if let Some(t) = self.core().tiles.get(path) {
+            return Ok((t, true));
+        }
+        let (data, full) = tree::tile(&*self.core().store, self.latest().size, path)?
+            .ok_or_else(|| Error::NotFound(format!("no tile {path} in the tree")))?;
+        let data: Arc<[u8]> = data.into();
+        if full {
+            self.core().tiles.put(path, Arc::clone(&data));
+        }
+        Ok((data, full))
     }
 
     /// RFC 6962 consistency proof from `first` to `last` (both within the latest checkpoint).

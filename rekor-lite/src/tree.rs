@@ -174,11 +174,72 @@ pub fn tile(store: &dyn Store, size: u64, path: &str) -> Result<Option<(Vec<u8>,
     Ok(Some((data, full)))
 }
 
+/// Full tiles never change, and clients fetch the newest ones again and again: the last ones
+/// served are kept, up to a byte budget, and the oldest go first.
+pub struct TileCache {
+    inner: std::sync::Mutex<CacheInner>,
+    budget: usize,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    tiles: std::collections::HashMap<String, std::sync::Arc<[u8]>>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl TileCache {
+    pub fn new(budget: usize) -> TileCache {
+        TileCache {
+            inner: Default::default(),
+            budget,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<std::sync::Arc<[u8]>> {
+        self.inner.lock().expect("lock").tiles.get(path).cloned()
+    }
+
+    pub fn put(&self, path: &str, data: std::sync::Arc<[u8]>) {
+        if data.len() > self.budget {
+            return;
+        }
+        let mut g = self.inner.lock().expect("lock");
+        if g.tiles.contains_key(path) {
+            return;
+        }
+        while g.bytes + data.len() > self.budget {
+            let Some(old) = g.order.pop_front() else {
+                break;
+            };
+            if let Some(d) = g.tiles.remove(&old) {
+                g.bytes -= d.len();
+            }
+        }
+        g.bytes += data.len();
+        g.order.push_back(path.to_string());
+        g.tiles.insert(path.to_string(), data);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::MemStore;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_cache_keeps_the_newest_tiles_within_its_budget() {
+        let c = TileCache::new(100);
+        for i in 0..5 {
+            c.put(&format!("t{i}"), vec![i as u8; 30].into());
+        }
+        // 3 tiles of 30 bytes fit in 100: the two oldest went.
+        assert!(c.get("t0").is_none() && c.get("t1").is_none());
+        assert_eq!(c.get("t4").unwrap()[0], 4);
+        c.put("big", vec![0; 101].into());
+        assert!(c.get("big").is_none() && c.get("t2").is_some());
+    }
 
     proptest! {
         /// Whatever the path, a tile request is answered or refused, never a panic.

@@ -655,43 +655,10 @@ async fn concurrent_submissions_and_restart_keep_everything() {
 }
 
 /// The real binary, started on 127.0.0.1:0; its first stdout line names the address.
-struct Child {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_binary(dir: &Path) -> Child {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start rekor-lite");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("rekor-lite listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Child { child, url }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let mut srv = spawn_binary(dir.path());
+    let mut srv = common::spawn_binary(dir.path(), &[]);
     let key = log_key(&srv.url).await;
     let acked = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -738,7 +705,7 @@ async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300);
 
-    let srv = spawn_binary(dir.path());
+    let srv = common::spawn_binary(dir.path(), &[]);
     assert_eq!(log_key(&srv.url).await, key, "same key after restart");
     let size = tree_size(&srv.url).await;
     assert!(size >= acked.len() as u64);

@@ -439,3 +439,94 @@ async fn duplicates_bad_input_and_restart() {
     .expect("another origin is refused");
     assert!(e.to_string().contains("rekor.example"), "{e}");
 }
+
+/// The real binary as a v2 log, SIGKILLed mid-stream: every acknowledged entry is in the tiles at
+/// its index after a restart, and the new tree extends every checkpoint a client was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--api-version", "2"];
+    let mut srv = common::spawn_binary(dir.path(), &args);
+    let key = log_key(&srv.url).await;
+    let acked = Arc::new(Mutex::new(Vec::<TlogEntry>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (url, acked, stop) = (srv.url.clone(), Arc::clone(&acked), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (_, req) = request(format!("crash {t}/{i}").as_bytes());
+                i += 1;
+                let Ok(r) = reqwest::Client::new()
+                    .post(format!("{url}/api/v2/log/entries"))
+                    .json(&req)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status() != 201 {
+                    break;
+                }
+                match r.json::<TlogEntry>().await {
+                    Ok(e) => acked.lock().unwrap().push(e),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server too slow to acknowledge entries"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    srv.child.kill().unwrap(); // SIGKILL
+    srv.child.wait().unwrap();
+    drop(srv);
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let srv = common::spawn_binary(dir.path(), &args);
+    assert_eq!(log_key(&srv.url).await, key, "same key after restart");
+    let cp = checkpoint(&srv.url, &key).await;
+    assert!(cp.size >= acked.len() as u64);
+    let tiles = HttpTiles::fetch(&srv.url, cp.size).await;
+    let reader = TileHashReader::new(cp.size, Hash(cp.root_hash), &tiles);
+    let mut bodies = Vec::new();
+    for n in 0..cp.size.div_ceil(256) {
+        let w = (cp.size - n * 256).min(256);
+        let path = if w == 256 {
+            format!("tile/entries/{n:03}")
+        } else {
+            format!("tile/entries/{n:03}.p/{w}")
+        };
+        bodies.extend(bundle_entries(&tiles.0[&path]));
+    }
+    assert_eq!(bodies.len() as u64, cp.size);
+    for e in &acked {
+        let i = e.log_index as usize;
+        assert_eq!(
+            B64.encode(&bodies[i]),
+            e.canonicalized_body,
+            "acknowledged entry {i} lost or changed"
+        );
+        // The checkpoint the client was given is a prefix of today's tree.
+        let p = e.inclusion_proof.as_ref().unwrap();
+        let old = tlog_tiles::tree_hash(p.tree_size as u64, &reader).unwrap();
+        assert_eq!(
+            B64.encode(old.0),
+            p.root_hash,
+            "tree of size {}",
+            p.tree_size
+        );
+    }
+}

@@ -10,7 +10,7 @@
 //!    the crypto per entry is one verification), then tile and checkpoint reads/s.
 //!
 //! Knobs: BENCH_SECONDS (default 10), BENCH_CONNS (default 64), BENCH_RATE_GUESS (bodies to
-//! prepare per second, default 30000).
+//! prepare per second, default 30000), BENCH_ONLY (`v1` or `v2`; default both).
 
 use std::time::Duration;
 
@@ -123,7 +123,13 @@ fn main() {
         &proposal(&keys[0], &cert_pems[0], b"x"),
     );
     let dir = tempfile::tempdir().unwrap();
-    for (what, pems) in [("public-key", &key_pems), ("certificate", &cert_pems)] {
+    let only = env_or("BENCH_ONLY", "");
+    let v1_runs: &[(&str, &Vec<String>)] = if only == "v2" {
+        &[]
+    } else {
+        &[("public-key", &key_pems), ("certificate", &cert_pems)]
+    };
+    for &(what, pems) in v1_runs {
         let n = (guess * secs) as usize;
         println!("\n== durable appends, {what} entries: wrk -t2 -c{conns} -d{secs}s, {n} distinct pre-signed bodies ==");
         let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
@@ -215,7 +221,9 @@ fn main() {
             100.0 * w.per_second / (bench::cores() / per_entry.as_secs_f64())
         );
     }
-    rekor_v2(&keys, &cert_pems, secs, conns, guess, dir.path());
+    if only != "v1" {
+        rekor_v2(&keys, &cert_pems, secs, conns, guess, dir.path());
+    }
 }
 
 fn rekor_v2(
@@ -235,10 +243,9 @@ fn rekor_v2(
                 .der
         })
         .collect();
+    let one = request_v2(&keys[0], &ders[0], b"x");
     let admit = per_op(3000, || {
-        let p =
-            sigstore_lite_core::rekor::v2::ProposedV2::parse(&request_v2(&keys[0], &ders[0], b"x"))
-                .unwrap();
+        let p = sigstore_lite_core::rekor::v2::ProposedV2::parse(&one).unwrap();
         p.admit().unwrap();
     });
     let n = (guess * secs) as usize;

@@ -63,9 +63,17 @@ async fn signs_through_rekor_v1_and_cross_verifies_with_sigstore_python() {
     cross_verify_with_sigstore_python(1).await;
 }
 
-/// cosign-keyless and sigstore-python sign against the stack whose signing config names Rekor
-/// `api` (2: with the TSA), and each verifies the other's bundles.
-async fn cross_verify_with_sigstore_python(api: u8) {
+/// A signing config with Rekor v1 and a TSA: bundles carry a SET and an RFC 3161 timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_through_rekor_v1_with_timestamps_and_cross_verifies_with_sigstore_python() {
+    cross_verify_with_sigstore_python(3).await;
+}
+
+/// cosign-keyless and sigstore-python sign against the stack whose signing config names `mode`:
+/// 2 = Rekor v2 and the TSA, 1 = Rekor v1, 3 = Rekor v1 and the TSA; each verifies the other's
+/// bundles.
+async fn cross_verify_with_sigstore_python(mode: u8) {
+    let api = if mode == 2 { 2 } else { 1 };
     let dir = tempfile::tempdir().unwrap();
     let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
         rekor_api: api,
@@ -73,10 +81,21 @@ async fn cross_verify_with_sigstore_python(api: u8) {
     })
     .await
     .unwrap();
+    if mode == 3 {
+        let p = stack.trust_config_path();
+        let mut tc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let sc = &mut tc["signingConfig"];
+        sc["tsaUrls"] = json!([{"url": format!("{}/api/v1/timestamp", stack.tsa_url), "majorApiVersion": 1,
+            "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "sigstore-lite"}]);
+        sc["tsaConfig"] = json!({"selector": "ANY"});
+        std::fs::write(&p, tc.to_string()).unwrap();
+    }
     // What each bundle must show: v2 = hashedrekord 0.0.2, one timestamp, no SET; v1 = 0.0.1
-    // entries with a SET and no timestamp.
-    let expect = |kind_version: &str| match api {
+    // entries with a SET, and a timestamp when the TSA is configured.
+    let expect = |kind_version: &str| match mode {
         2 => ("0.0.2".to_string(), 1, false),
+        3 => (kind_version.to_string(), 1, true),
         _ => (kind_version.to_string(), 0, true),
     };
     let token = mock_oidc::fetch_token(
@@ -169,7 +188,7 @@ async fn cross_verify_with_sigstore_python(api: u8) {
         .await
         .unwrap();
     assert_eq!(o.status.code(), Some(12));
-    if api == 2 {
+    if mode == 2 {
         // Rekor v2 gives no signed time: without its timestamp the bundle proves nothing about
         // when the short-lived certificate was used.
         let mut b: serde_json::Value =

@@ -1,4 +1,6 @@
-//! What rekor-lite's HTTP tests share: a log served on 127.0.0.1 until stopped.
+//! What rekor-lite's HTTP tests share: a log served on 127.0.0.1 until stopped, in process or as
+//! the real binary.
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -45,4 +47,40 @@ impl Server {
         let _ = self.shutdown.take().unwrap().send(());
         self.task.await.unwrap();
     }
+}
+
+/// The real binary, killed when dropped.
+pub struct Child {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `rekor-lite serve` on a free loopback port with `extra` arguments.
+pub fn spawn_binary(dir: &Path, extra: &[&str]) -> Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start rekor-lite");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("rekor-lite listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Child { child, url }
 }
