@@ -62,7 +62,7 @@ async fn main() {
   fulcio-lite (CA)  {fulcio}
   rekor-lite v1     {rekor}
   rekor-lite v2     {rekor_v2}   (C2SP checkpoint and tiles; {signs_through})
-  tsa-lite (RFC 3161) {tsa}/api/v1/timestamp
+  tsa-lite (TSA)    {tsa}/api/v1/timestamp   (RFC 3161)
   trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}
   health, metrics   <url>/healthz, <url>/metrics{extra}
 
