@@ -141,11 +141,8 @@ pub fn verify_blob_with_key(
     if ignore_tlog {
         b.verification_material.tlog_entries.clear();
     }
-    Ok(verify::verify_bundle_with_key(
-        &b,
-        Artifact::Sha256(digest),
-        material,
-        key,
-        !ignore_tlog,
-    )?)
+    Ok(
+        verify::verify_bundle_with_key(&b, Artifact::Sha256(digest), material, key, !ignore_tlog)?
+            .time,
+    )
 }

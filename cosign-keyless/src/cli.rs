@@ -10,9 +10,9 @@ use sigstore_lite_core::verify::{Matcher, Policy};
 
 use crate::image::{SignWith, VerifyWith};
 use crate::keyless::Narrator;
-use crate::oci::Registry;
 use crate::trust::Trust;
 use crate::{blob, image, keyfile, Error};
+use registry_client::Registry;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +74,15 @@ enum Who {
 }
 
 impl IdentityArgs {
+    fn options(&self, offline: bool, narrator: Narrator) -> image::VerifyOptions {
+        image::VerifyOptions {
+            offline,
+            ignore_tlog: self.insecure_ignore_tlog,
+            now: now(),
+            narrator,
+        }
+    }
+
     fn who(&self) -> Result<Who, Error> {
         if let Some(k) = &self.key {
             let pem = read_text(k)?;
@@ -116,11 +125,25 @@ struct SignArgs {
     /// Accepted for cosign compatibility (no prompt is ever shown).
     #[arg(short, long)]
     yes: bool,
+    /// Store a Sigstore bundle as an OCI 1.1 referrer (cosign v3's default), or (false) the
+    /// legacy sha256-<hex>.sig / .att tags.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    new_bundle_format: bool,
+}
+
+impl SignArgs {
+    fn layout(&self) -> image::Layout {
+        if self.new_bundle_format {
+            image::Layout::Bundle
+        } else {
+            image::Layout::Legacy
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Sign an image and attach the signature (sha256-<digest>.sig).
+    /// Sign an image and attach the signature (a bundle referrer, or the sha256-<digest>.sig tag).
     Sign {
         image: String,
         /// Also write the Sigstore bundle (v0.3) of the signature here.
@@ -146,6 +169,63 @@ enum Cmd {
         allow_insecure_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
+    },
+    /// Attest a predicate (an SBOM, provenance, ...) about an image: an in-toto statement, DSSE
+    /// signed, logged, and attached (a bundle referrer, or the sha256-<digest>.att tag).
+    Attest {
+        image: String,
+        /// The predicate file.
+        #[arg(long)]
+        predicate: PathBuf,
+        /// custom, slsaprovenance, slsaprovenance02, slsaprovenance1, link, spdx, spdxjson,
+        /// cyclonedx, vuln, openvex, or a predicate type URI.
+        #[arg(long = "type", default_value = "custom")]
+        kind: String,
+        /// Also write the Sigstore bundle (v0.3) of the attestation here.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Legacy layout: drop earlier attestations of the same predicate type.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        sign: SignArgs,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify the attestations of an image of a predicate type, by identity and issuer (or key),
+    /// and optionally against Rego policies; prints each verified DSSE envelope.
+    VerifyAttestation {
+        image: String,
+        /// The predicate type (a short name as for attest, or a URI).
+        #[arg(long = "type", default_value = "custom")]
+        kind: String,
+        /// A Rego policy (`data.signature.allow` over the statement); repeatable. CUE is not
+        /// supported.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Use only what is attached; never ask Rekor.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long)]
+        allow_insecure_registry: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Print what is attached to an image: `download signature IMAGE`, `download attestation
+    /// IMAGE [--predicate-type T]`.
+    Download {
+        #[arg(value_parser = ["signature", "attestation"])]
+        what: String,
+        image: String,
+        /// Only attestations of this predicate type (a short name or a URI).
+        #[arg(long)]
+        predicate_type: Option<String>,
+        #[arg(long)]
+        allow_insecure_registry: bool,
     },
     /// Sign a file and write a Sigstore bundle.
     SignBlob {
@@ -262,6 +342,56 @@ fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>,
     }
 }
 
+/// What to sign with: a key pair, or an identity token.
+enum Signing {
+    Key(sigstore_lite_core::keys::Signer),
+    Token(String),
+}
+
+impl Signing {
+    async fn resolve(s: &SignArgs) -> Result<Signing, Error> {
+        match private_key(s)? {
+            Some(k) => Ok(Signing::Key(k)),
+            None => Ok(Signing::Token(
+                crate::keyless::resolve_token(s.identity_token.as_deref()).await?,
+            )),
+        }
+    }
+
+    fn with(&self, s: &SignArgs) -> SignWith<'_> {
+        match self {
+            Signing::Key(key) => SignWith::Key {
+                key,
+                tlog_upload: s.tlog_upload,
+            },
+            Signing::Token(t) => SignWith::Token(t),
+        }
+    }
+}
+
+/// cosign's verification header, on stderr.
+fn print_verification_header(image: &str, ignore_tlog: bool, who: &Who) {
+    let tlog = if ignore_tlog {
+        "  - The transparency log was NOT checked (--insecure-ignore-tlog)"
+    } else {
+        "  - Existence of the claims in the transparency log was verified offline"
+    };
+    let sigs = match who {
+        Who::Policy(_) => "  - The code-signing certificate was verified using trusted certificate authority certificates",
+        Who::Key(_) => "  - The signatures were verified against the specified public key",
+    };
+    eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n{tlog}\n{sigs}");
+}
+
+impl Who {
+    fn with(&self) -> VerifyWith<'_> {
+        match self {
+            Who::Policy(p) => VerifyWith::Identity(p),
+            Who::Key(k) => VerifyWith::Key(k),
+        }
+    }
+}
+
 async fn run(cmd: Cmd) -> Result<(), Error> {
     match cmd {
         Cmd::Sign {
@@ -276,19 +406,10 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             };
             let t = sign_trust(&sign, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
-            let key = private_key(&sign)?;
-            let token;
-            let with = match &key {
-                Some(k) => SignWith::Key {
-                    key: k,
-                    tlog_upload: sign.tlog_upload,
-                },
-                None => {
-                    token = crate::keyless::resolve_token(sign.identity_token.as_deref()).await?;
-                    SignWith::Token(&token)
-                }
-            };
-            let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, now(), n).await?;
+            let signing = Signing::resolve(&sign).await?;
+            let with = signing.with(&sign);
+            let layout = sign.layout();
+            let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, layout, now(), n).await?;
             if let Some(path) = bundle {
                 write(
                     &path,
@@ -296,7 +417,14 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                     false,
                 )?;
             }
-            eprintln!("Pushing signature to: {}", image::signature_tag(&digest));
+            match layout {
+                image::Layout::Bundle => {
+                    eprintln!("Pushed the signature bundle as a referrer of {digest}")
+                }
+                image::Layout::Legacy => {
+                    eprintln!("Pushing signature to: {}", image::signature_tag(&digest))
+                }
+            }
             Ok(())
         }
         Cmd::Verify {
@@ -311,29 +439,146 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             };
             let t = verify_trust(&identity, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
-            let opts = image::VerifyOptions {
-                offline,
-                ignore_tlog: identity.insecure_ignore_tlog,
-                now: now(),
-                narrator: n,
-            };
+            let opts = identity.options(offline, n);
             let who = identity.who()?;
-            let with = match &who {
-                Who::Policy(p) => VerifyWith::Identity(p),
-                Who::Key(k) => VerifyWith::Key(k),
-            };
+            let with = who.with();
             let payloads = image::verify(&t, &reg, &image, with, &opts).await?;
-            let tlog = if identity.insecure_ignore_tlog {
-                "  - The transparency log was NOT checked (--insecure-ignore-tlog)"
-            } else {
-                "  - Existence of the claims in the transparency log was verified offline"
-            };
-            let sigs = match who {
-                Who::Policy(_) => "  - The code-signing certificate was verified using trusted certificate authority certificates",
-                Who::Key(_) => "  - The signatures were verified against the specified public key",
-            };
-            eprintln!("\nVerification for {image} --\nThe following checks were performed on each of these signatures:\n  - The cosign claims were validated\n{tlog}\n{sigs}");
+            print_verification_header(&image, identity.insecure_ignore_tlog, &who);
             println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            Ok(())
+        }
+        Cmd::Attest {
+            image,
+            predicate,
+            kind,
+            bundle,
+            replace,
+            sign,
+            allow_insecure_registry,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let predicate_file = std::fs::read(&predicate).map_err(|e| Error::Read {
+                path: predicate.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            // Refuse a bad predicate before anything else happens.
+            sigstore_lite_core::attestation::predicate(&kind, &predicate_file, now())
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            let t = sign_trust(&sign, &trust)?;
+            let reg = Registry::new(allow_insecure_registry);
+            let signing = Signing::resolve(&sign).await?;
+            let with = signing.with(&sign);
+            let (digest, b) = image::attest(
+                t.as_ref(),
+                &reg,
+                &image,
+                &kind,
+                &predicate_file,
+                with,
+                sign.layout(),
+                replace,
+                now(),
+                n,
+            )
+            .await?;
+            if let Some(path) = bundle {
+                write(
+                    &path,
+                    &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
+                    false,
+                )?;
+            }
+            match sign.layout() {
+                image::Layout::Bundle => {
+                    eprintln!("Pushed the attestation bundle as a referrer of {digest}")
+                }
+                image::Layout::Legacy => {
+                    eprintln!(
+                        "Pushing attestation to: {}",
+                        image::attestation_tag(&digest)
+                    )
+                }
+            }
+            Ok(())
+        }
+        Cmd::VerifyAttestation {
+            image,
+            kind,
+            policy,
+            identity,
+            offline,
+            allow_insecure_registry,
+            trust,
+        } => {
+            let n = Narrator {
+                verbose: trust.verbose,
+            };
+            let mut policies = Vec::new();
+            for p in &policy {
+                match p.extension().and_then(|e| e.to_str()) {
+                    Some("rego") => policies.push((p.display().to_string(), read_text(p)?)),
+                    Some("cue") => {
+                        return Err(Error::Usage(format!(
+                            "{}: CUE policies are not supported; write the policy in Rego (data.signature.allow)",
+                            p.display()
+                        )))
+                    }
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "{}: a policy file must end in .rego",
+                            p.display()
+                        )))
+                    }
+                }
+            }
+            let t = verify_trust(&identity, &trust)?;
+            let reg = Registry::new(allow_insecure_registry);
+            let opts = identity.options(offline, n);
+            let who = identity.who()?;
+            let with = who.with();
+            let wanted = sigstore_lite_core::attestation::predicate_type(&kind)
+                .map(str::to_string)
+                .unwrap_or(kind);
+            let verified =
+                image::verify_attestation(&t, &reg, &image, with, &wanted, &policies, &opts)
+                    .await?;
+            print_verification_header(&image, identity.insecure_ignore_tlog, &who);
+            for v in verified {
+                if let Some((id, iss)) = &v.identity {
+                    eprintln!("Certificate subject: {id}\nCertificate issuer URL: {iss}");
+                }
+                println!(
+                    "{}",
+                    String::from_utf8(v.envelope.to_json()).expect("JSON is UTF-8")
+                );
+            }
+            Ok(())
+        }
+        Cmd::Download {
+            what,
+            image,
+            predicate_type,
+            allow_insecure_registry,
+        } => {
+            let reg = Registry::new(allow_insecure_registry);
+            let what = match what.as_str() {
+                "signature" => image::Download::Signature,
+                _ => image::Download::Attestation(
+                    predicate_type
+                        .map(|t| {
+                            sigstore_lite_core::attestation::predicate_type(&t)
+                                .map(str::to_string)
+                                .map_err(|_| Error::Usage(format!("invalid predicate type: {t}")))
+                        })
+                        .transpose()?,
+                ),
+            };
+            for line in image::download(&reg, &image, what).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Cmd::SignBlob {

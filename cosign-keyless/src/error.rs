@@ -46,6 +46,14 @@ pub enum Error {
     NoCertificate,
     #[error("registry: {0}")]
     Registry(String),
+    #[error("no matching attestations{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NoMatchingAttestations(Option<String>),
+    #[error("none of the attestations matched the predicate type: {wanted}, found: {}", .found.join(","))]
+    NoPredicateType { wanted: String, found: Vec<String> },
+    #[error("{} validation errors occurred: {}", .0.len(), .0.join("; "))]
+    Policy(Vec<String>),
+    #[error("kubernetes: {0}")]
+    Kubernetes(String),
 }
 
 impl Error {
@@ -57,6 +65,21 @@ impl Error {
             Error::NoMatchingSignature(_) | Error::Verify(_) => 12,
             Error::NoCertificate => 13,
             _ => 1,
+        }
+    }
+}
+
+impl From<registry_client::Error> for Error {
+    fn from(e: registry_client::Error) -> Error {
+        match e {
+            registry_client::Error::BadReference(_) => Error::Usage(e.to_string()),
+            registry_client::Error::NoSuchTag(t) => Error::NoSuchTag(t),
+            other => Error::Registry(
+                other
+                    .to_string()
+                    .trim_start_matches("registry: ")
+                    .to_string(),
+            ),
         }
     }
 }

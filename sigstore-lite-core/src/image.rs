@@ -1,5 +1,6 @@
-//! cosign's image-signature policy, pure: what is signed for an image, how it is stored in the
-//! legacy `sha256-<hex>.sig` layout, and whether the signatures attached to an image digest satisfy
+//! cosign's image-signature policy, pure: what is signed for an image, how it is stored (the
+//! legacy `sha256-<hex>.sig` and `.att` layouts, and cosign v3's Sigstore bundles as OCI 1.1
+//! referrers), and whether the signatures and attestations attached to an image digest satisfy
 //! an identity (or a key) under a trusted root.
 //!
 //! The caller fetches (manifests, layers, an online Rekor lookup for a layer without a bundle
@@ -34,6 +35,19 @@ pub const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 pub const ANN_RFC3161: &str = "dev.sigstore.cosign/rfc3161timestamp";
 /// `critical.type` of a simple-signing payload.
 pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+/// Layer media type of a legacy attestation (a DSSE envelope).
+pub const DSSE_LAYER: &str = "application/vnd.dsse.envelope.v1+json";
+/// A legacy attestation layer's predicate type annotation.
+pub const ANN_PREDICATE_TYPE: &str = "predicateType";
+/// Artifact type and layer media type of a Sigstore bundle referrer.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The empty config of OCI 1.1 artifacts, and its blob.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+pub const OCI_EMPTY_BLOB: &[u8] = b"{}";
+/// Referrer manifest annotations cosign writes.
+pub const ANN_CREATED: &str = "org.opencontainers.image.created";
+pub const ANN_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+pub const ANN_BUNDLE_PREDICATE: &str = "dev.sigstore.bundle.predicateType";
 
 /// `sha256-<hex>.sig`: where legacy signatures of `digest` live.
 pub fn signature_tag(digest: &str) -> String {
@@ -174,6 +188,64 @@ pub fn layer_log_proposal(layer: &SignatureLayer, who: Signer<'_>) -> Result<Pro
     Ok(Proposed::hashedrekord(sha256(&layer.payload), sig, v))
 }
 
+/// Verifies a layer's Rekor bundle annotation (its SET under a trusted log); returns the logged
+/// entry, its integrated time and the annotation. `None` when the layer has none.
+fn annotated_entry(
+    layer: &SignatureLayer,
+    tm: &TrustMaterial,
+) -> Result<Option<(Entry, i64, RekorBundle)>, VerifyError> {
+    let Some(b) = layer.annotations.get(ANN_BUNDLE) else {
+        return Ok(None);
+    };
+    let rb: RekorBundle = serde_json::from_str(b)
+        .map_err(|_| VerifyError::Malformed("the bundle annotation is not a Rekor bundle"))?;
+    let log_id = hex::decode(&rb.payload.log_id)
+        .map_err(|_| VerifyError::Malformed("the bundle annotation's logID is not hex"))?;
+    tm.verify_set(
+        &rb.payload.body,
+        rb.payload.integrated_time,
+        &log_id,
+        rb.payload.log_index,
+        &rb.signed_entry_timestamp,
+    )?;
+    let body = B64
+        .decode(&rb.payload.body)
+        .map_err(|_| VerifyError::Malformed("the bundle annotation's body is not base64"))?;
+    let entry = Entry::parse_body(&body).map_err(VerifyError::BadEntry)?;
+    let t = rb.payload.integrated_time;
+    Ok(Some((entry, t, rb)))
+}
+
+/// Who signed a layer, checked at `at`: the certificate (chain from the chain annotation, SCT)
+/// and the policy's identity and issuer, or the given key. Returns the key, the identity and the
+/// certificate's .1.1 issuer.
+#[allow(clippy::type_complexity)]
+fn layer_signer(
+    layer: &SignatureLayer,
+    v: &Verifier,
+    tm: &TrustMaterial,
+    who: Signer<'_>,
+    at: i64,
+) -> Result<(PublicKey, Option<(String, String)>, Option<String>), VerifyError> {
+    match who {
+        Signer::Identity(policy) => {
+            let chain: Vec<Vec<u8>> = layer
+                .annotations
+                .get(ANN_CHAIN)
+                .and_then(|c| pem_parse_all(c).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.der)
+                .collect();
+            let cert = tm.verify_certificate(v.der(), &chain, at)?;
+            let id = policy.check(&cert)?;
+            let v1 = cert.sigstore_extensions.get(OID_ISSUER_V1).cloned();
+            Ok((cert.key, Some(id), v1))
+        }
+        Signer::Key(k) => Ok((k.clone(), None, None)),
+    }
+}
+
 /// Verifies one signature layer of `image_digest` (`sha256:<hex>`).
 pub fn verify_signature_layer(
     layer: &SignatureLayer,
@@ -200,23 +272,7 @@ fn verify_layer_inner(
     let mut bundle_json = None;
     let logged: Option<(Entry, i64)> = if opts.ignore_tlog {
         None
-    } else if let Some(b) = layer.annotations.get(ANN_BUNDLE) {
-        let rb: RekorBundle = serde_json::from_str(b)
-            .map_err(|_| VerifyError::Malformed("the bundle annotation is not a Rekor bundle"))?;
-        let log_id = hex::decode(&rb.payload.log_id)
-            .map_err(|_| VerifyError::Malformed("the bundle annotation's logID is not hex"))?;
-        tm.verify_set(
-            &rb.payload.body,
-            rb.payload.integrated_time,
-            &log_id,
-            rb.payload.log_index,
-            &rb.signed_entry_timestamp,
-        )?;
-        let body = B64
-            .decode(&rb.payload.body)
-            .map_err(|_| VerifyError::Malformed("the bundle annotation's body is not base64"))?;
-        let entry = Entry::parse_body(&body).map_err(VerifyError::BadEntry)?;
-        let t = rb.payload.integrated_time;
+    } else if let Some((entry, t, rb)) = annotated_entry(layer, tm)? {
         bundle_json = Some(serde_json::to_value(&rb).expect("serializes"));
         Some((entry, t))
     } else if let Some(t) = &layer.online_entry {
@@ -234,23 +290,7 @@ fn verify_layer_inner(
         None => opts.now,
     };
     // 2. Certificate chain and SCT at the integrated time (or now); identity and issuer.
-    let (key, identity, v1_issuer) = match who {
-        Signer::Identity(policy) => {
-            let chain: Vec<Vec<u8>> = layer
-                .annotations
-                .get(ANN_CHAIN)
-                .and_then(|c| pem_parse_all(c).ok())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| p.der)
-                .collect();
-            let cert = tm.verify_certificate(v.der(), &chain, at)?;
-            let (identity, issuer) = policy.check(&cert)?;
-            let v1 = cert.sigstore_extensions.get(OID_ISSUER_V1).cloned();
-            (cert.key, Some((identity, issuer)), v1)
-        }
-        Signer::Key(k) => (k.clone(), None, None),
-    };
+    let (key, identity, v1_issuer) = layer_signer(layer, v, tm, who, at)?;
     // 3. Signature over the payload, and the payload names this image.
     key.verify_message_sha256(&layer.payload, &sig)
         .map_err(|_| VerifyError::BadSignature)?;
@@ -352,6 +392,167 @@ pub fn signature_annotations(
             serde_json::to_string(&RekorBundle::from_log_entry(e)).expect("serializes"),
         );
     }
+    a
+}
+
+/// The referrer manifest cosign v3 pushes for a bundle: an OCI 1.1 artifact of type
+/// [`BUNDLE_V03`] with the empty config, the bundle as its one layer, and the signed image
+/// manifest (`subject_media_type`, `sha256:<hex>`, size) as its subject.
+pub fn referrer_manifest(
+    subject_media_type: &str,
+    subject_digest: &str,
+    subject_size: u64,
+    bundle: &[u8],
+    predicate_type: &str,
+    created: &str,
+) -> Vec<u8> {
+    let digest = |b: &[u8]| format!("sha256:{}", hex::encode(sha256(b)));
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": BUNDLE_V03,
+        "config": {"mediaType": OCI_EMPTY, "digest": digest(OCI_EMPTY_BLOB), "size": OCI_EMPTY_BLOB.len()},
+        "layers": [{"mediaType": BUNDLE_V03, "digest": digest(bundle), "size": bundle.len()}],
+        "subject": {"mediaType": subject_media_type, "digest": subject_digest, "size": subject_size},
+        "annotations": {
+            ANN_CREATED: created,
+            ANN_BUNDLE_CONTENT: "dsse-envelope",
+            ANN_BUNDLE_PREDICATE: predicate_type,
+        },
+    }))
+    .expect("json")
+}
+
+/// A verified in-toto statement about an image (a bundle referrer, or a legacy attestation).
+#[derive(Debug, Clone)]
+pub struct VerifiedStatement {
+    pub envelope: crate::dsse::Envelope,
+    pub statement: crate::dsse::Statement,
+    /// `(identity, issuer)` for keyless signatures.
+    pub identity: Option<(String, String)>,
+    /// The earliest verified time (log or timestamp), if any.
+    pub time: Option<i64>,
+}
+
+/// Verifies a Sigstore bundle attached to `image_digest` (`sha256:<hex>`), as cosign v3 does
+/// with sigstore-go: the bundle verifies for the image digest as its artifact (so its DSSE
+/// statement names the image), signed by `who`. Only DSSE bundles describe images.
+pub fn verify_image_bundle(
+    b: &crate::bundle::Bundle,
+    image_digest: &str,
+    tm: &TrustMaterial,
+    who: Signer<'_>,
+    opts: Options,
+) -> Result<VerifiedStatement, VerifyError> {
+    let hex_digest: [u8; 32] = hex::decode(image_digest.trim_start_matches("sha256:"))
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or(VerifyError::Malformed(
+            "the image digest is not sha256:<hex>",
+        ))?;
+    let envelope = b
+        .dsse_envelope
+        .clone()
+        .ok_or(VerifyError::ArtifactMismatch(ArtifactMismatch::NotASubject))?;
+    let artifact = crate::verify::Artifact::Sha256(hex_digest);
+    let (statement, identity, time) = match who {
+        Signer::Identity(policy) => {
+            let v = crate::verify::verify_bundle(b, artifact, tm, policy)?;
+            let t = v.time();
+            (v.statement, Some((v.identity, v.issuer)), Some(t))
+        }
+        Signer::Key(k) => {
+            let v = crate::verify::verify_bundle_with_key(b, artifact, tm, k, !opts.ignore_tlog)?;
+            (v.statement, None, v.time)
+        }
+    };
+    Ok(VerifiedStatement {
+        envelope,
+        statement: statement.ok_or(VerifyError::Malformed(
+            "the bundle's DSSE payload is not an in-toto statement",
+        ))?,
+        identity,
+        time,
+    })
+}
+
+/// Verifies one legacy attestation layer (`.att`) of `image_digest`: the Rekor bundle annotation
+/// (a dsse entry whose envelope hash is the layer's bytes, as cosign checks it), the certificate
+/// at the logged time and the identity (or the key), the DSSE signature over the PAE, and a
+/// statement naming the image.
+pub fn verify_attestation_layer(
+    layer: &SignatureLayer,
+    image_digest: &str,
+    tm: &TrustMaterial,
+    who: Signer<'_>,
+    opts: Options,
+) -> Result<VerifiedStatement, ImageError> {
+    let v = verifier(layer, who)?;
+    attestation_inner(layer, &v, image_digest, tm, who, opts).map_err(ImageError::NoMatching)
+}
+
+fn attestation_inner(
+    layer: &SignatureLayer,
+    v: &Verifier,
+    image_digest: &str,
+    tm: &TrustMaterial,
+    who: Signer<'_>,
+    opts: Options,
+) -> Result<VerifiedStatement, VerifyError> {
+    let envelope: crate::dsse::Envelope = serde_json::from_slice(&layer.payload)
+        .map_err(|_| VerifyError::Malformed("the attestation layer is not a DSSE envelope"))?;
+    if envelope.payload_type != crate::dsse::IN_TOTO_PAYLOAD_TYPE {
+        return Err(VerifyError::Malformed(
+            "the envelope's payloadType is not application/vnd.in-toto+json",
+        ));
+    }
+    let [s] = envelope.signatures.as_slice() else {
+        return Err(VerifyError::Malformed(
+            "an attestation envelope has exactly one signature",
+        ));
+    };
+    let sig = B64
+        .decode(&s.sig)
+        .map_err(|_| VerifyError::Malformed("the envelope signature is not base64"))?;
+    let payload = envelope
+        .payload_bytes()
+        .ok_or(VerifyError::Malformed("the envelope payload is not base64"))?;
+    // 1. The log: the bundle annotation's SET over a dsse entry of exactly these bytes.
+    let at = if opts.ignore_tlog {
+        opts.now
+    } else {
+        let (entry, t, _) = annotated_entry(layer, tm)?.ok_or(VerifyError::MissingPromise)?;
+        crate::verify::content::check_dsse(&entry, &payload, &sig, v.der(), Some(&layer.payload))?;
+        t
+    };
+    // 2. The certificate at that time, and who signed.
+    let (key, identity, _) = layer_signer(layer, v, tm, who, at)?;
+    // 3. The DSSE signature, and a statement about this image.
+    key.verify_message(&crate::dsse::pae(&envelope.payload_type, &payload), &sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+    let statement: crate::dsse::Statement = serde_json::from_slice(&payload)
+        .map_err(|_| VerifyError::Malformed("the DSSE payload is not an in-toto statement"))?;
+    if !statement.has_subject_sha256(image_digest.trim_start_matches("sha256:")) {
+        return Err(VerifyError::ArtifactMismatch(ArtifactMismatch::NotASubject));
+    }
+    Ok(VerifiedStatement {
+        envelope,
+        statement,
+        identity,
+        time: (!opts.ignore_tlog).then_some(at),
+    })
+}
+
+/// The annotations of a legacy attestation layer, as cosign writes them: an empty signature,
+/// the certificate and chain (the chain present, maybe empty, whenever the certificate is), the
+/// Rekor bundle, the predicate type.
+pub fn attestation_annotations(
+    chain_der: Option<&[Vec<u8>]>,
+    logged: Option<&LogEntry>,
+    predicate_type: &str,
+) -> BTreeMap<String, String> {
+    let mut a = signature_annotations(&[], chain_der, logged);
+    a.insert(ANN_PREDICATE_TYPE.to_string(), predicate_type.to_string());
     a
 }
 

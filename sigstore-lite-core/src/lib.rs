@@ -15,6 +15,7 @@
 //! This crate does no I/O: no sockets, no files, no clock. Time and bytes are arguments.
 //! It has not been audited.
 
+pub mod attestation;
 pub mod bundle;
 pub mod dsse;
 pub mod fulcio;

@@ -3,7 +3,9 @@
 //! and docker-compose checks. The benchmarks of every service live in `benches/`.
 //!
 //! This library holds what those tests and benchmarks share: [`bench`] (timing, wrk, servers on
-//! their own runtime) and [`oidc_provider`] (an independent OIDC provider to log into).
+//! their own runtime) [`oidc_provider`] (an independent OIDC provider to log into) and [`registry`] (a real
+//! registry and images in it).
 
 pub mod bench;
 pub mod oidc_provider;
+pub mod registry;

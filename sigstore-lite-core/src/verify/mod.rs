@@ -228,16 +228,25 @@ pub fn verify_bundle(
     })
 }
 
+/// A bundle verified with a plain key.
+#[derive(Debug, Clone)]
+pub struct KeyVerified {
+    /// The earliest verified time (log or timestamp), if any.
+    pub time: Option<i64>,
+    /// For DSSE bundles: the in-toto statement.
+    pub statement: Option<Statement>,
+}
+
 /// Verifies a bundle signed with a plain key (cosign's key-pair mode): its log entry if it has
 /// one (required when `require_tlog`), its timestamps, the signature by `key`, and the logged
-/// body. Returns the earliest verified time, if any.
+/// body.
 pub fn verify_bundle_with_key(
     b: &Bundle,
     artifact: Artifact<'_>,
     tm: &TrustMaterial,
     key: &PublicKey,
     require_tlog: bool,
-) -> Result<Option<i64>, VerifyError> {
+) -> Result<KeyVerified, VerifyError> {
     let version = bundle_version(b)?;
     let logged = check_log_and_time(
         b,
@@ -251,8 +260,12 @@ pub fn verify_bundle_with_key(
             require_time: false,
         },
     )?;
-    content::check_content(b, logged.entry.as_ref(), artifact, key, key.spki_der())?;
-    Ok(logged.times().into_iter().min())
+    let statement =
+        content::check_content(b, logged.entry.as_ref(), artifact, key, key.spki_der())?;
+    Ok(KeyVerified {
+        time: logged.times().into_iter().min(),
+        statement,
+    })
 }
 
 #[cfg(test)]

@@ -1,20 +1,41 @@
-//! A small OCI distribution client: references, the token/basic auth dance with Docker config
-//! credentials, manifests and blobs (upload as POST then PUT). Plain HTTP for loopback hosts or
-//! with `--allow-insecure-registry`.
+//! A small OCI distribution client, shared by the client tools (cosign-keyless, the SBOM
+//! generator, the admission webhook): references, the token/basic auth dance with Docker config
+//! credentials, manifests and blobs (upload as POST then PUT), and OCI 1.1 referrers: the
+//! referrers API, or the referrers tag schema (an index tagged `sha256-<hex>`) where the registry
+//! lacks it, as Debian's docker-registry 2.8 does. Plain HTTP for loopback hosts or with
+//! `allow_insecure`.
+//!
+//! Why not oci-client: it covers referrers and token auth, but not the tag-schema fallback for
+//! pushing or listing referrers on registries without the API, which is what cosign (through
+//! go-containerregistry) does and what this project's tests run against; and this client is
+//! ~500 lines with only reqwest beneath it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use reqwest::{header, Method, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
+/// What can go wrong talking to a registry, in one sentence each.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{0:?} is not an image reference (registry/repository[:tag][@sha256:digest])")]
+    BadReference(String),
+    #[error("the tag {0} does not exist")]
+    NoSuchTag(String),
+    #[error("registry: {0}")]
+    Registry(String),
+}
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The empty config and blob of OCI 1.1 artifacts (`{}`).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// `registry/repository[:tag][@digest]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +48,7 @@ pub struct Reference {
 
 impl Reference {
     pub fn parse(s: &str) -> Result<Reference, Error> {
-        let bad = || {
-            Error::Usage(format!(
-                "{s:?} is not an image reference (registry/repository[:tag][@sha256:digest])"
-            ))
-        };
+        let bad = || Error::BadReference(s.to_string());
         let (rest, digest) = match s.split_once('@') {
             Some((r, d))
                 if d.starts_with("sha256:") && d.len() == 71 && hex::decode(&d[7..]).is_ok() =>
@@ -101,8 +118,48 @@ impl std::fmt::Display for Reference {
 pub fn digest_of(b: &[u8]) -> String {
     format!(
         "sha256:{}",
-        hex::encode(sigstore_lite_core::keys::sha256(b))
+        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b))
     )
+}
+
+/// `sha256-<hex>`: the referrers tag schema's tag for `digest`.
+pub fn referrers_tag(digest: &str) -> String {
+    digest.replace(':', "-")
+}
+
+/// An OCI content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    /// The descriptor of `bytes` with `media_type`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: digest_of(bytes),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The descriptors an index (`manifests`) lists; empty for anything else.
+fn index_manifests(body: &[u8]) -> Vec<Descriptor> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("manifests").cloned())
+        .and_then(|m| serde_json::from_value(m).ok())
+        .unwrap_or_default()
 }
 
 /// A registry client.
@@ -399,6 +456,19 @@ impl Registry {
         body: &[u8],
         media_type: &str,
     ) -> Result<String, Error> {
+        self.put_manifest_response(r, reference, body, media_type)
+            .await?;
+        Ok(digest_of(body))
+    }
+
+    /// PUTs a manifest; the registry's answer once it is 201 Created.
+    async fn put_manifest_response(
+        &self,
+        r: &Reference,
+        reference: &str,
+        body: &[u8],
+        media_type: &str,
+    ) -> Result<reqwest::Response, Error> {
         let url = format!("{}/manifests/{reference}", self.base(r));
         let resp = self
             .send(
@@ -418,7 +488,101 @@ impl Registry {
                 text.chars().take(200).collect::<String>()
             )));
         }
-        Ok(digest_of(body))
+        Ok(resp)
+    }
+
+    /// The manifests that name `digest` as their subject: from the referrers API, or from the
+    /// referrers tag schema when the registry answers the API with 404 (as registries without
+    /// it do). Filtered to `artifact_type` when given.
+    pub async fn referrers(
+        &self,
+        r: &Reference,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, Error> {
+        let url = format!("{}/referrers/{digest}", self.base(r));
+        let resp = self
+            .send(
+                r,
+                Method::GET,
+                &url,
+                &[(header::ACCEPT, OCI_INDEX.into())],
+                None,
+                false,
+            )
+            .await?;
+        let all = if resp.status().is_success() {
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| Error::Registry(e.to_string()))?;
+            index_manifests(&body)
+        } else if matches!(
+            resp.status(),
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST
+        ) {
+            match self.manifest(r, &referrers_tag(digest)).await? {
+                Some((body, _, _)) => index_manifests(&body),
+                None => Vec::new(),
+            }
+        } else {
+            return Err(Error::Registry(format!("GET {url}: {}", resp.status())));
+        };
+        Ok(all
+            .into_iter()
+            .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
+            .collect())
+    }
+
+    /// Pushes an OCI 1.1 artifact manifest (with a `subject`) by digest, and lists it in the
+    /// referrers tag schema's index when the registry did not take the subject itself (no
+    /// `OCI-Subject` header in its answer). Returns the manifest's descriptor.
+    pub async fn push_referrer(
+        &self,
+        r: &Reference,
+        manifest: &[u8],
+        subject_digest: &str,
+    ) -> Result<Descriptor, Error> {
+        let v: Value = serde_json::from_slice(manifest)
+            .map_err(|e| Error::Registry(format!("the manifest to push is not JSON: {e}")))?;
+        let media_type = v["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
+        let mut desc = Descriptor::of(&media_type, manifest);
+        desc.artifact_type = v["artifactType"]
+            .as_str()
+            .or_else(|| v["config"]["mediaType"].as_str())
+            .map(str::to_string);
+        desc.annotations = v["annotations"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let resp = self
+            .put_manifest_response(r, &desc.digest, manifest, &media_type)
+            .await?;
+        let took_subject = resp.headers().get("oci-subject").is_some();
+        if took_subject {
+            return Ok(desc);
+        }
+        // The tag schema: read, add, write back the index (racy, as in every client).
+        let tag = referrers_tag(subject_digest);
+        let mut manifests = match self.manifest(r, &tag).await? {
+            Some((body, _, _)) => index_manifests(&body),
+            None => Vec::new(),
+        };
+        if !manifests.iter().any(|d| d.digest == desc.digest) {
+            manifests.push(desc.clone());
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": manifests,
+        }))
+        .expect("json");
+        self.put_manifest(r, &tag, &index, OCI_INDEX).await?;
+        Ok(desc)
     }
 }
 
