@@ -11,7 +11,7 @@ use sigstore_lite_core::verify::{Matcher, Policy};
 use crate::image::{SignWith, VerifyWith};
 use crate::keyless::Narrator;
 use crate::trust::Trust;
-use crate::{blob, image, keyfile, Error};
+use crate::{blob, image, keyfile, kube, Error};
 use registry_client::Registry;
 
 #[derive(Parser)]
@@ -83,9 +83,12 @@ impl IdentityArgs {
         }
     }
 
-    fn who(&self) -> Result<Who, Error> {
+    async fn who(&self) -> Result<Who, Error> {
         if let Some(k) = &self.key {
-            let pem = read_text(k)?;
+            let pem = match kube::SecretRef::parse(&k.to_string_lossy()) {
+                Some(r) => kube::secret_text(&r?, kube::PUB).await?.0,
+                None => read_text(k)?,
+            };
             return PublicKey::from_pem(&pem)
                 .map(Who::Key)
                 .map_err(|e| Error::Usage(format!("{} is not a public key: {e}", k.display())));
@@ -251,6 +254,9 @@ enum Cmd {
     },
     /// Generate cosign.key (encrypted with COSIGN_PASSWORD or a typed password) and cosign.pub.
     GenerateKeyPair {
+        /// `k8s://NAMESPACE/NAME`: store the pair in a Kubernetes Secret (the kubeconfig's
+        /// current context) and write only cosign.pub.
+        key_ref: Option<String>,
         #[arg(long, default_value = "cosign")]
         output_key_prefix: String,
     },
@@ -332,14 +338,25 @@ fn verify_trust(id: &IdentityArgs, t: &TrustArgs) -> Result<Trust, Error> {
     load(t)
 }
 
-fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>, Error> {
-    match &s.key {
-        Some(p) => Ok(Some(keyfile::decrypt(
-            &read_text(p)?,
-            &keyfile::password(false)?,
-        )?)),
-        None => Ok(None),
+/// The private key of `--key`: a cosign.key file (password from COSIGN_PASSWORD or typed), or
+/// `k8s://NS/NAME` (the Secret's cosign.key and cosign.password).
+async fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>, Error> {
+    let Some(p) = &s.key else {
+        return Ok(None);
+    };
+    if let Some(r) = kube::SecretRef::parse(&p.to_string_lossy()) {
+        let r = r?;
+        let (pem, data) = kube::secret_text(&r, kube::KEY).await?;
+        let password = match data.get(kube::PASSWORD) {
+            Some(pw) => pw.clone(),
+            None => keyfile::password(false)?,
+        };
+        return Ok(Some(keyfile::decrypt(&pem, &password)?));
     }
+    Ok(Some(keyfile::decrypt(
+        &read_text(p)?,
+        &keyfile::password(false)?,
+    )?))
 }
 
 /// What to sign with: a key pair, or an identity token.
@@ -350,7 +367,7 @@ enum Signing {
 
 impl Signing {
     async fn resolve(s: &SignArgs) -> Result<Signing, Error> {
-        match private_key(s)? {
+        match private_key(s).await? {
             Some(k) => Ok(Signing::Key(k)),
             None => Ok(Signing::Token(
                 crate::keyless::resolve_token(s.identity_token.as_deref()).await?,
@@ -440,7 +457,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             let t = verify_trust(&identity, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
             let opts = identity.options(offline, n);
-            let who = identity.who()?;
+            let who = identity.who().await?;
             let with = who.with();
             let payloads = image::verify(&t, &reg, &image, with, &opts).await?;
             print_verification_header(&image, identity.insecure_ignore_tlog, &who);
@@ -537,7 +554,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             let t = verify_trust(&identity, &trust)?;
             let reg = Registry::new(allow_insecure_registry);
             let opts = identity.options(offline, n);
-            let who = identity.who()?;
+            let who = identity.who().await?;
             let with = who.with();
             let wanted = sigstore_lite_core::attestation::predicate_type(&kind)
                 .map(str::to_string)
@@ -591,7 +608,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 verbose: trust.verbose,
             };
             let t = sign_trust(&sign, &trust)?;
-            let b = match private_key(&sign)? {
+            let b = match private_key(&sign).await? {
                 Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
                 None => {
                     let t = t.ok_or_else(|| {
@@ -620,7 +637,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 verbose: trust.verbose,
             };
             let t = verify_trust(&identity, &trust)?;
-            match identity.who()? {
+            match identity.who().await? {
                 Who::Policy(p) => {
                     let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
                     let times: Vec<String> = v
@@ -662,7 +679,45 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             eprintln!("Verified OK");
             Ok(())
         }
-        Cmd::GenerateKeyPair { output_key_prefix } => {
+        Cmd::GenerateKeyPair {
+            key_ref,
+            output_key_prefix,
+        } => {
+            if let Some(spec) = key_ref {
+                let r = kube::SecretRef::parse(&spec).unwrap_or_else(|| {
+                    Err(Error::Usage(format!(
+                        "{spec:?}: give k8s://<namespace>/<secret>, or no argument for files"
+                    )))
+                })?;
+                let pub_path = PathBuf::from(format!("{output_key_prefix}.pub"));
+                if pub_path.exists() {
+                    return Err(Error::Usage(format!(
+                        "{} already exists; not overwriting it",
+                        pub_path.display()
+                    )));
+                }
+                let client = kube::Client::from_env()?;
+                let immutable = client.minor_version().await? >= 21;
+                let key = sigstore_lite_core::keys::Signer::generate_p256()
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                let password = keyfile::password(true)?;
+                let enc = keyfile::encrypt(&key, &password)?;
+                let public = key.public_key().to_pem();
+                let data = [
+                    (kube::KEY.to_string(), enc.into_bytes()),
+                    (kube::PUB.to_string(), public.clone().into_bytes()),
+                    (kube::PASSWORD.to_string(), password),
+                ]
+                .into();
+                client.put_secret(&r, &data, immutable).await?;
+                eprintln!(
+                    "Successfully created secret {} in namespace {}",
+                    r.name, r.namespace
+                );
+                write(&pub_path, public.as_bytes(), true)?;
+                eprintln!("Public key written to {}", pub_path.display());
+                return Ok(());
+            }
             let (priv_path, pub_path) = (
                 PathBuf::from(format!("{output_key_prefix}.key")),
                 PathBuf::from(format!("{output_key_prefix}.pub")),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod error;
 pub mod image;
 pub mod keyless;
+pub mod kube;
 pub mod layout;
 pub mod services;
 pub mod trust;

@@ -227,7 +227,33 @@ impl Registry {
         format!("{scheme}://{registry}/v2/{}", r.repository)
     }
 
+    /// [`Registry::send_once`], retried (twice, after 50 and 100 ms) when a read gets a 5xx: a
+    /// registry may answer 500 for a manifest another client is writing at that moment.
     async fn send(
+        &self,
+        r: &Reference,
+        method: Method,
+        url: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Option<Vec<u8>>,
+        push: bool,
+    ) -> Result<reqwest::Response, Error> {
+        let idempotent = matches!(method, Method::GET | Method::HEAD);
+        let mut delay = std::time::Duration::from_millis(50);
+        for _ in 0..2 {
+            let resp = self
+                .send_once(r, method.clone(), url, headers, body.clone(), push)
+                .await?;
+            if !(idempotent && resp.status().is_server_error()) {
+                return Ok(resp);
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        self.send_once(r, method, url, headers, body, push).await
+    }
+
+    async fn send_once(
         &self,
         r: &Reference,
         method: Method,
