@@ -23,9 +23,9 @@ use sigstore_lite_core::verify::Policy;
 
 use crate::error::Error;
 use crate::keyless::{self, Narrator};
-use crate::layout;
 use crate::services;
 use crate::trust::Trust;
+use registry_client::cosign as layout;
 
 pub use policy::{attestation_tag, signature_tag, ANN_SIGNATURE};
 

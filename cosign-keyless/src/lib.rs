@@ -14,7 +14,6 @@ pub mod error;
 pub mod image;
 pub mod keyless;
 pub mod kube;
-pub mod layout;
 pub mod services;
 pub mod trust;
 

@@ -10,6 +10,8 @@
 //! go-containerregistry) does and what this project's tests run against; and this client is
 //! ~500 lines with only reqwest beneath it.
 
+pub mod cosign;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -199,8 +201,14 @@ fn challenge_param(h: &str, name: &str) -> Option<String> {
 
 impl Registry {
     pub fn new(allow_insecure: bool) -> Registry {
+        Registry::with_timeout(allow_insecure, std::time::Duration::from_secs(60))
+    }
+
+    /// A client whose requests give up after `timeout` (an admission webhook must answer
+    /// within the API server's timeoutSeconds).
+    pub fn with_timeout(allow_insecure: bool, timeout: std::time::Duration) -> Registry {
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .expect("HTTP client");

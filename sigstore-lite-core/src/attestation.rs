@@ -214,18 +214,33 @@ pub fn check(
 pub enum PolicyError {
     #[error("the policy does not compile: {0}")]
     Compile(String),
-    #[error("the policy denies it (data.signature.allow is not true)")]
-    Denied,
-    #[error("the policy has no rule data.signature.allow (its package must be signature)")]
-    NoAllowRule,
+    #[error("the policy denies it ({0} is not true)")]
+    Denied(&'static str),
+    #[error("the policy has no rule {0}")]
+    NoAllowRule(&'static str),
     #[error("the policy cannot be evaluated: {0}")]
     Eval(String),
 }
+
+/// The rule a cosign `--policy` Rego file must make true.
+pub const COSIGN_RULE: &str = "data.signature.allow";
+/// The rule a policy-controller ClusterImagePolicy Rego policy must make true.
+pub const POLICY_CONTROLLER_RULE: &str = "data.sigstore.isCompliant";
 
 /// Evaluates a cosign Rego policy over `input` (the statement): it passes when
 /// `data.signature.allow` is true. Policies in Rego v1 syntax and in the older v0 syntax
 /// (`allow { ... }`, which cosign's documentation uses) are both accepted.
 pub fn evaluate_rego(policy: &str, input: &Value) -> Result<(), PolicyError> {
+    evaluate_rego_rule(policy, input, COSIGN_RULE)
+}
+
+/// Evaluates a Rego policy over `input`: it passes when `rule` (such as [`COSIGN_RULE`] or
+/// [`POLICY_CONTROLLER_RULE`]) is true.
+pub fn evaluate_rego_rule(
+    policy: &str,
+    input: &Value,
+    rule: &'static str,
+) -> Result<(), PolicyError> {
     let input = regorus::Value::from_json_str(&input.to_string())
         .map_err(|e| PolicyError::Eval(e.to_string()))?;
     let mut compile_error = None;
@@ -237,11 +252,11 @@ pub fn evaluate_rego(policy: &str, input: &Value) -> Result<(), PolicyError> {
             continue;
         }
         engine.set_input(input.clone());
-        return match engine.eval_rule("data.signature.allow".into()) {
+        return match engine.eval_rule(rule.into()) {
             Ok(v) if v == regorus::Value::from(true) => Ok(()),
-            Ok(_) => Err(PolicyError::Denied),
+            Ok(_) => Err(PolicyError::Denied(rule)),
             Err(e) if e.to_string().contains("not a valid rule path") => {
-                Err(PolicyError::NoAllowRule)
+                Err(PolicyError::NoAllowRule(rule))
             }
             Err(e) => Err(PolicyError::Eval(first_line(&e.to_string()))),
         };
@@ -309,11 +324,20 @@ mod tests {
         let v1 = "package signature\nimport rego.v1\ndefault allow := false\nallow if input.predicateType == \"https://spdx.dev/Document\"";
         assert_eq!(evaluate_rego(v1, &st), Ok(()));
         let v0 = "package signature\ndefault allow = false\nallow { count(input.predicate.packages) > 5 }";
-        assert_eq!(evaluate_rego(v0, &st), Err(PolicyError::Denied));
+        assert_eq!(
+            evaluate_rego(v0, &st),
+            Err(PolicyError::Denied(COSIGN_RULE))
+        );
         let other_package = "package other\nallow := true";
         assert_eq!(
             evaluate_rego(other_package, &st),
-            Err(PolicyError::NoAllowRule)
+            Err(PolicyError::NoAllowRule(COSIGN_RULE))
+        );
+        let pc = "package sigstore\ndefault isCompliant = false\nisCompliant { input.predicateType == \"https://spdx.dev/Document\" }";
+        assert_eq!(evaluate_rego_rule(pc, &st, POLICY_CONTROLLER_RULE), Ok(()));
+        assert_eq!(
+            evaluate_rego(pc, &st),
+            Err(PolicyError::NoAllowRule(COSIGN_RULE))
         );
         assert!(matches!(
             evaluate_rego("package signature\nallow {{{", &st),

@@ -4,6 +4,7 @@
 //! aws-lc-rs TLS provider.
 
 pub mod metrics;
+pub mod tls;
 
 use std::io::Write;
 use std::path::Path;

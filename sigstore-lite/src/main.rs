@@ -83,6 +83,10 @@ Next:
   cargo run -q -p cosign-keyless -- verify 127.0.0.1:5000/demo/hello:v1 --trust-config {dir}/{tc} \\
       --certificate-identity {email} --certificate-oidc-issuer {oidc}
 
+  # admit into a cluster only images {email} signed: the admission webhook (README: admission-lite)
+  cargo run -q -p admission-lite -- serve --self-signed webhook-tls --policy policy.yaml \\
+      --trusted-root {dir}/{tr} --allow-insecure-registry
+
   # the same file with sigstore-python 4.5.1 (pip install sigstore==4.5.1)
   sigstore --trust-config {dir}/{tc} sign --identity-token \"$TOKEN\" --bundle artifact.sigstore.json artifact.txt
   sigstore --trust-config {dir}/{tc} verify identity --bundle artifact.sigstore.json \\

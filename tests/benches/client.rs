@@ -237,7 +237,7 @@ fn attestations(
     println!("\n== image attestations (registry on loopback, bundle layout, Rekor v2 + TSA) ==");
     let r = registry_client::Reference::parse(&image_ref).unwrap();
     let attached = rt
-        .block_on(cosign_keyless::layout::bundles(&reg, &r, &digest))
+        .block_on(registry_client::cosign::bundles(&reg, &r, &digest))
         .unwrap();
     let bundle = attached[0].bundle.clone().unwrap();
     let opts = sigstore_lite_core::image::Options {

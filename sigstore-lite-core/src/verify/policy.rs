@@ -24,6 +24,12 @@ impl Matcher {
         ))
     }
 
+    /// `re` may match anywhere in the value, as Go's `regexp.MatchString` does (the semantics of
+    /// policy-controller's and Kyverno's `subjectRegExp` / `issuerRegExp`).
+    pub fn regex_unanchored(re: &str) -> Result<Matcher, regex::Error> {
+        Ok(Matcher::Regex(regex::Regex::new(re)?, re.to_string()))
+    }
+
     pub fn matches(&self, s: &str) -> bool {
         match self {
             Matcher::Exact(e) => e == s,

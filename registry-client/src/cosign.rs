@@ -1,16 +1,15 @@
 //! Where cosign keeps what it attaches to an image, fetched and written: the legacy tags
 //! (`sha256-<hex>.sig`, `.att`: one manifest whose layers are the signatures or attestations,
 //! appended to) and cosign v3's Sigstore bundles as OCI 1.1 referrers. What the bytes mean and
-//! whether they verify is `sigstore_lite_core::image`.
+//! whether they verify is `sigstore_lite_core::image`; cosign-keyless and admission-lite share
+//! this.
 
 use std::collections::BTreeMap;
 
-use registry_client::{Descriptor, Reference, Registry, OCI_MANIFEST};
+use crate::{Descriptor, Error, Reference, Registry, OCI_MANIFEST};
 use serde_json::{json, Value};
 use sigstore_lite_core::bundle::Bundle;
 use sigstore_lite_core::image::{self as policy, SignatureLayer, BUNDLE_V03, OCI_EMPTY_BLOB};
-
-use crate::error::Error;
 
 fn annotations_of(v: &Value) -> BTreeMap<String, String> {
     v["annotations"]

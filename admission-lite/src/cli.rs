@@ -1,0 +1,249 @@
+//! The command line: `serve` and `manifests`. Errors are one sentence on stderr and exit 1.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use sigstore_lite_core::trust::TrustedRoot;
+use sigstore_lite_core::verify::TrustMaterial;
+
+use crate::policy::PolicySet;
+use crate::webhook::Webhook;
+use crate::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "admission-lite",
+    version,
+    about = "A Kubernetes admission webhook that admits only signed, attested, digest-pinned images"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
+pub enum Cmd {
+    /// Serve /validate and /mutate (AdmissionReview v1) over HTTPS.
+    Serve(ServeArgs),
+    /// Print the webhook registrations, Deployment, Service, Secret and ConfigMap (YAML).
+    Manifests(ManifestArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub addr: SocketAddr,
+    /// The serving certificate chain (PEM, leaf first).
+    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// The serving key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Make (once) and use a CA and serving certificate in DIR: ca.crt is the caBundle.
+    #[arg(long, value_name = "DIR")]
+    pub self_signed: Option<PathBuf>,
+    /// Names the self-signed certificate is for (default: localhost and 127.0.0.1).
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// A ClusterImagePolicy or Kyverno ClusterPolicy file (YAML or JSON); repeatable.
+    #[arg(long = "policy", value_name = "FILE", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// The trusted_root.json signatures are checked against (Fulcio CA, Rekor, CT log, TSA).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: PathBuf,
+    /// Talk plain HTTP to registries that do not offer HTTPS (Kyverno's allowInsecureRegistry).
+    #[arg(long)]
+    pub allow_insecure_registry: bool,
+    /// How long a verdict for an image digest and a policy is reused, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub cache_ttl: u64,
+    /// Registry request timeout in seconds (below the webhook's timeoutSeconds).
+    #[arg(long, default_value_t = 8)]
+    pub registry_timeout: u64,
+}
+
+#[derive(clap::Args)]
+pub struct ManifestArgs {
+    #[arg(long)]
+    pub namespace: String,
+    /// The webhook's Service (and Deployment, Secret, ConfigMap) name.
+    #[arg(long)]
+    pub service: String,
+    /// The CA that signed the serving certificate (PEM), for the registrations' caBundle.
+    #[arg(long, value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
+    /// The serving certificate and key for the Secret.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Make (once) a CA and a serving certificate for the Service's DNS names in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "ca_bundle"])]
+    pub self_signed: Option<PathBuf>,
+    /// Policy files to ship in the ConfigMap; repeatable.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// The trusted_root.json to ship in the ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The container image of admission-lite.
+    #[arg(long, default_value = "admission-lite:0.1.0")]
+    pub image: String,
+    /// The API server's timeout for each call (1-30).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub timeout_seconds: u32,
+}
+
+/// Runs the command line; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Serve(a) => {
+            sigstore_lite_server::init_tracing();
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            rt.block_on(serve(a))
+        }
+        Cmd::Manifests(a) => crate::manifests::print(&a).map(|yaml| print!("{yaml}")),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("admission-lite: {e}");
+            1
+        }
+    }
+}
+
+/// Reads a trusted_root.json.
+pub fn load_trust(path: &Path) -> Result<TrustMaterial, Error> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::TrustedRoot(format!("{} cannot be read: {e}", path.display())))?;
+    let tr: TrustedRoot = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::TrustedRoot(format!("{} is not a trusted root: {e}", path.display()))
+    })?;
+    TrustMaterial::from_trusted_root(&tr)
+        .map_err(|e| Error::TrustedRoot(format!("{}: {e}", path.display())))
+}
+
+async fn serve(a: ServeArgs) -> Result<(), Error> {
+    let policies = PolicySet::load(&a.policies)?;
+    let material = load_trust(&a.trusted_root)?;
+    let (cert, key) = match (&a.tls_cert, &a.tls_key, &a.self_signed) {
+        (Some(c), Some(k), None) => (c.clone(), k.clone()),
+        (None, None, Some(dir)) => {
+            let sans = if a.sans.is_empty() {
+                vec!["localhost".to_string(), "127.0.0.1".to_string()]
+            } else {
+                a.sans.clone()
+            };
+            let files = self_signed(dir, &sans)?;
+            (files.cert, files.key)
+        }
+        _ => {
+            return Err(Error::Tls(
+                "give --tls-cert and --tls-key, or --self-signed DIR".into(),
+            ))
+        }
+    };
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| Error::Tls(format!("{} cannot be read: {e}", p.display())))
+    };
+    let tls = sigstore_lite_server::tls::server_config(&read(&cert)?, &read(&key)?)
+        .map_err(Error::Tls)?;
+    let registry = registry_client::Registry::with_timeout(
+        a.allow_insecure_registry,
+        Duration::from_secs(a.registry_timeout),
+    );
+    let n = policies.policies.len();
+    let webhook = Arc::new(Webhook::new(
+        policies,
+        material,
+        registry,
+        Duration::from_secs(a.cache_ttl),
+    ));
+    let listener = tokio::net::TcpListener::bind(a.addr)
+        .await
+        .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", a.addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Io(e.to_string()))?;
+    // A closed stdout must not stop a server: the banner is best effort.
+    let mut banner = format!("admission-lite: serving https://{addr} (POST /validate, POST /mutate, /healthz, /metrics) with {n} image policies\n");
+    if let Some(dir) = &a.self_signed {
+        banner.push_str(&format!(
+            "admission-lite: CA bundle {}\n",
+            dir.join(CA_CERT).display()
+        ));
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+    sigstore_lite_server::tls::serve_tls(
+        listener,
+        tls,
+        crate::api::router(webhook),
+        sigstore_lite_server::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| Error::Io(e.to_string()))
+}
+
+pub const CA_CERT: &str = "ca.crt";
+pub const TLS_CERT: &str = "tls.crt";
+pub const TLS_KEY: &str = "tls.key";
+
+/// The files of a self-signed serving setup.
+pub struct SelfSigned {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Makes (once) a CA and a serving certificate for `sans` in `dir`; reuses them afterwards.
+pub fn self_signed(dir: &Path, sans: &[String]) -> Result<SelfSigned, Error> {
+    let files = SelfSigned {
+        ca: dir.join(CA_CERT),
+        cert: dir.join(TLS_CERT),
+        key: dir.join(TLS_KEY),
+    };
+    if files.ca.exists() && files.cert.exists() && files.key.exists() {
+        return Ok(files);
+    }
+    let tls = |e: rcgen::Error| Error::Tls(e.to_string());
+    sigstore_lite_server::create_private_dir(dir)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let dn = |cn: &str| {
+        let mut d = DistinguishedName::new();
+        d.push(DnType::OrganizationName, "admission-lite");
+        d.push(DnType::CommonName, cn);
+        d
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
+    let mut cp = CertificateParams::default();
+    cp.distinguished_name = dn("admission-lite webhook CA");
+    cp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    cp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = cp.self_signed(&ca_key).map_err(tls)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
+    let mut lp = CertificateParams::new(sans.to_vec()).map_err(tls)?;
+    lp.distinguished_name = dn(sans.first().map_or("admission-lite", |s| s.as_str()));
+    lp.is_ca = IsCa::ExplicitNoCa;
+    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    lp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = lp.signed_by(&key, &Issuer::new(cp, &ca_key)).map_err(tls)?;
+    let io = |e: std::io::Error| Error::Io(format!("cannot write in {}: {e}", dir.display()));
+    // The key first, the CA last: a half-written directory is never taken as complete.
+    for p in [&files.key, &files.cert, &files.ca] {
+        let _ = std::fs::remove_file(p);
+    }
+    sigstore_lite_server::write_private(&files.key, key.serialize_pem().as_bytes()).map_err(io)?;
+    std::fs::write(&files.cert, leaf.pem()).map_err(io)?;
+    std::fs::write(&files.ca, ca.pem()).map_err(io)?;
+    Ok(files)
+}
