@@ -39,6 +39,7 @@ pub fn router(webhook: Arc<Webhook>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(state)
@@ -61,12 +62,9 @@ fn now() -> i64 {
 
 async fn handle(s: Arc<AppState>, body: Body, mutate: bool) -> Response {
     let started = std::time::Instant::now();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            &format!("the AdmissionReview is larger than {} MiB", MAX_BODY >> 20),
-        );
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let rv = match review::parse(&bytes) {
         Ok(r) => r,
@@ -80,6 +78,41 @@ async fn handle(s: Arc<AppState>, body: Body, mutate: bool) -> Response {
     }
     s.latency.observe(started.elapsed().as_secs_f64());
     Json(review::response(&rv.uid, &d)).into_response()
+}
+
+/// How much of an oversized body is read (and dropped) before answering 413, so that the
+/// client, still sending, reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 << 20;
+
+async fn read_body(mut body: Body) -> Result<Vec<u8>, Response> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            ));
+        };
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            if total <= MAX_BODY {
+                buf.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if total > MAX_BODY {
+        return Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the AdmissionReview is larger than {} MiB", MAX_BODY >> 20),
+        ));
+    }
+    Ok(buf)
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {

@@ -111,39 +111,21 @@ impl Webhook {
                 }
             }
         };
+        // The images are checked concurrently (each is registry round trips, then crypto);
+        // results are gathered in the object's order.
+        let per_image = futures_util::future::join_all(
+            images
+                .iter()
+                .map(|img| self.check_image(rv, img, mutate, now)),
+        )
+        .await;
         let mut fails = Vec::new();
         let mut notes = Vec::new();
         let mut patch = Vec::new();
-        for img in &images {
-            let r = match Reference::parse(&img.image) {
-                Ok(r) => r,
-                Err(e) => {
-                    fails.push(Outcome::Fail(
-                        Mode::Enforce,
-                        format!("image {} (at {}): {e}", img.image, img.pointer),
-                    ));
-                    continue;
-                }
-            };
-            let normalized = r.to_string();
-            let matching: Vec<(usize, &ImagePolicy)> = self
-                .policies
-                .policies
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.applies(&img.image, &normalized, &rv.kind, &rv.namespace))
-                .collect();
-            if matching.is_empty() {
-                notes.push(format!("image {} matches no policy", img.image));
-                continue;
-            }
-            if mutate {
-                self.pin(img, &r, &matching, &mut patch, &mut fails, &mut notes)
-                    .await;
-            } else {
-                self.verify(img, &r, &matching, now, &mut fails, &mut notes)
-                    .await;
-            }
+        for (f, n, p) in per_image {
+            fails.extend(f);
+            notes.extend(n);
+            patch.extend(p);
         }
         let (denies, warns): (Vec<_>, Vec<_>) = fails
             .into_iter()
@@ -169,6 +151,45 @@ impl Webhook {
             warnings,
             patch,
         }
+    }
+
+    /// One image: its failures, notes and patch operations.
+    async fn check_image(
+        &self,
+        rv: &Review,
+        img: &review::Image,
+        mutate: bool,
+        now: i64,
+    ) -> (Vec<Outcome>, Vec<String>, Vec<serde_json::Value>) {
+        let (mut fails, mut notes, mut patch) = (Vec::new(), Vec::new(), Vec::new());
+        let r = match Reference::parse(&img.image) {
+            Ok(r) => r,
+            Err(e) => {
+                fails.push(Outcome::Fail(
+                    Mode::Enforce,
+                    format!("image {} (at {}): {e}", img.image, img.pointer),
+                ));
+                return (fails, notes, patch);
+            }
+        };
+        let normalized = r.to_string();
+        let matching: Vec<(usize, &ImagePolicy)> = self
+            .policies
+            .policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.applies(&img.image, &normalized, &rv.kind, &rv.namespace))
+            .collect();
+        if matching.is_empty() {
+            notes.push(format!("image {} matches no policy", img.image));
+        } else if mutate {
+            self.pin(img, &r, &matching, &mut patch, &mut fails, &mut notes)
+                .await;
+        } else {
+            self.verify(img, &r, &matching, now, &mut fails, &mut notes)
+                .await;
+        }
+        (fails, notes, patch)
     }
 
     /// The mutating path: a tag becomes `registry/repo:tag@sha256:...` (as Kyverno and

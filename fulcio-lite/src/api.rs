@@ -90,7 +90,9 @@ pub fn app(f: Arc<Fulcio>) -> Router {
             }),
         )
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(f)
 }
@@ -142,6 +144,49 @@ struct Credentials {
 #[serde(rename_all = "camelCase")]
 struct PublicKeyField {
     content: String,
+    /// Fulcio's `PublicKeyAlgorithm`, by name or number; checked against the key.
+    #[serde(default)]
+    algorithm: Option<Value>,
+}
+
+/// Checks Fulcio's `publicKey.algorithm` (PUBLIC_KEY_ALGORITHM_UNSPECIFIED, RSA_PSS, ECDSA,
+/// ED25519, or 0-3) against the key it names.
+fn check_algorithm(
+    alg: &Option<Value>,
+    key: &sigstore_lite_core::keys::PublicKey,
+) -> Result<(), Error> {
+    use sigstore_lite_core::keys::KeyKind;
+    let name = match alg {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::String(s)) => s.as_str(),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(0) => "PUBLIC_KEY_ALGORITHM_UNSPECIFIED",
+            Some(1) => "RSA_PSS",
+            Some(2) => "ECDSA",
+            Some(3) => "ED25519",
+            _ => "",
+        },
+        _ => "",
+    };
+    let fits = match name {
+        "PUBLIC_KEY_ALGORITHM_UNSPECIFIED" => true,
+        "RSA_PSS" => matches!(key.kind(), KeyKind::Rsa { .. }),
+        "ECDSA" => matches!(key.kind(), KeyKind::EcdsaP256 | KeyKind::EcdsaP384),
+        "ED25519" => matches!(key.kind(), KeyKind::Ed25519),
+        _ => {
+            return Err(Error::MalformedRequest(format!(
+                "publicKey.algorithm {} is not PUBLIC_KEY_ALGORITHM_UNSPECIFIED, RSA_PSS, ECDSA or ED25519",
+                alg.as_ref().expect("set")
+            )))
+        }
+    };
+    if !fits {
+        return Err(Error::MalformedRequest(format!(
+            "publicKey.algorithm {name} does not match the key, which is {}",
+            key.kind().name()
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -191,7 +236,11 @@ async fn signing_cert_v2(
                 .or_else(|| bearer(&headers));
             let proof = match (req.public_key_request, req.certificate_signing_request) {
                 (Some(pk), None) => KeyProof::Pop {
-                    key: parse_public_key(pk.public_key.content.as_bytes())?,
+                    key: {
+                        let key = parse_public_key(pk.public_key.content.as_bytes())?;
+                        check_algorithm(&pk.public_key.algorithm, &key)?;
+                        key
+                    },
                     signature: B64.decode(pk.proof_of_possession.trim()).map_err(|_| {
                         Error::MalformedRequest("proofOfPossession is not base64".into())
                     })?,

@@ -684,6 +684,28 @@ BW8CvJ1shWRe3XrtxQIDAQAB
             "bad_public_key",
         ),
         (
+            "unknown algorithm",
+            {
+                let mut r = pop_request(&good, &key, email);
+                r["publicKeyRequest"]["publicKey"]["algorithm"] = json!("DSA");
+                r
+            },
+            None,
+            400,
+            "malformed_request",
+        ),
+        (
+            "algorithm not the key's",
+            {
+                let mut r = pop_request(&good, &key, email);
+                r["publicKeyRequest"]["publicKey"]["algorithm"] = json!("ED25519");
+                r
+            },
+            None,
+            400,
+            "malformed_request",
+        ),
+        (
             "bad base64 PoP",
             {
                 let mut r = pop_request(&good, &key, email);
@@ -731,6 +753,22 @@ BW8CvJ1shWRe3XrtxQIDAQAB
     );
     let r = reqwest::Client::new()
         .post(format!("{}/api/v2/signingCert", s.fulcio))
+        .body(pop_request(&good, &key, email).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        415,
+        "a JSON API refuses a body that is not declared JSON"
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["reason"],
+        "unsupported_media_type"
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/signingCert", s.fulcio))
+        .header("content-type", "application/json")
         .body(vec![b' '; fulcio_lite::api::MAX_BODY + 1])
         .send()
         .await

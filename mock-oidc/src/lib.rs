@@ -28,6 +28,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// The longest token life a caller may ask for (a year).
+pub const MAX_TTL_SECS: i64 = 365 * 86400;
+
 /// Default token lifetime.
 pub const DEFAULT_TTL_SECS: i64 = 600;
 
@@ -306,9 +309,14 @@ impl Issuer {
         now: i64,
     ) -> Result<String, Error> {
         let ttl = match claims.remove("ttl") {
-            Some(v) => v.as_i64().ok_or_else(|| {
-                Error::BadRequest("ttl must be an integer number of seconds".into())
-            })?,
+            Some(v) => v
+                .as_i64()
+                .filter(|t| (1..=MAX_TTL_SECS).contains(t))
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "ttl must be a whole number of seconds from 1 to {MAX_TTL_SECS}"
+                    ))
+                })?,
             None => DEFAULT_TTL_SECS,
         };
         claims.entry("iss").or_insert_with(|| json!(self.url));
@@ -534,6 +542,7 @@ pub fn app(issuer: Issuer) -> Router {
             format!("# HELP mock_oidc_keys Published signing keys.\n# TYPE mock_oidc_keys gauge\nmock_oidc_keys {n}\n")
         }))
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(issuer)
 }

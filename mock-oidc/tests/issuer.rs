@@ -164,6 +164,27 @@ async fn discovery_jwks_tokens_and_rotation() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
+    // A lifetime beyond a year, or one that would wrap `exp`, is refused.
+    for ttl in [
+        json!(i64::MAX),
+        json!(0),
+        json!(-5),
+        json!(mock_oidc::MAX_TTL_SECS + 1),
+    ] {
+        let r = c
+            .post(format!("{url}/token"))
+            .json(&json!({"preset": "email", "email": "a@example.com", "ttl": ttl}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "ttl {ttl}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("ttl must be"),
+            "{v}"
+        );
+    }
+
     // Rotation: the new key signs, the old one stays published until removed.
     let old = issuer
         .mint(

@@ -35,13 +35,12 @@ pub fn app(log: Log) -> Router {
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/publicKey", get(public_key))
         .route("/api/v1/log/proof", get(consistency))
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({"status": "SERVING"})) }),
-        )
+        .route("/healthz", get(crate::api::healthz))
         .route("/metrics", get(metrics))
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(log)
 }
@@ -366,4 +365,21 @@ async fn metrics(State(log): State<Log>) -> Response {
         log.metrics().render(log.latest().size),
     )
         .into_response()
+}
+
+/// `SERVING`, or 503 `NOT_SERVING` after a failed commit (the store may need reopening: a
+/// supervisor restarting the process on this answer recovers the log).
+pub(crate) async fn healthz(State(log): State<Log>) -> Response {
+    if log.is_healthy() {
+        Json(json!({"status": "SERVING"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "NOT_SERVING", "code": 503, "reason": "unavailable",
+                "message": "a commit failed: the store may need reopening; restart the log"}),
+            ),
+        )
+            .into_response()
+    }
 }

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 use sigstore_lite_core::rekor::v2::ProposedV2;
 
 use crate::api::MAX_BODY;
@@ -23,13 +22,12 @@ pub fn app(log: Log) -> Router {
         .route("/api/v2/log/publicKey", get(public_key))
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({"status": "SERVING"})) }),
-        )
+        .route("/healthz", get(crate::api::healthz))
         .route("/metrics", get(metrics))
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(log)
 }

@@ -115,11 +115,35 @@ pub fn search_keys(body: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The file, beside the store, recording the largest tree size the log has committed.
+pub const WATERMARK: &str = "signed-size";
+
 /// Opens (creating on first start) the log in `cfg.data_dir`: key, tree ID and redb store.
+/// Refuses a store that is missing, empty or smaller than a tree the log committed before.
 /// Must be called inside a tokio runtime.
 pub fn open(cfg: &Config) -> Result<Log, Error> {
     sigstore_lite_server::create_private_dir(&cfg.data_dir)
         .map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
+    // A log's identity (key, tree ID, recorded size) without its store is a log whose entries
+    // were lost: starting an empty log under the same identity would fork it silently.
+    let store_path = cfg.data_dir.join("rekor.redb");
+    let watermark = cfg.data_dir.join(WATERMARK);
+    let identity = [
+        watermark.clone(),
+        cfg.data_dir.join("tree-id"),
+        cfg.data_dir.join("rekor-key.pem"),
+        cfg.data_dir.join("rekor-v2-key.pem"),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
+    let store_len = std::fs::metadata(&store_path).map(|m| m.len()).unwrap_or(0);
+    if let (Some(id), 0) = (&identity, store_len) {
+        return Err(Error::Internal(format!(
+            "{} is missing or empty, but {} says a log lived here: refusing to start a new, empty log under the old identity; restore the store, or start a new log in an empty directory",
+            store_path.display(),
+            id.display()
+        )));
+    }
     let key = match cfg.api_version {
         1 => {
             let path = cfg
@@ -161,9 +185,15 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
             )))
         }
     };
-    let store =
-        store::RedbStore::open(&cfg.data_dir.join("rekor.redb"), CACHE_BYTES, &search_keys)?;
-    Log::open_with_clock(Arc::new(store), key, log::system_clock())
+    let store = store::RedbStore::open(&store_path, CACHE_BYTES, &search_keys)?;
+    // redb creates the file with the umask's mode; the log's data is the owner's alone.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &store_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(|e| io_err("cannot restrict", &store_path, e))?;
+    Log::open_with_watermark(Arc::new(store), key, log::system_clock(), Some(watermark))
 }
 
 /// Serves `log` on `listener` until `shutdown` resolves.

@@ -125,6 +125,10 @@ pub(crate) struct Core {
     pub(crate) clock: Clock,
     /// Full tiles already served (v2).
     pub(crate) tiles: tree::TileCache,
+    /// Where the largest committed (so possibly signed) tree size is recorded, outside the store.
+    pub(crate) watermark: Option<std::path::PathBuf>,
+    /// Set when a commit failed: the store may need reopening; /healthz says NOT_SERVING.
+    pub(crate) failed: std::sync::atomic::AtomicBool,
 }
 
 impl Core {
@@ -259,6 +263,18 @@ impl Log {
 
     /// Opens a log (v1 or v2) with the clock given.
     pub fn open_with_clock(store: Arc<dyn Store>, key: LogKey, clock: Clock) -> Result<Log, Error> {
+        Self::open_with_watermark(store, key, clock, None)
+    }
+
+    /// Opens the log; with `watermark`, refuses a store holding a smaller tree than the log has
+    /// committed before (a deleted, emptied or rolled-back store: serving it would fork the log),
+    /// and records each new committed size there.
+    pub fn open_with_watermark(
+        store: Arc<dyn Store>,
+        key: LogKey,
+        clock: Clock,
+        watermark: Option<std::path::PathBuf>,
+    ) -> Result<Log, Error> {
         let (origin, log_id) = match &key {
             LogKey::V1 { signer, id } => (
                 rekor_origin(&id.key_name, id.tree_id),
@@ -282,6 +298,8 @@ impl Log {
             metrics: Metrics::default(),
             clock,
             tiles: tree::TileCache::new(TILE_CACHE_BYTES),
+            watermark,
+            failed: std::sync::atomic::AtomicBool::new(false),
         };
         let latest = match store.checkpoint()? {
             Some(note) => {
@@ -317,6 +335,16 @@ impl Log {
                 latest.size
             )));
         }
+        if let Some(w) = &core.watermark {
+            let signed = read_watermark(w)?;
+            if signed > size {
+                return Err(Error::Internal(format!(
+                    "the store holds a tree of {size} entries but this log has committed and signed a tree of {signed} ({}): refusing to serve a forked log; restore the store, or start a new log in an empty directory",
+                    w.display()
+                )));
+            }
+            write_watermark(w, size)?;
+        }
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
         core.latest = RwLock::new(Arc::new(latest));
         let core = Arc::new(core);
@@ -344,6 +372,15 @@ impl Log {
             LogKey::V1 { signer, .. } => signer.public_key(),
             LogKey::V2 { signer, .. } => signer.public_key(),
         }
+    }
+
+    /// Whether the log can commit: false after a failed commit (the store may need reopening;
+    /// a supervisor should restart the process).
+    pub fn is_healthy(&self) -> bool {
+        !self
+            .core()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether this is a Rekor v2 log.
@@ -543,6 +580,35 @@ impl Log {
     }
 }
 
+/// The tree size recorded at `path` (0 when there is none yet).
+pub(crate) fn read_watermark(path: &std::path::Path) -> Result<u64, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| Error::Internal(format!("{} does not hold a tree size", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::Internal(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Records `size` at `path` (write and rename: never half a number). Not synced: after a crash
+/// the record may lag the store, which only weakens the check, never fails a good store.
+pub(crate) fn write_watermark(path: &std::path::Path, size: u64) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{size}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot record the tree size in {}: {e}",
+                path.display()
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,6 +703,68 @@ mod tests {
         merkle::verify_inclusion(5, p.tree_size, &all[5], &hashes, &merkle::root(&all)).unwrap();
         assert!(p.checkpoint.contains("Timestamp: 1700000000000000000"));
         rekor::verify_set(log.public_key(), e).unwrap();
+    }
+
+    /// A store whose appends fail once told to (a full or broken disk).
+    #[derive(Default)]
+    struct Failing {
+        inner: MemStore,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Store for Failing {
+        fn tree_size(&self) -> Result<u64, StoreError> {
+            self.inner.tree_size()
+        }
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Option<Vec<Hash>>, StoreError> {
+            self.inner.read_hashes(indexes)
+        }
+        fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+            self.inner.entry(index)
+        }
+        fn index_of(&self, leaf_hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+            self.inner.index_of(leaf_hash)
+        }
+        fn search(&self, key: &str) -> Result<Vec<u64>, StoreError> {
+            self.inner.search(key)
+        }
+        fn checkpoint(&self) -> Result<Option<String>, StoreError> {
+            self.inner.checkpoint()
+        }
+        fn append(&self, batch: &Batch) -> Result<(), StoreError> {
+            if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(StoreError("No space left on device".into()));
+            }
+            self.inner.append(batch)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_makes_the_log_unhealthy_and_changes_nothing() {
+        let store = Arc::new(Failing::default());
+        let log = Log::open_with_clock(
+            store.clone(),
+            LogKey::V1 {
+                signer: Signer::generate_p256().unwrap(),
+                id: LogIdentity {
+                    tree_id: 7,
+                    key_name: "test".into(),
+                },
+            },
+            fixed_clock(1_700_000_000),
+        )
+        .unwrap();
+        log.append(entry(0)).await.unwrap();
+        assert!(log.is_healthy());
+        store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(log.append(entry(1)).await.is_err());
+        assert!(!log.is_healthy(), "a failed commit shows in /healthz");
+        assert_eq!(
+            log.latest().size,
+            1,
+            "no checkpoint for what was not committed"
+        );
+        assert_eq!(store.tree_size().unwrap(), 1);
     }
 
     #[tokio::test]

@@ -18,8 +18,29 @@ async fn main() -> anyhow::Result<()> {
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
         api_version,
     };
-    let log = rekor_lite::open(&cfg)
-        .with_context(|| format!("cannot open the log in {}", cfg.data_dir.display()))?;
+    let log = match rekor_lite::open(&cfg) {
+        Ok(l) => l,
+        Err(e) => {
+            // One sentence (a forked or lost store must stop the log, loudly and clearly).
+            eprintln!(
+                "rekor-lite: cannot open the log in {}: {e}",
+                cfg.data_dir.display()
+            );
+            std::process::exit(1);
+        }
+    };
+    // A failed commit may leave the store needing a reopen: exit, so that a supervisor
+    // restarts the log (which then checks the store against its recorded size).
+    let watched = log.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if !watched.is_healthy() {
+                eprintln!("rekor-lite: a commit failed; exiting so that the log is restarted on a reopened store");
+                std::process::exit(70);
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

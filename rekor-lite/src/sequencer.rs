@@ -114,6 +114,8 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     match result {
         Err(e) => {
             tracing::error!(error = %e, "batch not committed");
+            core.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             for p in batch {
                 let _ = p.reply.send(Err(Error::Internal(
                     "the log could not commit the entry".into(),
@@ -125,6 +127,13 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
             let cp = match cp {
                 Some(cp) => {
                     *core.latest.write().expect("lock") = Arc::clone(&cp);
+                    if let Some(w) = &core.watermark {
+                        if let Err(e) = crate::log::write_watermark(w, n) {
+                            tracing::error!(error = %e, "tree size not recorded");
+                            core.failed
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     cp
                 }
                 None => core.latest(),

@@ -552,6 +552,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let big = vec![b' '; rekor_lite::api::MAX_BODY + 1];
     let r = c
         .post(format!("{}/api/v1/log/entries", srv.url))
+        .header("content-type", "application/json")
         .body(big)
         .send()
         .await
@@ -744,4 +745,148 @@ async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
         &hashes,
     )
     .expect("post-restart tree extends the last pre-crash checkpoint");
+}
+
+/// A log never serves a tree smaller than one it committed (and signed): a deleted, emptied or
+/// rolled-back store is refused at start with one sentence naming the file, instead of a new
+/// empty log signing checkpoints under the old identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_or_rolled_back_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rekor.redb");
+    let c = http();
+    let append = |url: String, what: &'static [u8]| {
+        let c = c.clone();
+        async move {
+            let (_, proposed) = key_entry(what);
+            let r = c
+                .post(format!("{url}/api/v1/log/entries"))
+                .json(&proposed)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    let srv = Server::start(dir.path()).await;
+    append(srv.url.clone(), b"one").await;
+    srv.stop().await;
+    let old = dir.path().join("old.redb");
+    std::fs::copy(&store, &old).unwrap();
+    let srv = Server::start(dir.path()).await;
+    append(srv.url.clone(), b"two").await;
+    append(srv.url.clone(), b"three").await;
+    let health: Value = c
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "SERVING");
+    srv.stop().await;
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(rekor_lite::WATERMARK))
+            .unwrap()
+            .trim(),
+        "3"
+    );
+    let good = std::fs::read(&store).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&store).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let open = || match rekor_lite::open(&rekor_lite::Config::v1(
+        dir.path().to_path_buf(),
+        "127.0.0.1",
+    )) {
+        Ok(_) => panic!("the log opened"),
+        Err(e) => e.to_string(),
+    };
+    // Rolled back to a copy holding one entry.
+    std::fs::copy(&old, &store).unwrap();
+    let e = open();
+    assert!(
+        e.contains("a tree of 1 entries") && e.contains("a tree of 3") && e.contains("signed-size"),
+        "{e}"
+    );
+    // Emptied, then deleted.
+    std::fs::write(&store, b"").unwrap();
+    let e = open();
+    assert!(e.contains("rekor.redb is missing or empty"), "{e}");
+    std::fs::remove_file(&store).unwrap();
+    assert!(open().contains("refusing to start a new, empty log"));
+    assert!(!store.exists(), "nothing was created");
+    // Restored: it serves again, with every entry.
+    std::fs::write(&store, &good).unwrap();
+    let srv = Server::start(dir.path()).await;
+    let info: Value = c
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["treeSize"], 3);
+    srv.stop().await;
+}
+
+/// Only JSON writes (a browser's text/plain or form post needs no preflight, so a page could
+/// otherwise write entries), and JSON errors for every status.
+#[tokio::test]
+async fn non_json_posts_and_wrong_methods_get_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path()).await;
+    let c = http();
+    let (_, proposed) = key_entry(b"via a form");
+    let body = serde_json::to_vec(&proposed).unwrap();
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut r = c
+            .post(format!("{}/api/v1/log/entries", srv.url))
+            .body(body.clone());
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 415, "{ct:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (v["code"].as_i64(), v["reason"].as_str()),
+            (Some(415), Some("unsupported_media_type"))
+        );
+    }
+    let info: Value = c
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["treeSize"], 0, "nothing was written");
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .delete(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["reason"], "method_not_allowed");
+    srv.stop().await;
 }

@@ -408,6 +408,7 @@ async fn duplicates_bad_input_and_restart() {
     // Too large, and the v1 API is not served by a v2 log.
     let r = reqwest::Client::new()
         .post(format!("{}/api/v2/log/entries", srv.url))
+        .header("content-type", "application/json")
         .body(vec![b' '; 2 << 20])
         .send()
         .await

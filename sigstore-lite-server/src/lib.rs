@@ -35,6 +35,30 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Middleware for APIs that take JSON: a POST or PUT whose Content-Type is not
+/// `application/json` gets a JSON 415 (as Rekor and Fulcio answer), so that a browser's form or
+/// text/plain post (which needs no CORS preflight) cannot write.
+pub async fn json_only(req: Request, next: Next) -> Response {
+    let writes = matches!(
+        *req.method(),
+        axum::http::Method::POST | axum::http::Method::PUT
+    );
+    let json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if writes && !json {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        );
+    }
+    next.run(req).await
+}
+
 /// Access-log middleware: one line per request with method, path, status and duration.
 pub async fn access_log(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -59,6 +83,15 @@ pub fn json_error(status: StatusCode, reason: &str, message: &str) -> Response {
 /// Fallback for unknown routes: a JSON 404.
 pub async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// Fallback for a known route asked with another method: a JSON 405.
+pub async fn method_not_allowed() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 /// Writes `contents` to a new file readable only by its owner (whatever the umask), durably.

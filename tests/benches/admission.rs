@@ -215,7 +215,8 @@ spec:
     let (url, w) = serve(Duration::from_secs(3600));
     rt.block_on(decide_once(&url));
     let prefix = dir.path().join("bodies");
-    write_bodies(&prefix, std::slice::from_ref(&body), 2);
+    // One body per wrk thread.
+    write_bodies(&prefix, &[body.clone(), body.clone()], 2);
     let r = wrk_post(
         &format!("{url}/validate"),
         &prefix,

@@ -84,6 +84,7 @@ pub fn app(t: Arc<Tsa>) -> Router {
             }),
         )
         .fallback(sigstore_lite_server::not_found)
+        .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(t)
