@@ -40,6 +40,19 @@ pub enum Cmd {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Serve the log explorer for any Rekor v1 and/or v2 URL.
+    Explore {
+        #[arg(long, default_value = "127.0.0.1:3003")]
+        addr: std::net::SocketAddr,
+        /// A Rekor v1 base URL (search, entries, proofs).
+        #[arg(long, value_name = "URL")]
+        rekor: Option<String>,
+        /// A Rekor v2 (tlog-tiles) base URL (checkpoint, entries by index).
+        #[arg(long, value_name = "URL")]
+        rekor_v2: Option<String>,
+    },
+    /// Walk through the whole loop against the running stack, step by step.
+    Tour(crate::tour::TourArgs),
 }
 
 /// The options of `up`.
@@ -57,6 +70,9 @@ pub struct UpArgs {
     pub rekor_v2_port: u16,
     #[arg(long, default_value_t = 3002)]
     pub tsa_port: u16,
+    /// The log explorer (a web page over Rekor v1 and v2).
+    #[arg(long, default_value_t = 3003)]
+    pub explorer_port: u16,
     #[arg(long, default_value_t = 8080)]
     pub oidc_port: u16,
     /// The Rekor API clients sign through: 2 (Rekor v2 with RFC 3161 timestamps) or 1.
@@ -79,6 +95,7 @@ impl From<UpArgs> for crate::Options {
             rekor_port: a.rekor_port,
             rekor_v2_port: a.rekor_v2_port,
             tsa_port: a.tsa_port,
+            explorer_port: a.explorer_port,
             oidc_port: a.oidc_port,
             rekor_api: a.rekor_api,
             issuers: a.issuers,

@@ -5,6 +5,8 @@
 //! [`Stack::stop`].
 
 pub mod cli;
+pub mod explorer;
+pub mod tour;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -52,6 +54,7 @@ pub struct Options {
     pub rekor_port: u16,
     pub rekor_v2_port: u16,
     pub tsa_port: u16,
+    pub explorer_port: u16,
     pub oidc_port: u16,
     /// Which Rekor the signing config sends clients to: 2 (Rekor v2 and the TSA; v1 stays
     /// listed for clients that only speak v1) or 1 (Rekor v1 only).
@@ -72,6 +75,7 @@ impl Options {
             rekor_port: 0,
             rekor_v2_port: 0,
             tsa_port: 0,
+            explorer_port: 0,
             oidc_port: 0,
             rekor_api: 2,
             issuers: Vec::new(),
@@ -88,6 +92,8 @@ pub struct Stack {
     pub rekor_v2_url: String,
     /// The TSA's base URL (timestamps at `<tsa_url>/api/v1/timestamp`).
     pub tsa_url: String,
+    /// The log explorer.
+    pub explorer_url: String,
     pub data_dir: PathBuf,
     pub issuer: mock_oidc::Issuer,
     pub extra_issuers: Vec<String>,
@@ -158,6 +164,7 @@ impl Stack {
         let rekor_l = bind("rekor-lite", opts.host, opts.rekor_port).await?;
         let rekor_v2_l = bind("rekor-lite (v2)", opts.host, opts.rekor_v2_port).await?;
         let tsa_l = bind("tsa-lite", opts.host, opts.tsa_port).await?;
+        let explorer_l = bind("explorer", opts.host, opts.explorer_port).await?;
         let host = opts.public_host.clone().unwrap_or_else(|| match opts.host {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
@@ -170,6 +177,7 @@ impl Stack {
         };
         let (oidc_url, fulcio_url, rekor_url) = (url(&oidc_l), url(&fulcio_l), url(&rekor_l));
         let (rekor_v2_url, tsa_url) = (url(&rekor_v2_l), url(&tsa_l));
+        let explorer_url = url(&explorer_l);
 
         let svc = |service: &'static str| move |e: String| Error::Service { service, reason: e };
         let issuer = mock_oidc::Issuer::new(&oidc_url, Some(&opts.data_dir.join("oidc")))
@@ -241,6 +249,14 @@ impl Stack {
             tokio::spawn(rekor_lite::serve(rekor_l, log, until())),
             tokio::spawn(rekor_lite::serve(rekor_v2_l, log_v2, until())),
             tokio::spawn(tsa_lite::serve(tsa_l, tsa, until())),
+            tokio::spawn(explorer::serve(
+                explorer_l,
+                explorer::Source {
+                    rekor_v1: Some(rekor_url.clone()),
+                    rekor_v2: Some(rekor_v2_url.clone()),
+                },
+                until(),
+            )),
         ];
         Ok(Stack {
             oidc_url,
@@ -248,6 +264,7 @@ impl Stack {
             rekor_url,
             rekor_v2_url,
             tsa_url,
+            explorer_url,
             data_dir: opts.data_dir.clone(),
             issuer,
             extra_issuers,

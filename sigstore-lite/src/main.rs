@@ -40,6 +40,52 @@ async fn main() {
             );
             return;
         }
+        Cmd::Explore {
+            addr,
+            rekor,
+            rekor_v2,
+        } => {
+            if rekor.is_none() && rekor_v2.is_none() {
+                eprintln!("sigstore-lite: give --rekor URL and/or --rekor-v2 URL");
+                std::process::exit(1);
+            }
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("sigstore-lite: cannot listen on {addr}: {e}");
+                    std::process::exit(1);
+                }
+            };
+            println!(
+                "the log explorer is at http://{}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
+            let src = sigstore_lite::explorer::Source {
+                rekor_v1: rekor,
+                rekor_v2,
+            };
+            if let Err(e) = sigstore_lite::explorer::serve(
+                listener,
+                src,
+                sigstore_lite_server::shutdown_signal(),
+            )
+            .await
+            {
+                eprintln!("sigstore-lite: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Cmd::Tour(args) => {
+            if let Err(e) = sigstore_lite::tour::run(&args).await {
+                eprintln!("\nsigstore-lite tour: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
     };
     let stack = match sigstore_lite::Stack::start(&opts).await {
         Ok(s) => s,
@@ -63,10 +109,14 @@ async fn main() {
   rekor-lite v1     {rekor}
   rekor-lite v2     {rekor_v2}   (C2SP checkpoint and tiles; {signs_through})
   tsa-lite (TSA)    {tsa}/api/v1/timestamp   (RFC 3161)
+  log explorer      {explorer}   (search the logs, see entries, certificates and proofs)
   trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}
   health, metrics   <url>/healthz, <url>/metrics{extra}
 
 Next:
+  # the whole loop, step by step (add --image REGISTRY/REPO:TAG for the image steps)
+  cargo run --release -q -p sigstore-lite -- tour --data-dir {dir}
+
   # a token for an e-mail identity
   TOKEN=$(cargo run -q -p mock-oidc -- token --issuer-url {oidc} --email {email})
   # or: curl -s -X POST {oidc}/token -H 'content-type: application/json' -d '{{\"preset\":\"email\",\"email\":\"{email}\"}}'
@@ -97,6 +147,7 @@ Next:
         rekor = stack.rekor_url,
         rekor_v2 = stack.rekor_v2_url,
         tsa = stack.tsa_url,
+        explorer = stack.explorer_url,
         tr = sigstore_lite::TRUSTED_ROOT,
         sc = sigstore_lite::SIGNING_CONFIG,
         tc = sigstore_lite::TRUST_CONFIG,
