@@ -389,8 +389,12 @@ fn identity(
 ) -> Result<Identity, String> {
     let m = |exact: Option<&str>, re: Option<&str>, what: &str| match (exact, re) {
         (Some(e), None) if !e.is_empty() => Ok(Matcher::exact(e)),
-        (None, Some(r)) => Matcher::regex_unanchored(r)
-            .map_err(|e| format!("{field}.{what}RegExp: {r:?} is not a regular expression: {e}")),
+        (None, Some(r)) => Matcher::regex_unanchored(r).map_err(|e| {
+            format!(
+                "{field}.{what}RegExp: {r:?} is not a regular expression: {}",
+                Matcher::describe_error(&e)
+            )
+        }),
         (Some(_), Some(_)) => Err(format!("{field}: give {what} or {what}RegExp, not both")),
         _ => Err(format!("{field}: {what} or {what}RegExp is required")),
     };

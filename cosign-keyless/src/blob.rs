@@ -11,7 +11,16 @@ use crate::error::Error;
 use crate::keyless::{self, Narrator};
 use crate::trust::Trust;
 
+/// A file's bytes; `-` is standard input.
 fn read(p: &Path) -> Result<Vec<u8>, Error> {
+    if p == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| Error::Read {
+            path: "standard input".into(),
+            reason: e.to_string(),
+        })?;
+        return Ok(b);
+    }
     std::fs::read(p).map_err(|e| Error::Read {
         path: p.display().to_string(),
         reason: e.to_string(),

@@ -95,8 +95,12 @@ impl IdentityArgs {
         }
         let m = |exact: &Option<String>, re: &Option<String>, what: &str| match (exact, re) {
             (Some(e), _) => Ok(Matcher::exact(e)),
-            (None, Some(r)) => Matcher::regex(r)
-                .map_err(|e| Error::Usage(format!("the {what} regexp is invalid: {e}"))),
+            (None, Some(r)) => Matcher::regex(r).map_err(|e| {
+                Error::Usage(format!(
+                    "the {what} regexp {r:?} is invalid: {}",
+                    Matcher::describe_error(&e)
+                ))
+            }),
             (None, None) => Err(Error::Usage(format!("a certificate {what} is required"))),
         };
         Ok(Who::Policy(Policy {
@@ -116,7 +120,8 @@ impl IdentityArgs {
 
 #[derive(Args, Clone)]
 struct SignArgs {
-    /// OIDC identity token (default: $SIGSTORE_ID_TOKEN, then GitHub Actions' ambient token).
+    /// OIDC identity token, or the path of a file holding it (default: $SIGSTORE_ID_TOKEN, then
+    /// GitHub Actions' ambient token).
     #[arg(long)]
     identity_token: Option<String>,
     /// Sign with this private key (cosign.key; password from COSIGN_PASSWORD) instead of keylessly.
@@ -144,6 +149,14 @@ impl SignArgs {
     }
 }
 
+fn registry(plain_http: bool, skip_tls_verify: bool) -> Registry {
+    Registry::configured(
+        plain_http,
+        skip_tls_verify,
+        std::time::Duration::from_secs(60),
+    )
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Sign an image and attach the signature (a bundle referrer, or the sha256-<digest>.sig tag).
@@ -154,22 +167,30 @@ enum Cmd {
         bundle: Option<PathBuf>,
         #[command(flatten)]
         sign: SignArgs,
-        /// Use plain HTTP for this registry (loopback registries always use it).
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
-    /// Verify that an image has a signature by the given identity and issuer (or key).
+    /// Verify that each image has a signature by the given identity and issuer (or key).
     Verify {
-        image: String,
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
         #[command(flatten)]
         identity: IdentityArgs,
         /// Use only the signature's bundle annotation; never ask Rekor.
         #[arg(long)]
         offline: bool,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -192,8 +213,12 @@ enum Cmd {
         replace: bool,
         #[command(flatten)]
         sign: SignArgs,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -213,8 +238,12 @@ enum Cmd {
         /// Use only what is attached; never ask Rekor.
         #[arg(long)]
         offline: bool,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -227,8 +256,12 @@ enum Cmd {
         /// Only attestations of this predicate type (a short name or a URI).
         #[arg(long)]
         predicate_type: Option<String>,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
     },
     /// Sign a file and write a Sigstore bundle.
     SignBlob {
@@ -243,10 +276,14 @@ enum Cmd {
     },
     /// Verify a file (or sha256:<hex>) against a Sigstore bundle, by identity and issuer (or key).
     VerifyBlob {
-        /// FILE or sha256:<hex>.
+        /// FILE, `-` for standard input, or sha256:<hex>.
         artifact: String,
         #[arg(long)]
         bundle: PathBuf,
+        /// Accepted for cosign compatibility: a bundle is always verified offline (never asks
+        /// Rekor).
+        #[arg(long)]
+        offline: bool,
         #[command(flatten)]
         identity: IdentityArgs,
         #[command(flatten)]
@@ -263,14 +300,22 @@ enum Cmd {
     /// Print where the signatures of an image are stored.
     Triangulate {
         image: String,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
     },
     /// List what is attached to an image.
     Tree {
         image: String,
+        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
         #[arg(long)]
         allow_insecure_registry: bool,
+        /// Use plain HTTP for this registry (loopback registries always use it).
+        #[arg(long)]
+        allow_http_registry: bool,
     },
 }
 
@@ -416,13 +461,14 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             bundle,
             sign,
             allow_insecure_registry,
+            allow_http_registry,
             trust,
         } => {
             let n = Narrator {
                 verbose: trust.verbose,
             };
             let t = sign_trust(&sign, &trust)?;
-            let reg = Registry::new(allow_insecure_registry);
+            let reg = registry(allow_http_registry, allow_insecure_registry);
             let signing = Signing::resolve(&sign).await?;
             let with = signing.with(&sign);
             let layout = sign.layout();
@@ -445,23 +491,27 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Verify {
-            image,
+            images,
             identity,
             offline,
             allow_insecure_registry,
+            allow_http_registry,
             trust,
         } => {
             let n = Narrator {
                 verbose: trust.verbose,
             };
             let t = verify_trust(&identity, &trust)?;
-            let reg = Registry::new(allow_insecure_registry);
+            let reg = registry(allow_http_registry, allow_insecure_registry);
             let opts = identity.options(offline, n);
             let who = identity.who().await?;
             let with = who.with();
-            let payloads = image::verify(&t, &reg, &image, with, &opts).await?;
-            print_verification_header(&image, identity.insecure_ignore_tlog, &who);
-            println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            // As cosign: each image in turn, stopping at the first that does not verify.
+            for image in &images {
+                let payloads = image::verify(&t, &reg, image, with, &opts).await?;
+                print_verification_header(image, identity.insecure_ignore_tlog, &who);
+                println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+            }
             Ok(())
         }
         Cmd::Attest {
@@ -472,6 +522,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             replace,
             sign,
             allow_insecure_registry,
+            allow_http_registry,
             trust,
         } => {
             let n = Narrator {
@@ -485,7 +536,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             sigstore_lite_core::attestation::predicate(&kind, &predicate_file, now())
                 .map_err(|e| Error::Usage(e.to_string()))?;
             let t = sign_trust(&sign, &trust)?;
-            let reg = Registry::new(allow_insecure_registry);
+            let reg = registry(allow_http_registry, allow_insecure_registry);
             let signing = Signing::resolve(&sign).await?;
             let with = signing.with(&sign);
             let (digest, b) = image::attest(
@@ -528,6 +579,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             identity,
             offline,
             allow_insecure_registry,
+            allow_http_registry,
             trust,
         } => {
             let n = Narrator {
@@ -552,7 +604,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 }
             }
             let t = verify_trust(&identity, &trust)?;
-            let reg = Registry::new(allow_insecure_registry);
+            let reg = registry(allow_http_registry, allow_insecure_registry);
             let opts = identity.options(offline, n);
             let who = identity.who().await?;
             let with = who.with();
@@ -579,8 +631,9 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             image,
             predicate_type,
             allow_insecure_registry,
+            allow_http_registry,
         } => {
-            let reg = Registry::new(allow_insecure_registry);
+            let reg = registry(allow_http_registry, allow_insecure_registry);
             let what = match what.as_str() {
                 "signature" => image::Download::Signature,
                 _ => image::Download::Attestation(
@@ -630,6 +683,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::VerifyBlob {
             artifact,
             bundle,
+            offline: _,
             identity,
             trust,
         } => {
@@ -745,18 +799,29 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::Triangulate {
             image,
             allow_insecure_registry,
+            allow_http_registry,
         } => {
             println!(
                 "{}",
-                image::triangulate(&Registry::new(allow_insecure_registry), &image).await?
+                image::triangulate(
+                    &registry(allow_http_registry, allow_insecure_registry),
+                    &image
+                )
+                .await?
             );
             Ok(())
         }
         Cmd::Tree {
             image,
             allow_insecure_registry,
+            allow_http_registry,
         } => {
-            for line in image::tree(&Registry::new(allow_insecure_registry), &image).await? {
+            for line in image::tree(
+                &registry(allow_http_registry, allow_insecure_registry),
+                &image,
+            )
+            .await?
+            {
                 println!("{line}");
             }
             Ok(())

@@ -32,6 +32,15 @@ impl Narrator {
 /// The token: `--identity-token`, else `SIGSTORE_ID_TOKEN`, else GitHub Actions' ambient token.
 pub async fn resolve_token(flag: Option<&str>) -> Result<String, Error> {
     if let Some(t) = flag.filter(|t| !t.is_empty()) {
+        // As cosign: the token, or the path of a file holding it.
+        let path = std::path::Path::new(t.trim());
+        if path.is_file() {
+            let raw = std::fs::read_to_string(path).map_err(|e| Error::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            return Ok(raw.trim().to_string());
+        }
         return Ok(t.trim().to_string());
     }
     if let Ok(t) = std::env::var("SIGSTORE_ID_TOKEN") {

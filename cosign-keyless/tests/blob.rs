@@ -168,3 +168,60 @@ fn verifies_a_public_good_bundle_and_rejects_everything_else() {
         assert_eq!(e.trim().lines().count(), 1, "{what}: one sentence: {e}");
     }
 }
+
+/// cosign habits: `-` reads the artifact from standard input, and `--offline` is accepted.
+#[test]
+fn the_artifact_from_standard_input_and_offline() {
+    use std::io::Write;
+    let b = vectors("bundle_v3.txt.sigstore");
+    let run = |content: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cosign-keyless"))
+            .args([
+                "verify-blob",
+                "-",
+                "--offline",
+                "--bundle",
+                b.to_str().unwrap(),
+                "--trusted-root",
+                vectors("staging_trusted_root.json").to_str().unwrap(),
+                "--certificate-identity",
+                "william@yossarian.net",
+                "--certificate-oidc-issuer",
+                "https://github.com/login/oauth",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(content).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run(&std::fs::read(vectors("bundle_v3.txt")).unwrap());
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let bad = run(b"another artifact");
+    assert!(!bad.status.success());
+}
+
+/// A bad identity regexp is one sentence and a non-zero exit, not regex's multi-line report.
+#[test]
+fn a_bad_regexp_is_one_sentence() {
+    let o = cosign(&[
+        "verify-blob",
+        vectors("bundle_v3.txt").to_str().unwrap(),
+        "--bundle",
+        vectors("bundle_v3.txt.sigstore").to_str().unwrap(),
+        "--trusted-root",
+        vectors("staging_trusted_root.json").to_str().unwrap(),
+        "--certificate-identity-regexp",
+        "(unclosed",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("regexp \"(unclosed\" is invalid: unclosed group"),
+        "{e}"
+    );
+}

@@ -58,6 +58,12 @@ impl Fulcio {
             "Certificate requests refused.",
             self.refused.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "fulcio_lite_oidc_fetches_total",
+            "OIDC discovery and JWKS fetches (refetches for unknown key IDs are rate-limited).",
+            self.verifier.fetches.load(Ordering::Relaxed),
+        );
         self.issue_seconds.render(
             "fulcio_lite_issue_seconds",
             "Time to verify a request and issue its certificate.",

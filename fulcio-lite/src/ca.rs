@@ -158,7 +158,35 @@ impl Ca {
         sigstore_lite_server::create_private_dir(dir)
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
         let inter_path = dir.join(INTERMEDIATE_CERT);
-        if !inter_path.exists() {
+        let ct_path = dir.join(CT_KEY);
+        let files = [
+            ROOT_CERT,
+            ROOT_KEY,
+            INTERMEDIATE_CERT,
+            INTERMEDIATE_KEY,
+            CT_KEY,
+        ];
+        let present: Vec<&str> = files
+            .iter()
+            .copied()
+            .filter(|f| dir.join(f).exists())
+            .collect();
+        if !present.is_empty() && present.len() < files.len() {
+            // A start interrupted while creating the CA, or a file lost since: making new keys
+            // would silently replace a CA (or CT log) clients may already trust.
+            let missing: Vec<&str> = files
+                .iter()
+                .copied()
+                .filter(|f| !present.contains(f))
+                .collect();
+            return Err(Error::Config(format!(
+                "{} holds part of a CA ({} present, {} missing): restore the missing files, or remove the CA files to create a new CA (which clients must then trust anew)",
+                dir.display(),
+                present.join(", "),
+                missing.join(", ")
+            )));
+        }
+        if present.is_empty() {
             let now = SystemTime::now();
             let root_key =
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(rcgen_err)?;
@@ -175,12 +203,10 @@ impl Ca {
             write_private(&dir.join(ROOT_KEY), &root_key.serialize_pem())?;
             write_private(&dir.join(INTERMEDIATE_KEY), &inter_key.serialize_pem())?;
             write_private(&dir.join(ROOT_CERT), &root.pem())?;
-            write_private(&inter_path, &inter.pem())?;
-        }
-        let ct_path = dir.join(CT_KEY);
-        if !ct_path.exists() {
             let ct = Signer::generate_p256().map_err(|e| Error::Internal(e.to_string()))?;
             write_private(&ct_path, &ct.to_pkcs8_pem())?;
+            // The intermediate certificate last: its presence marks a complete CA.
+            write_private(&inter_path, &inter.pem())?;
         }
         Ca::from_files(
             &dir.join(ROOT_CERT),

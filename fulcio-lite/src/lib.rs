@@ -65,7 +65,5 @@ pub async fn serve(
     f: Arc<api::Fulcio>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::app(f))
-        .with_graceful_shutdown(shutdown)
-        .await
+    sigstore_lite_server::serve(listener, api::app(f), shutdown).await
 }

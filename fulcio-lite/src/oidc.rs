@@ -2,7 +2,8 @@
 //! fetches the JWKS; the JWS signature (RS256 or ES256 only) is verified with aws-lc-rs against
 //! the key the `kid` names, parsed once per JWKS fetch; the claims (issuer, audience = the
 //! issuer's client ID, exp, iat and nbf with a small leeway at a time given by the caller) are
-//! checked here. JWKS are cached per issuer and refetched once on an unknown key ID.
+//! checked here. JWKS are cached per issuer and refetched once on an unknown key ID, at most
+//! once per [`MIN_REFETCH`] per issuer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,7 +124,15 @@ pub struct TokenVerifier {
     http: Http,
     providers: RwLock<HashMap<String, Arc<Provider>>>,
     jwks_ttl: Duration,
+    /// When each issuer's JWKS was last refetched for an unknown key ID.
+    refetched: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Discovery and JWKS fetches made (for /metrics).
+    pub fetches: std::sync::atomic::AtomicU64,
 }
+
+/// The least time between two refetches of an issuer's JWKS for unknown key IDs: tokens naming
+/// made-up key IDs must not make fulcio fetch on every request.
+pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -187,6 +196,8 @@ impl TokenVerifier {
             http: Http(http),
             providers: RwLock::new(HashMap::new()),
             jwks_ttl: DEFAULT_JWKS_TTL,
+            refetched: std::sync::Mutex::new(HashMap::new()),
+            fetches: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -210,6 +221,8 @@ impl TokenVerifier {
         }
         let client = &self.http;
         let existing = self.providers.read().await.get(iss).cloned();
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let provider = match existing {
             Some(p) => {
                 let jwks = CoreJsonWebKeySet::fetch_async(&p.jwks_uri, client)
@@ -268,6 +281,19 @@ impl TokenVerifier {
         let kid = header.get("kid").and_then(Value::as_str);
         let mut provider = self.provider(&iss, false).await?;
         if !verify_signature(token, alg, kid, &provider.keys)? {
+            let may_refetch = {
+                let mut r = self.refetched.lock().expect("lock");
+                match r.get(&iss) {
+                    Some(at) if at.elapsed() < MIN_REFETCH => false,
+                    _ => {
+                        r.insert(iss.clone(), std::time::Instant::now());
+                        true
+                    }
+                }
+            };
+            if !may_refetch {
+                return Err(Error::UnknownKey(kid.unwrap_or("").to_string()));
+            }
             provider = self.provider(&iss, true).await?;
             if !verify_signature(token, alg, kid, &provider.keys)? {
                 return Err(Error::UnknownKey(kid.unwrap_or("").to_string()));

@@ -783,3 +783,90 @@ BW8CvJ1shWRe3XrtxQIDAQAB
     assert!(m.contains("fulcio_lite_certificates_issued_total 0"), "{m}");
     let _ = Arc::new(());
 }
+
+/// Tokens naming made-up key IDs do not make fulcio fetch the issuer's JWKS each time: one
+/// refetch per issuer per `MIN_REFETCH`, counted in /metrics.
+#[tokio::test]
+async fn unknown_key_ids_refetch_the_jwks_at_most_once() {
+    let s = stack().await;
+    let key = Signer::generate_p256().unwrap();
+    let good = token(&s.email, mock_oidc::email_claims("alice@example.com"));
+    issue_ok(
+        &s.fulcio,
+        &pop_request(&good, &key, "alice@example.com"),
+        None,
+    )
+    .await;
+    let fetches = |m: String| -> u64 {
+        m.lines()
+            .find(|l| l.starts_with("fulcio_lite_oidc_fetches_total "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .expect("the fetch counter")
+    };
+    let metrics = || async {
+        reqwest::get(format!("{}/metrics", s.fulcio))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = fetches(metrics().await);
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(good.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    for i in 0..20 {
+        let t = jwt_with(
+            json!({"alg": "RS256", "typ": "JWT", "kid": format!("made-up-{i}")}),
+            claims.clone(),
+            &[7u8; 256],
+        );
+        let r = post(&s.fulcio, &pop_request(&t, &key, "alice@example.com"), None).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.json::<Value>().await.unwrap()["reason"], "unknown_key_id");
+    }
+    let after = fetches(metrics().await);
+    assert!(
+        after - before <= 1,
+        "{} fetches for 20 unknown key IDs",
+        after - before
+    );
+}
+
+/// A CA directory missing some of its files (an interrupted first start, a lost key) is
+/// explained in one sentence naming what is missing, never silently replaced by a new CA or CT
+/// log that clients do not trust.
+#[test]
+fn a_half_initialized_ca_directory_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = fulcio_lite::ca::Ca::load_or_create(dir.path()).unwrap();
+    let root = ca.root_der().to_vec();
+    // Reused as it is.
+    let again = fulcio_lite::ca::Ca::load_or_create(dir.path()).unwrap();
+    assert_eq!(again.root_der(), &root[..]);
+    for lost in [fulcio_lite::ca::CT_KEY, fulcio_lite::ca::INTERMEDIATE_CERT] {
+        let p = dir.path().join(lost);
+        let saved = std::fs::read(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let e = match fulcio_lite::ca::Ca::load_or_create(dir.path()) {
+            Ok(_) => panic!("a CA missing {lost} loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("holds part of a CA") && e.contains(&format!("{lost} missing")),
+            "{e}"
+        );
+        assert!(!p.exists(), "nothing was created");
+        std::fs::write(&p, saved).unwrap();
+    }
+    assert_eq!(
+        fulcio_lite::ca::Ca::load_or_create(dir.path())
+            .unwrap()
+            .root_der(),
+        &root[..]
+    );
+}

@@ -216,7 +216,25 @@ impl KeySet {
 pub struct Issuer {
     url: String,
     keys: Arc<RwLock<KeySet>>,
+    /// Authorization codes handed out by `/authorize`, redeemed once at `/token`.
+    codes: Arc<std::sync::Mutex<std::collections::HashMap<String, PendingCode>>>,
 }
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone)]
+struct PendingCode {
+    claims: Map<String, Value>,
+    redirect_uri: String,
+    /// PKCE: (challenge, method).
+    challenge: Option<(String, String)>,
+    issued: i64,
+}
+
+/// How long an authorization code may wait before `/token` redeems it.
+const CODE_TTL_SECS: i64 = 120;
+
+/// The identity `/authorize` approves when the request has no `login_hint` e-mail.
+pub const DEFAULT_LOGIN: &str = "user@example.com";
 
 /// File in the data directory holding the issuer's private keys (test-only keys, mode 0600).
 pub const KEY_FILE: &str = "mock-oidc-keys.json";
@@ -249,6 +267,7 @@ impl Issuer {
         Ok(Issuer {
             url,
             keys: Arc::new(RwLock::new(set)),
+            codes: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
         })
     }
 
@@ -263,10 +282,11 @@ impl Issuer {
             "jwks_uri": format!("{}/jwks", self.url),
             "token_endpoint": format!("{}/token", self.url),
             "authorization_endpoint": format!("{}/authorize", self.url),
-            "response_types_supported": ["id_token"],
+            "response_types_supported": ["code", "id_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "code_challenge_methods_supported": ["S256", "plain"],
             "claims_supported": ["sub", "aud", "exp", "iat", "iss", "email", "email_verified"],
         })
     }
@@ -432,7 +452,7 @@ pub fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Va
             Some("client_credentials") => {}
             other => {
                 return Err(Error::BadRequest(format!(
-                    "unsupported grant_type {other:?} (client_credentials)"
+                    "unsupported grant_type {other:?} (authorization_code or client_credentials)"
                 )))
             }
         }
@@ -510,12 +530,138 @@ pub fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Va
     Ok((claims, alg))
 }
 
+fn form_pairs(body: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    for pair in body.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        m.insert(form_decode(k), json!(form_decode(v)));
+    }
+    m
+}
+
+/// `GET /authorize`: the authorization-code flow for browser-style clients (sigstore-python's
+/// and cosign's interactive sign-in), approved at once (it is a mock): the identity is the
+/// `login_hint` e-mail, else [`DEFAULT_LOGIN`]. Redirects to `redirect_uri` with the code.
+async fn authorize(State(issuer): State<Issuer>, uri: axum::http::Uri) -> Result<Response, Error> {
+    let q = form_pairs(uri.query().unwrap_or(""));
+    let get = |k: &str| q.get(k).and_then(Value::as_str).map(str::to_string);
+    if get("response_type").as_deref() != Some("code") {
+        return Err(Error::BadRequest("response_type must be code".into()));
+    }
+    let client_id =
+        get("client_id").ok_or_else(|| Error::BadRequest("client_id is required".into()))?;
+    let redirect_uri = get("redirect_uri")
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        .ok_or_else(|| Error::BadRequest("redirect_uri must be an http(s) URL".into()))?;
+    let challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (Some(c), m) => {
+            let m = m.unwrap_or_else(|| "plain".into());
+            if m != "S256" && m != "plain" {
+                return Err(Error::BadRequest(
+                    "code_challenge_method must be S256 or plain".into(),
+                ));
+            }
+            Some((c, m))
+        }
+        (None, _) => None,
+    };
+    let email = get("login_hint")
+        .filter(|h| h.contains('@'))
+        .unwrap_or_else(|| DEFAULT_LOGIN.into());
+    let mut claims = email_claims(&email);
+    claims.insert("aud".into(), json!(client_id));
+    if let Some(n) = get("nonce") {
+        claims.insert("nonce".into(), json!(n));
+    }
+    let mut raw = [0u8; 24];
+    aws_lc_rs::rand::SecureRandom::fill(&SystemRandom::new(), &mut raw)
+        .map_err(|_| Error::Key("no randomness".into()))?;
+    let code = B64URL.encode(raw);
+    {
+        let mut codes = issuer.codes.lock().expect("lock");
+        codes.retain(|_, p| now() - p.issued < CODE_TTL_SECS);
+        codes.insert(
+            code.clone(),
+            PendingCode {
+                claims,
+                redirect_uri: redirect_uri.clone(),
+                challenge,
+                issued: now(),
+            },
+        );
+    }
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let mut location = format!("{redirect_uri}{sep}code={code}");
+    if let Some(state) = get("state") {
+        location.push_str(&format!("&state={}", url_encode(&state)));
+    }
+    Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Redeems an authorization code (once), checking the redirect URI and the PKCE verifier.
+fn redeem(issuer: &Issuer, form: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
+    let get = |k: &str| form.get(k).and_then(Value::as_str).unwrap_or("");
+    let pending = issuer
+        .codes
+        .lock()
+        .expect("lock")
+        .remove(get("code"))
+        .filter(|p| now() - p.issued < CODE_TTL_SECS)
+        .ok_or_else(|| Error::BadRequest("invalid_grant: unknown, used or expired code".into()))?;
+    if !get("redirect_uri").is_empty() && get("redirect_uri") != pending.redirect_uri {
+        return Err(Error::BadRequest(
+            "invalid_grant: redirect_uri differs from the authorization request's".into(),
+        ));
+    }
+    if let Some((challenge, method)) = &pending.challenge {
+        let verifier = get("code_verifier");
+        let computed = if method == "S256" {
+            B64URL.encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                verifier.as_bytes(),
+            ))
+        } else {
+            verifier.to_string()
+        };
+        if verifier.is_empty() || &computed != challenge {
+            return Err(Error::BadRequest(
+                "invalid_grant: the code_verifier does not match the code_challenge".into(),
+            ));
+        }
+    }
+    Ok(pending.claims)
+}
+
 async fn token(
     State(issuer): State<Issuer>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, Error> {
-    let (claims, alg) = token_request(&headers, &body)?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let (claims, alg) = match std::str::from_utf8(&body).ok().map(form_pairs) {
+        Some(form)
+            if is_form
+                && form.get("grant_type").and_then(Value::as_str) == Some("authorization_code") =>
+        {
+            (redeem(&issuer, &form)?, Alg::RS256)
+        }
+        _ => token_request(&headers, &body)?,
+    };
     let exp_in = claims.get("exp").and_then(Value::as_i64).map(|e| e - now());
     let jwt = issuer.mint(claims, alg, now())?;
     Ok(Json(json!({
@@ -532,6 +678,7 @@ pub fn app(issuer: Issuer) -> Router {
         .route("/.well-known/openid-configuration", get(|State(i): State<Issuer>| async move { Json(i.discovery()) }))
         .route("/jwks", get(|State(i): State<Issuer>| async move { Json(i.jwks()) }))
         .route("/token", post(token))
+        .route("/authorize", get(authorize))
         .route("/keys/rotate", post(|State(i): State<Issuer>| async move { i.rotate().map(|k| Json(json!({"kids": k}))) }))
         .route("/keys/{kid}", delete(|State(i): State<Issuer>, UrlPath(kid): UrlPath<String>| async move {
             i.remove_key(&kid).map(|()| StatusCode::NO_CONTENT)
@@ -553,9 +700,7 @@ pub async fn serve(
     issuer: Issuer,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(issuer))
-        .with_graceful_shutdown(shutdown)
-        .await
+    sigstore_lite_server::serve(listener, app(issuer), shutdown).await
 }
 
 /// Asks a running issuer at `issuer_url` for a token with `claims` (client side of `POST /token`).

@@ -322,3 +322,101 @@ async fn token_cli_prints_a_token_from_a_running_issuer() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unsupported alg"), "{err}");
 }
+
+/// The browser flow sigstore-python and cosign use: /authorize approves at once and redirects
+/// with a code; /token redeems it once, checking the redirect URI and the PKCE verifier.
+#[tokio::test]
+async fn authorization_code_flow_with_pkce() {
+    let issuer = mock_oidc::Issuer::new("http://127.0.0.1:1", None).unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(mock_oidc::serve(l, issuer, std::future::pending()));
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "a-verifier-of-enough-length-0123456789-abcdefghij";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()),
+    );
+    let r = c
+        .get(format!("{url}/authorize?response_type=code&client_id=sigstore&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fauth%2Fcallback&state=s%201&nonce=n1&code_challenge={challenge}&code_challenge_method=S256&login_hint=carol%40example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with("http://localhost:9/auth/callback?code="),
+        "{loc}"
+    );
+    assert!(loc.ends_with("&state=s%201"), "{loc}");
+    let code = loc
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let redeem = |verifier: &str, code: &str| {
+        c.post(format!("{url}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fauth%2Fcallback&code_verifier={verifier}&client_id=sigstore"))
+            .send()
+    };
+    assert_eq!(
+        redeem("wrong", &code).await.unwrap().status(),
+        400,
+        "a wrong verifier"
+    );
+    let r = redeem(verifier, &code).await.unwrap();
+    assert_eq!(r.status(), 400, "the code was spent by the failed attempt");
+    // A fresh code, redeemed properly.
+    let r = c
+        .get(format!("{url}/authorize?response_type=code&client_id=sigstore&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb&nonce=n2&code_challenge={challenge}&code_challenge_method=S256&login_hint=carol%40example.com"))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let code = loc.split("code=").nth(1).unwrap().to_string();
+    let r = c
+        .post(format!("{url}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={code}&code_verifier={verifier}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let id_token = v["id_token"].as_str().unwrap();
+    let claims: Value =
+        serde_json::from_slice(&B64URL.decode(id_token.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(claims["email"], "carol@example.com");
+    assert_eq!(claims["nonce"], "n2");
+    assert_eq!(claims["aud"], "sigstore");
+    // Spent.
+    let r = c
+        .post(format!("{url}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={code}&code_verifier={verifier}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let disc: Value = reqwest::get(format!("{url}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(disc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("authorization_code")));
+}

@@ -207,14 +207,26 @@ impl Registry {
     /// A client whose requests give up after `timeout` (an admission webhook must answer
     /// within the API server's timeoutSeconds).
     pub fn with_timeout(allow_insecure: bool, timeout: std::time::Duration) -> Registry {
+        Registry::configured(allow_insecure, false, timeout)
+    }
+
+    /// cosign's two flags: `plain_http` (`--allow-http-registry`: HTTP instead of HTTPS) and
+    /// `skip_tls_verify` (`--allow-insecure-registry`: HTTPS whose certificate is not checked,
+    /// such as a self-signed test registry). Loopback registries always use plain HTTP.
+    pub fn configured(
+        plain_http: bool,
+        skip_tls_verify: bool,
+        timeout: std::time::Duration,
+    ) -> Registry {
         let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(skip_tls_verify)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .expect("HTTP client");
         Registry {
             http,
-            insecure: allow_insecure,
+            insecure: plain_http,
             tokens: Mutex::new(HashMap::new()),
         }
     }

@@ -154,7 +154,12 @@ fn parse_uuid(log: &Log, s: &str) -> Result<[u8; 32], Error> {
     Ok(v.try_into().expect("32 bytes"))
 }
 
-async fn entry_by_id(State(log): State<Log>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn entry_by_id(
+    State(log): State<Log>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, Error> {
+    // A path that is not UTF-8 gets the JSON error, not axum's text/plain one.
+    let Path(id) = id.map_err(|r| Error::bad_request("bad_path", r.body_text()))?;
     let leaf = parse_uuid(&log, &id)?;
     let v = log
         .entry_by_leaf(&leaf)?

@@ -96,7 +96,11 @@ async fn checkpoint(State(log): State<Log>) -> Response {
         .into_response()
 }
 
-async fn tile(State(log): State<Log>, Path(path): Path<String>) -> Result<Response, Error> {
+async fn tile(
+    State(log): State<Log>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, Error> {
+    let Path(path) = path.map_err(|r| Error::bad_request("bad_path", r.body_text()))?;
     let (data, full) = log.tile(&path)?;
     let mut h = HeaderMap::new();
     h.insert(

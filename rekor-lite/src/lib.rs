@@ -207,7 +207,5 @@ pub async fn serve(
     } else {
         api::app(log)
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    sigstore_lite_server::serve(listener, app, shutdown).await
 }

@@ -655,71 +655,89 @@ async fn concurrent_submissions_and_restart_keep_everything() {
     srv.stop().await;
 }
 
-/// The real binary, started on 127.0.0.1:0; its first stdout line names the address.
+/// The kill -9 soak: the real binary (started on 127.0.0.1:0) under 8 concurrent submitters is
+/// SIGKILLed mid-stream, restarted on the same directory, and loaded again, `SOAK_ROUNDS`
+/// times (default 10). No acknowledged entry may be lost, and the final tree must extend the last
+/// checkpoint each round acknowledged (a consistency proof from every pre-crash checkpoint).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
+    let rounds: usize = std::env::var("SOAK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
-    let mut srv = common::spawn_binary(dir.path(), &[]);
-    let key = log_key(&srv.url).await;
+    let mut key = None;
     let acked = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for t in 0..8 {
-        let (url, acked, stop) = (srv.url.clone(), Arc::clone(&acked), Arc::clone(&stop));
-        tasks.push(tokio::spawn(async move {
-            let c = http();
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let (_, p) = key_entry(format!("crash {t}/{i}").as_bytes());
-                i += 1;
-                match c
-                    .post(format!("{url}/api/v1/log/entries"))
-                    .json(&p)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status() == 201 => match r.json::<Value>().await {
-                        Ok(v) => acked.lock().unwrap().push(v),
-                        Err(_) => break,
-                    },
-                    _ => break,
-                }
-            }
-        }));
-    }
-    // Kill mid-stream, once a few hundred entries have been acknowledged.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 300 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server too slow to acknowledge entries"
+    let mut pre_crash: Vec<(u64, Vec<u8>)> = Vec::new();
+    for round in 0..rounds {
+        let mut srv = common::spawn_binary(dir.path(), &[]);
+        let k = log_key(&srv.url).await;
+        assert_eq!(
+            *key.get_or_insert_with(|| k.clone()),
+            k,
+            "same key after restart"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let before = acked.lock().unwrap().len();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let (url, acked, stop) = (srv.url.clone(), Arc::clone(&acked), Arc::clone(&stop));
+            tasks.push(tokio::spawn(async move {
+                let c = http();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (_, p) = key_entry(format!("crash {round}/{t}/{i}").as_bytes());
+                    i += 1;
+                    match c
+                        .post(format!("{url}/api/v1/log/entries"))
+                        .json(&p)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 201 => match r.json::<Value>().await {
+                            Ok(v) => acked.lock().unwrap().push(v),
+                            Err(_) => break,
+                        },
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        // Kill mid-stream, once this round has a hundred acknowledged entries.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while acked.lock().unwrap().len() < before + 100 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server too slow to acknowledge entries"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        srv.child.kill().unwrap(); // SIGKILL
+        srv.child.wait().unwrap();
+        drop(srv);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // The largest checkpoint this round acknowledged.
+        let guard = acked.lock().unwrap();
+        let last = guard[before..]
+            .iter()
+            .map(|m| check_entry(m, &k).1.verification.inclusion_proof.unwrap())
+            .max_by_key(|p| p.tree_size)
+            .unwrap();
+        pre_crash.push((last.tree_size, hex::decode(&last.root_hash).unwrap()));
     }
-    srv.child.kill().unwrap(); // SIGKILL
-    srv.child.wait().unwrap();
-    drop(srv);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let key = key.unwrap();
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300);
+    assert!(acked.len() >= 100 * rounds);
 
     let srv = common::spawn_binary(dir.path(), &[]);
     assert_eq!(log_key(&srv.url).await, key, "same key after restart");
     let size = tree_size(&srv.url).await;
     assert!(size >= acked.len() as u64);
-    let mut last_pre_crash: Option<(u64, Vec<u8>)> = None;
     for m in &acked {
         let (id, e) = check_entry(m, &key);
-        let p = e.verification.inclusion_proof.unwrap();
-        if last_pre_crash
-            .as_ref()
-            .is_none_or(|(s, _)| p.tree_size > *s)
-        {
-            last_pre_crash = Some((p.tree_size, hex::decode(&p.root_hash).unwrap()));
-        }
         let r = http()
             .get(format!("{}/api/v1/log/entries/{id}", srv.url))
             .send()
@@ -729,22 +747,22 @@ async fn sigkill_while_submitting_loses_no_acknowledged_entry() {
         let (_, again) = check_entry(&r.json().await.unwrap(), &key);
         assert_eq!((again.body, again.log_index), (e.body, e.log_index));
     }
-    let (old_size, old_root) = last_pre_crash.unwrap();
     let info: Value = get_json(format!("{}/api/v1/log", srv.url)).await;
-    let proof: Value = get_json(format!(
-        "{}/api/v1/log/proof?firstSize={old_size}&lastSize={size}",
-        srv.url
-    ))
-    .await;
-    let hashes = hex_list(&proof["hashes"]);
-    merkle::verify_consistency(
-        old_size,
-        size,
-        &old_root,
-        &hex::decode(info["rootHash"].as_str().unwrap()).unwrap(),
-        &hashes,
-    )
-    .expect("post-restart tree extends the last pre-crash checkpoint");
+    let root = hex::decode(info["rootHash"].as_str().unwrap()).unwrap();
+    for (old_size, old_root) in pre_crash {
+        let proof: Value = get_json(format!(
+            "{}/api/v1/log/proof?firstSize={old_size}&lastSize={size}",
+            srv.url
+        ))
+        .await;
+        let hashes = hex_list(&proof["hashes"]);
+        if old_size == size {
+            assert_eq!(old_root, root);
+            continue;
+        }
+        merkle::verify_consistency(old_size, size, &old_root, &root, &hashes)
+            .expect("the final tree extends every pre-crash checkpoint");
+    }
 }
 
 /// A log never serves a tree smaller than one it committed (and signed): a deleted, emptied or
@@ -880,6 +898,15 @@ async fn non_json_posts_and_wrong_methods_get_json_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    // Bad UTF-8 in a path: the JSON error too.
+    let r = c
+        .get(format!("{}/api/v1/log/entries/%FF%FE", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["reason"], "bad_path");
     let r = c
         .delete(format!("{}/api/v1/log", srv.url))
         .send()
@@ -889,4 +916,122 @@ async fn non_json_posts_and_wrong_methods_get_json_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["reason"], "method_not_allowed");
     srv.stop().await;
+}
+
+/// A full disk: appends fail (500, nothing acknowledged that was not committed), the binary
+/// exits so that a supervisor restarts it, and once there is room again the restarted log
+/// serves every acknowledged entry and keeps growing. The store lives on a small tmpfs; where
+/// mounting is impossible (not root, no CAP_SYS_ADMIN) the test says so loudly and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_appends_then_recovers() {
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    match mounted {
+        Ok(o) if o.status.success() => {}
+        other => {
+            eprintln!(
+                "SKIPPED a_full_disk_fails_appends_then_recovers: cannot mount a tmpfs here ({}); run as root to include it",
+                match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                }
+            );
+            return;
+        }
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let dir = mnt.join("log");
+    let mut srv = common::spawn_binary(&dir, &[]);
+    let key = log_key(&srv.url).await;
+    let c = http();
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    let pad = "x".repeat(1500);
+    for i in 0..20_000 {
+        let (_, p) = key_entry(format!("fill {i} {pad}").as_bytes());
+        match c
+            .post(format!("{}/api/v1/log/entries", srv.url))
+            .json(&p)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 201 => acked.push(r.json::<Value>().await.unwrap()),
+            Ok(r) => {
+                assert_eq!(r.status(), 500, "a full disk is an internal error");
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["code"], 500);
+                refused += 1;
+                break;
+            }
+            Err(_) => break, // the process already exited
+        }
+    }
+    assert!(refused > 0 || !acked.is_empty());
+    assert!(acked.len() < 20_000, "the disk never filled");
+    // The binary exits on its own after the failed commit.
+    let exited = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            if let Ok(Some(status)) = srv.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        exited.and_then(|s| s.code()),
+        Some(70),
+        "rekor-lite exits after a failed commit"
+    );
+
+    // Room again: the restarted log has every acknowledged entry and appends again.
+    let o = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let srv = common::spawn_binary(&dir, &[]);
+    assert_eq!(log_key(&srv.url).await, key);
+    assert!(tree_size(&srv.url).await >= acked.len() as u64);
+    for m in acked.iter().rev().take(50) {
+        let (id, _) = check_entry(m, &key);
+        let r = c
+            .get(format!("{}/api/v1/log/entries/{id}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acknowledged entry {id} lost");
+    }
+    let (_, p) = key_entry(b"after the disk was freed");
+    let r = c
+        .post(format!("{}/api/v1/log/entries", srv.url))
+        .json(&p)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let health: Value = c
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "SERVING");
+    drop(srv);
 }

@@ -4,7 +4,10 @@
 //! aws-lc-rs TLS provider.
 
 pub mod metrics;
+pub mod serve;
 pub mod tls;
+
+pub use serve::serve;
 
 use std::io::Write;
 use std::path::Path;

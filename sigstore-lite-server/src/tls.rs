@@ -38,41 +38,59 @@ pub fn server_config(
     Ok(Arc::new(cfg))
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves. A client that fails the
-/// handshake is dropped without affecting the others.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves, with the limits of
+/// [`crate::serve`] (header and request deadlines, a connection cap; the handshake counts
+/// against the header deadline). A client that fails the handshake is dropped without
+/// affecting the others.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = crate::serve::Limits::for_this_process();
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits.request,
+        crate::serve::request_deadline,
+    ));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            p = Arc::clone(&permits).acquire_owned() => p.expect("the semaphore is never closed"),
+        };
         let (tcp, _) = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     continue;
                 }
             },
         };
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(limits.header_read, acceptor.accept(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "TLS handshake failed");
                     return;
                 }
+                Err(_) => return,
             };
             let svc = TowerToHyperService::new(app);
-            if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

@@ -87,6 +87,12 @@ async fn main() {
             return;
         }
     };
+    if !opts.host.is_loopback() {
+        eprintln!(
+            "sigstore-lite: WARNING: listening on {} exposes the mock OIDC issuer, which mints a token for any identity to anyone who can reach it; use a trusted network, or --host 127.0.0.1",
+            opts.host
+        );
+    }
     let stack = match sigstore_lite::Stack::start(&opts).await {
         Ok(s) => s,
         Err(e) => {
@@ -118,23 +124,23 @@ Next:
   cargo run --release -q -p sigstore-lite -- tour --data-dir {dir}
 
   # a token for an e-mail identity
-  TOKEN=$(cargo run -q -p mock-oidc -- token --issuer-url {oidc} --email {email})
+  TOKEN=$(cargo run --release -q -p mock-oidc -- token --issuer-url {oidc} --email {email})
   # or: curl -s -X POST {oidc}/token -H 'content-type: application/json' -d '{{\"preset\":\"email\",\"email\":\"{email}\"}}'
 
   # sign and verify a file with cosign-keyless
   echo hello > artifact.txt
-  cargo run -q -p cosign-keyless -- sign-blob artifact.txt --bundle artifact.cosign.json \\
+  cargo run --release -q -p cosign-keyless -- sign-blob artifact.txt --bundle artifact.cosign.json \\
       --identity-token \"$TOKEN\" --trust-config {dir}/{tc}
-  cargo run -q -p cosign-keyless -- verify-blob artifact.txt --bundle artifact.cosign.json \\
+  cargo run --release -q -p cosign-keyless -- verify-blob artifact.txt --bundle artifact.cosign.json \\
       --trust-config {dir}/{tc} --certificate-identity {email} --certificate-oidc-issuer {oidc}
 
   # sign and verify an image (any registry; loopback ones are plain HTTP)
-  cargo run -q -p cosign-keyless -- sign 127.0.0.1:5000/demo/hello:v1 --identity-token \"$TOKEN\" --trust-config {dir}/{tc}
-  cargo run -q -p cosign-keyless -- verify 127.0.0.1:5000/demo/hello:v1 --trust-config {dir}/{tc} \\
+  cargo run --release -q -p cosign-keyless -- sign 127.0.0.1:5000/demo/hello:v1 --identity-token \"$TOKEN\" --trust-config {dir}/{tc}
+  cargo run --release -q -p cosign-keyless -- verify 127.0.0.1:5000/demo/hello:v1 --trust-config {dir}/{tc} \\
       --certificate-identity {email} --certificate-oidc-issuer {oidc}
 
   # admit into a cluster only images {email} signed: the admission webhook (README: admission-lite)
-  cargo run -q -p admission-lite -- serve --self-signed webhook-tls --policy policy.yaml \\
+  cargo run --release -q -p admission-lite -- serve --self-signed webhook-tls --policy policy.yaml \\
       --trusted-root {dir}/{tr} --allow-insecure-registry
 
   # the same file with sigstore-python 4.5.1 (pip install sigstore==4.5.1)

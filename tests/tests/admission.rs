@@ -145,6 +145,22 @@ impl Fixture {
         );
     }
 
+    /// cosign-keyless's output, whatever its status.
+    async fn cosign_out(&self, args: &[&str]) -> Output {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.extend(["--trust-config".to_string(), self.tc.clone()]);
+        let dir = self.dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
+                .args(a)
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     async fn sign(&self, image: &str, token: &str, extra: &[&str]) {
         let mut a = vec!["sign", image, "--identity-token", token, "-y"];
         a.extend(extra);
@@ -358,7 +374,10 @@ async fn webhook_admits_only_what_policies_allow() {
     let mut f = Fixture::new().await;
     // Images, and what was done to them.
     let (good, good_d) = f.image("cip/good").await;
-    f.sign(&good, &f.alice, &[]).await;
+    // As cosign: --identity-token takes the token or the path of a file holding it.
+    let token_file = f.dir.path().join("alice.token");
+    std::fs::write(&token_file, format!("{}\n", f.alice)).unwrap();
+    f.sign(&good, token_file.to_str().unwrap(), &[]).await;
     f.attest(&good, &f.alice, "sbom.spdx.json", &[]).await;
     let (noatt, noatt_d) = f.image("cip/noatt").await;
     f.sign(&noatt, &f.alice, &[]).await;
@@ -393,6 +412,43 @@ async fn webhook_admits_only_what_policies_allow() {
     )
     .await;
     let (late, late_d) = f.image("cip/late").await;
+
+    // cosign habits: several images in one verify (each must verify).
+    let id = [
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+    ];
+    let o = f
+        .cosign_out(
+            &[
+                &["verify", good.as_str(), noatt.as_str()][..],
+                &id[..],
+                &[f.stack.oidc_url.as_str()][..],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&good_d) && out.contains(&noatt_d),
+        "both images reported: {out}"
+    );
+    let o = f
+        .cosign_out(
+            &[
+                &["verify", good.as_str(), unsigned.as_str()][..],
+                &id[..],
+                &[f.stack.oidc_url.as_str()][..],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(
+        !o.status.success(),
+        "an unsigned image among them fails the command"
+    );
 
     let hook = Hook::start(&f, &policies(&f)).await;
 

@@ -1,5 +1,8 @@
 //! docker-compose.yml against the binaries' own command lines: every service's command parses,
-//! the ports are those of `sigstore-lite up`, and the fulcio config it mounts loads.
+//! the ports are those of `sigstore-lite up` (published on loopback), the fulcio config it mounts
+//! loads, the image's data directory belongs to the user the services run as, and each service's
+//! own command starts as that user (uid 65534) in a fresh data directory owned as a fresh named
+//! volume would be. No Docker engine runs on the build machine, so the binaries run directly.
 
 use std::path::Path;
 
@@ -79,7 +82,8 @@ fn every_service_command_parses_with_its_binary() {
             .iter()
             .map(|p| p.as_str().unwrap().to_string())
             .collect();
-        assert_eq!(ports, vec![format!("{port}:{port}")], "{svc}");
+        // Loopback only: mock-oidc mints any identity for whoever reaches it.
+        assert_eq!(ports, vec![format!("127.0.0.1:{port}:{port}")], "{svc}");
         assert!(
             s[svc]["healthcheck"]["test"].is_array(),
             "{svc} has a health check"
@@ -112,4 +116,127 @@ fn the_mounted_fulcio_config_loads_and_trusts_the_mock_issuer() {
         cfg.lookup(issuer).unwrap().kind,
         fulcio_lite::config::IssuerType::Email
     );
+}
+
+fn repo(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+#[test]
+fn the_image_is_lean_and_its_volumes_writable_by_the_service_user() {
+    let df = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    assert!(df.contains("USER 65534:65534"));
+    let chown = df
+        .find("chown 65534:65534 /data")
+        .expect("the data mount point is the service user's");
+    assert!(chown < df.find("USER 65534:65534").unwrap());
+    assert!(
+        df.contains("CARGO_PROFILE_RELEASE_STRIP=symbols")
+            && df.contains("CARGO_PROFILE_RELEASE_DEBUG=0")
+    );
+    let ignore = std::fs::read_to_string(repo(".dockerignore")).unwrap();
+    for p in [
+        "target",
+        ".venv*",
+        "**/node_modules",
+        "sigstore-lite-data",
+        ".git",
+    ] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == p),
+            ".dockerignore lacks {p}"
+        );
+    }
+}
+
+/// The binary `name` the workspace test build made.
+fn bin(name: &str) -> std::path::PathBuf {
+    let p = repo("target/debug").join(name);
+    if !p.exists() {
+        let o = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", name])
+            .current_dir(repo("."))
+            .status()
+            .unwrap();
+        assert!(o.success(), "cannot build {name}");
+    }
+    p
+}
+
+#[test]
+fn each_service_starts_as_the_container_user_in_a_fresh_volume() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = unsafe_free_uid() == 0;
+    let c = compose();
+    let s = &c["services"];
+    let base = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The fulcio config, readable by the service user.
+    let cfg = base.path().join("fulcio-config.yaml");
+    std::fs::copy(repo("deploy/fulcio-config.yaml"), &cfg).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for svc in ["mock-oidc", "fulcio", "rekor", "rekor-v2", "tsa"] {
+        let mut args = command(s, svc);
+        let program = bin(&args.remove(0));
+        // The service's own arguments, on a free loopback port and a fresh directory.
+        let data = base.path().join(svc);
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for (i, a) in args.clone().iter().enumerate() {
+            match a.as_str() {
+                "--addr" => args[i + 1] = "127.0.0.1:0".into(),
+                "--data-dir" => args[i + 1] = data.display().to_string(),
+                "--config" => args[i + 1] = cfg.display().to_string(),
+                _ => {}
+            }
+        }
+        let mut cmd = if root {
+            // As Docker does with the Dockerfile's /data: the fresh volume belongs to 65534.
+            std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(&program);
+            c
+        } else {
+            // Not root (a developer's machine): the directory is the runner's, as the volume
+            // is the service user's in the container.
+            std::process::Command::new(&program)
+        };
+        let mut child = cmd
+            .args(&args)
+            .env("HOME", "/nonexistent")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            line.contains("http://127.0.0.1:"),
+            "{svc} did not start as the container user: {line}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if root {
+            for e in std::fs::read_dir(&data).unwrap() {
+                let m = e.unwrap().metadata().unwrap();
+                assert_eq!(m.uid(), 65534, "{svc} wrote its files as the service user");
+            }
+        }
+    }
+}
+
+/// The effective uid, read from /proc (no unsafe libc call).
+fn unsafe_free_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }

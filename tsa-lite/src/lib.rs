@@ -31,7 +31,5 @@ pub async fn serve(
     t: Arc<api::Tsa>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::app(t))
-        .with_graceful_shutdown(shutdown)
-        .await
+    sigstore_lite_server::serve(listener, api::app(t), shutdown).await
 }

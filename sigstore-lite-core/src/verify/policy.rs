@@ -30,6 +30,18 @@ impl Matcher {
         Ok(Matcher::Regex(regex::Regex::new(re)?, re.to_string()))
     }
 
+    /// A regexp error as one sentence (regex's own message spans several lines, with a caret
+    /// under the fault).
+    pub fn describe_error(e: &regex::Error) -> String {
+        let text = e.to_string();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        last.trim().trim_start_matches("error: ").to_string()
+    }
+
     pub fn matches(&self, s: &str) -> bool {
         match self {
             Matcher::Exact(e) => e == s,

@@ -91,9 +91,7 @@ pub async fn serve(
     src: Source,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(src))
-        .with_graceful_shutdown(shutdown)
-        .await
+    sigstore_lite_server::serve(listener, router(src), shutdown).await
 }
 
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {

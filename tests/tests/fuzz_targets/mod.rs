@@ -1,0 +1,214 @@
+//! Every parser that takes outside bytes, as a fuzz target: each takes arbitrary bytes and must
+//! return (an error or a value), never panic, and never allocate without bound. Shared by the
+//! bounded property test (tests/fuzz.rs, proptest) and the longer run (benches/fuzz.rs).
+//! Seeds are real inputs (public-good Sigstore bundles, certificates, checkpoints, requests),
+//! so that mutations reach deep into each parser.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use sigstore_lite_core::trust::TrustedRoot;
+use sigstore_lite_core::verify::{Artifact, Policy, TrustMaterial};
+
+fn vector(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("vectors/sigstore")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn material() -> &'static TrustMaterial {
+    static TM: OnceLock<TrustMaterial> = OnceLock::new();
+    TM.get_or_init(|| {
+        let tr: TrustedRoot = serde_json::from_slice(&vector("staging_trusted_root.json")).unwrap();
+        TrustMaterial::from_trusted_root(&tr).unwrap()
+    })
+}
+
+fn tsa() -> &'static tsa_lite::authority::Authority {
+    static A: OnceLock<(tempfile::TempDir, tsa_lite::authority::Authority)> = OnceLock::new();
+    &A.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let a =
+            tsa_lite::authority::Authority::load_or_create(d.path(), std::time::SystemTime::now())
+                .unwrap();
+        (d, a)
+    })
+    .1
+}
+
+/// A named target and its seeds.
+pub struct Target {
+    pub name: &'static str,
+    pub seeds: Vec<Vec<u8>>,
+    pub run: fn(&[u8]),
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The leaf certificate of the staging bundle (DER).
+fn staging_leaf() -> Vec<u8> {
+    let b: serde_json::Value = serde_json::from_slice(&vector("bundle_v3.txt.sigstore")).unwrap();
+    B64.decode(
+        b["verificationMaterial"]["certificate"]["rawBytes"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn staging_body() -> Vec<u8> {
+    let b: serde_json::Value = serde_json::from_slice(&vector("bundle_v3.txt.sigstore")).unwrap();
+    B64.decode(
+        b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn staging_checkpoint() -> Vec<u8> {
+    let b: serde_json::Value = serde_json::from_slice(&vector("bundle_v3.txt.sigstore")).unwrap();
+    b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+pub fn targets() -> Vec<Target> {
+    let leaf = staging_leaf();
+    let pem_cert = sigstore_lite_core::keys::pem_encode("CERTIFICATE", &leaf).into_bytes();
+    let signer = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+    let proposed = sigstore_lite_core::rekor::Proposed::hashedrekord(
+        [7; 32],
+        signer.sign(b"x"),
+        sigstore_lite_core::rekor::Verifier::PublicKey(signer.public_key().spki_der().to_vec()),
+    )
+    .to_json()
+    .to_string()
+    .into_bytes();
+    let tsq = sigstore_lite_core::timestamp::request(b"signature", Some(42), true);
+    let tsr = match tsa().answer(&tsq, std::time::SystemTime::now()) {
+        tsa_lite::authority::Answer::Granted(der) => der,
+        _ => panic!("the TSA refused a good request"),
+    };
+    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE",
+            "object": {"spec": {"containers": [{"name": "a", "image": "r.example/a:1"}]}}}})
+    .to_string()
+    .into_bytes();
+    let policy = b"apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: p}\nspec:\n  images: [{glob: \"r.example/**\"}]\n  authorities:\n  - keyless:\n      identities: [{issuer: \"https://i\", subjectRegExp: \".*\"}]\n".to_vec();
+    let jwt = {
+        let e = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            e(serde_json::json!({"alg": "RS256", "kid": "k"})),
+            e(serde_json::json!({"iss": "https://i", "email": "a@b.c"}))
+        )
+        .into_bytes()
+    };
+    vec![
+        Target { name: "rekor v1 proposed entry", seeds: vec![proposed.clone()], run: |b| {
+            if let Ok(p) = sigstore_lite_core::rekor::Proposed::parse(b) { let _ = p.admit(); }
+        }},
+        Target { name: "rekor v2 proposed entry", seeds: vec![proposed], run: |b| {
+            if let Ok(p) = sigstore_lite_core::rekor::v2::ProposedV2::parse(b) { let _ = p.admit(); }
+        }},
+        Target { name: "logged entry body", seeds: vec![staging_body()], run: |b| {
+            let _ = sigstore_lite_core::rekor::Entry::parse_body(b);
+        }},
+        Target { name: "bundle (parse and verify)", seeds: vec![vector("bundle_v3.txt.sigstore"), vector("staging-rekor-v2.txt.sigstore.json")], run: |b| {
+            if let Ok(bundle) = serde_json::from_slice::<sigstore_lite_core::bundle::Bundle>(b) {
+                let p = Policy::exact("x@example.com", "https://accounts.example.com");
+                let _ = sigstore_lite_core::verify::verify_bundle(&bundle, Artifact::Bytes(b"x"), material(), &p);
+            }
+        }},
+        Target { name: "PEM and DER keys", seeds: vec![pem_cert.clone(), signer.public_key().to_pem().into_bytes(), signer.public_key().spki_der().to_vec()], run: |b| {
+            let _ = sigstore_lite_core::keys::pem_parse_all(&text(b));
+            let _ = sigstore_lite_core::keys::PublicKey::from_pem(&text(b));
+            let _ = sigstore_lite_core::keys::PublicKey::from_spki_der(b);
+            let _ = sigstore_lite_core::keys::PublicKey::from_certificate_der(b);
+            let _ = sigstore_lite_core::keys::Signer::from_pkcs8_der(b);
+        }},
+        Target { name: "Fulcio certificate", seeds: vec![leaf.clone()], run: |b| {
+            let _ = sigstore_lite_core::fulcio::read(b);
+        }},
+        Target { name: "SCT list", seeds: vec![leaf], run: |b| {
+            let _ = sigstore_lite_core::sct::tbs_without_sct(b);
+            let _ = sigstore_lite_core::sct::decode_list(b);
+            let _ = sigstore_lite_core::sct::Sct::decode(b);
+        }},
+        Target { name: "signed note / checkpoint", seeds: vec![staging_checkpoint()], run: |b| {
+            if let Ok(n) = sigstore_lite_core::note::SignedNote::parse(&text(b)) {
+                let _ = sigstore_lite_core::note::Checkpoint::from_text(&n.text);
+            }
+            let _ = sigstore_lite_core::note::Checkpoint::from_text(&text(b));
+        }},
+        Target { name: "RFC 3161 response", seeds: vec![tsr], run: |b| {
+            let _ = sigstore_lite_core::timestamp::parse_response(b);
+            let _ = sigstore_lite_core::timestamp::check_nonce(b, 42);
+            let _ = material().verify_timestamp(b, b"signature");
+        }},
+        Target { name: "RFC 3161 request (tsa-lite)", seeds: vec![tsq], run: |b| {
+            let _ = tsa().answer(b, std::time::SystemTime::now());
+        }},
+        Target { name: "DSSE envelope and predicates", seeds: vec![br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AA=="}]}"#.to_vec(), br#"{"spdxVersion":"SPDX-2.3","packages":[]}"#.to_vec()], run: |b| {
+            let _ = serde_json::from_slice::<sigstore_lite_core::dsse::Envelope>(b);
+            let _ = serde_json::from_slice::<sigstore_lite_core::dsse::Statement>(b);
+            for kind in ["spdxjson", "cyclonedx", "slsaprovenance1", "custom", "vuln"] {
+                let _ = sigstore_lite_core::attestation::predicate(kind, b, 0);
+            }
+        }},
+        Target { name: "JWT claims", seeds: vec![jwt], run: |b| {
+            let _ = cosign_keyless::keyless::token_claims(&text(b));
+        }},
+        Target { name: "CSR and public key (fulcio-lite)", seeds: vec![pem_cert], run: |b| {
+            let _ = fulcio_lite::issue::verify_csr(&B64.encode(b));
+            let _ = fulcio_lite::issue::verify_csr(&text(b));
+            let _ = fulcio_lite::issue::parse_public_key(b);
+        }},
+        Target { name: "image reference", seeds: vec![b"registry.example:5000/a/b:tag@sha256:0000000000000000000000000000000000000000000000000000000000000000".to_vec()], run: |b| {
+            let _ = registry_client::Reference::parse(&text(b));
+        }},
+        Target { name: "AdmissionReview", seeds: vec![review], run: |b| {
+            if let Ok(r) = admission_lite::review::parse(b) {
+                let _ = admission_lite::review::images(&r.kind, &r.object);
+            }
+        }},
+        Target { name: "image policy (YAML)", seeds: vec![policy], run: |b| {
+            let _ = admission_lite::policy::parse("fuzz.yaml", &text(b));
+        }},
+    ]
+}
+
+/// A deterministic mutation of a seed: byte flips, a truncation, a duplication.
+pub fn mutate(seed: &[u8], ops: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for &(at, v) in ops {
+        if b.is_empty() {
+            break;
+        }
+        let i = at % b.len();
+        match v % 4 {
+            0 => b[i] = v,
+            1 => b[i] ^= 1 << (v % 8),
+            2 => {
+                b.remove(i);
+            }
+            _ => b.insert(i, v),
+        }
+    }
+    if cut.is_multiple_of(5) && !b.is_empty() {
+        b.truncate(cut % b.len());
+    }
+    b
+}
