@@ -6,10 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 use sigstore_lite_core::trust::TrustedRoot;
 use sigstore_lite_core::verify::TrustMaterial;
 
@@ -194,56 +190,12 @@ async fn serve(a: ServeArgs) -> Result<(), Error> {
     .map_err(|e| Error::Io(e.to_string()))
 }
 
-pub const CA_CERT: &str = "ca.crt";
-pub const TLS_CERT: &str = "tls.crt";
-pub const TLS_KEY: &str = "tls.key";
+pub use sigstore_lite_server::tls::{CA_CERT, TLS_CERT, TLS_KEY};
 
 /// The files of a self-signed serving setup.
-pub struct SelfSigned {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
+pub type SelfSigned = sigstore_lite_server::tls::LocalCa;
 
 /// Makes (once) a CA and a serving certificate for `sans` in `dir`; reuses them afterwards.
 pub fn self_signed(dir: &Path, sans: &[String]) -> Result<SelfSigned, Error> {
-    let files = SelfSigned {
-        ca: dir.join(CA_CERT),
-        cert: dir.join(TLS_CERT),
-        key: dir.join(TLS_KEY),
-    };
-    if files.ca.exists() && files.cert.exists() && files.key.exists() {
-        return Ok(files);
-    }
-    let tls = |e: rcgen::Error| Error::Tls(e.to_string());
-    sigstore_lite_server::create_private_dir(dir)
-        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
-    let dn = |cn: &str| {
-        let mut d = DistinguishedName::new();
-        d.push(DnType::OrganizationName, "admission-lite");
-        d.push(DnType::CommonName, cn);
-        d
-    };
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
-    let mut cp = CertificateParams::default();
-    cp.distinguished_name = dn("admission-lite webhook CA");
-    cp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    cp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = cp.self_signed(&ca_key).map_err(tls)?;
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
-    let mut lp = CertificateParams::new(sans.to_vec()).map_err(tls)?;
-    lp.distinguished_name = dn(sans.first().map_or("admission-lite", |s| s.as_str()));
-    lp.is_ca = IsCa::ExplicitNoCa;
-    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    lp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = lp.signed_by(&key, &Issuer::new(cp, &ca_key)).map_err(tls)?;
-    let io = |e: std::io::Error| Error::Io(format!("cannot write in {}: {e}", dir.display()));
-    // The key first, the CA last: a half-written directory is never taken as complete.
-    for p in [&files.key, &files.cert, &files.ca] {
-        let _ = std::fs::remove_file(p);
-    }
-    sigstore_lite_server::write_private(&files.key, key.serialize_pem().as_bytes()).map_err(io)?;
-    std::fs::write(&files.cert, leaf.pem()).map_err(io)?;
-    std::fs::write(&files.ca, ca.pem()).map_err(io)?;
-    Ok(files)
+    sigstore_lite_server::tls::local_ca(dir, sans).map_err(Error::Tls)
 }

@@ -180,6 +180,9 @@ enum Cmd {
     Verify {
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
+        /// Write the verified payloads (JSON) to this file instead of standard output.
+        #[arg(long)]
+        output_file: Option<PathBuf>,
         #[command(flatten)]
         identity: IdentityArgs,
         /// Use only the signature's bundle annotation; never ask Rekor.
@@ -226,6 +229,9 @@ enum Cmd {
     /// and optionally against Rego policies; prints each verified DSSE envelope.
     VerifyAttestation {
         image: String,
+        /// Write the verified envelopes (JSON lines) to this file instead of standard output.
+        #[arg(long)]
+        output_file: Option<PathBuf>,
         /// The predicate type (a short name as for attest, or a URI).
         #[arg(long = "type", default_value = "custom")]
         kind: String,
@@ -432,6 +438,18 @@ impl Signing {
 }
 
 /// cosign's verification header, on stderr.
+/// Standard output, or `--output-file` (cosign's flag), with the same content.
+fn emit(out: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
+    match file {
+        None => {
+            print!("{out}");
+            Ok(())
+        }
+        Some(p) => std::fs::write(p, out.trim_start())
+            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", p.display()))),
+    }
+}
+
 fn print_verification_header(image: &str, ignore_tlog: bool, who: &Who) {
     let tlog = if ignore_tlog {
         "  - The transparency log was NOT checked (--insecure-ignore-tlog)"
@@ -492,6 +510,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::Verify {
             images,
+            output_file,
             identity,
             offline,
             allow_insecure_registry,
@@ -507,12 +526,16 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             let who = identity.who().await?;
             let with = who.with();
             // As cosign: each image in turn, stopping at the first that does not verify.
+            let mut out = String::new();
             for image in &images {
                 let payloads = image::verify(&t, &reg, image, with, &opts).await?;
                 print_verification_header(image, identity.insecure_ignore_tlog, &who);
-                println!("\n{}", serde_json::to_string(&payloads).expect("json"));
+                out.push_str(&format!(
+                    "\n{}\n",
+                    serde_json::to_string(&payloads).expect("json")
+                ));
             }
-            Ok(())
+            emit(&out, output_file.as_deref())
         }
         Cmd::Attest {
             image,
@@ -574,6 +597,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::VerifyAttestation {
             image,
+            output_file,
             kind,
             policy,
             identity,
@@ -615,16 +639,17 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 image::verify_attestation(&t, &reg, &image, with, &wanted, &policies, &opts)
                     .await?;
             print_verification_header(&image, identity.insecure_ignore_tlog, &who);
+            let mut out = String::new();
             for v in verified {
                 if let Some((id, iss)) = &v.identity {
                     eprintln!("Certificate subject: {id}\nCertificate issuer URL: {iss}");
                 }
-                println!(
-                    "{}",
+                out.push_str(&format!(
+                    "{}\n",
                     String::from_utf8(v.envelope.to_json()).expect("JSON is UTF-8")
-                );
+                ));
             }
-            Ok(())
+            emit(&out, output_file.as_deref())
         }
         Cmd::Download {
             what,

@@ -27,5 +27,7 @@ pub enum Cmd {
         /// Fulcio issuer config (JSON `{"OIDCIssuers": ...}` or YAML `oidc-issuers:`).
         #[arg(long)]
         config: PathBuf,
+        #[command(flatten)]
+        tls: sigstore_lite_server::tls::TlsArgs,
     },
 }

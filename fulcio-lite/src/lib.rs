@@ -32,6 +32,9 @@ pub struct Settings {
     pub extra_issuers: Vec<config::IssuerConfig>,
     /// How long issuers' JWKS are cached (an unknown key ID refetches at once).
     pub jwks_ttl: std::time::Duration,
+    /// Extra CA certificates (PEM) trusted when fetching issuers' discovery and JWKS over HTTPS
+    /// (a local CA, as `sigstore-lite up --tls` makes).
+    pub oidc_roots: Vec<Vec<u8>>,
 }
 
 /// Loads the CA and issuer config.
@@ -55,7 +58,7 @@ pub fn open(s: &Settings) -> Result<Arc<api::Fulcio>, Error> {
     let ca = ca::Ca::load_or_create(&s.data_dir)?;
     Ok(api::Fulcio::new(
         ca,
-        oidc::TokenVerifier::new(cfg).with_jwks_ttl(s.jwks_ttl),
+        oidc::TokenVerifier::with_roots(cfg, &s.oidc_roots)?.with_jwks_ttl(s.jwks_ttl),
     ))
 }
 
@@ -65,5 +68,15 @@ pub async fn serve(
     f: Arc<api::Fulcio>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    sigstore_lite_server::serve(listener, api::app(f), shutdown).await
+    serve_on(listener, f, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    f: Arc<api::Fulcio>,
+    tls: Option<sigstore_lite_server::tls::Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    sigstore_lite_server::tls::serve_maybe(listener, api::app(f), tls, shutdown).await
 }

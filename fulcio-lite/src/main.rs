@@ -9,18 +9,31 @@ async fn main() -> anyhow::Result<()> {
         addr,
         data_dir,
         config,
+        tls,
     } = Cli::parse().cmd;
+    let tls_config = tls.load().map_err(anyhow::Error::msg)?;
     let settings = fulcio_lite::Settings {
         data_dir,
         config: Some(config),
         extra_issuers: Vec::new(),
         jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+        oidc_roots: Vec::new(),
     };
     let f = fulcio_lite::open(&settings).context("cannot start the CA")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    println!("fulcio-lite listening on http://{}", listener.local_addr()?);
-    fulcio_lite::serve(listener, f, sigstore_lite_server::shutdown_signal()).await?;
+    println!(
+        "fulcio-lite listening on {}://{}",
+        tls.scheme(),
+        listener.local_addr()?
+    );
+    fulcio_lite::serve_on(
+        listener,
+        f,
+        tls_config,
+        sigstore_lite_server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -61,6 +61,7 @@ async fn stack() -> Stack {
         config: Some(cfg_path),
         extra_issuers: Vec::new(),
         jwks_ttl: std::time::Duration::from_secs(1),
+        oidc_roots: Vec::new(),
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

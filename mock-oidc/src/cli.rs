@@ -28,6 +28,8 @@ pub enum Cmd {
         /// The issuer URL clients see (default: http://<addr>).
         #[arg(long)]
         issuer_url: Option<String>,
+        #[command(flatten)]
+        tls: sigstore_lite_server::tls::TlsArgs,
     },
     /// Print a token from a running issuer.
     Token {

@@ -680,7 +680,9 @@ pub fn app(issuer: Issuer) -> Router {
         .route("/token", post(token))
         .route("/authorize", get(authorize))
         .route("/keys/rotate", post(|State(i): State<Issuer>| async move { i.rotate().map(|k| Json(json!({"kids": k}))) }))
-        .route("/keys/{kid}", delete(|State(i): State<Issuer>, UrlPath(kid): UrlPath<String>| async move {
+        .route("/keys/{kid}", delete(|State(i): State<Issuer>, kid: Result<UrlPath<String>, axum::extract::rejection::PathRejection>| async move {
+            // A path that is not UTF-8 gets the JSON error, not axum's text/plain one.
+            let UrlPath(kid) = kid.map_err(|r| Error::BadRequest(r.body_text()))?;
             i.remove_key(&kid).map(|()| StatusCode::NO_CONTENT)
         }))
         .route("/healthz", get(|| async { Json(json!({"status": "SERVING"})) }))
@@ -700,7 +702,17 @@ pub async fn serve(
     issuer: Issuer,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    sigstore_lite_server::serve(listener, app(issuer), shutdown).await
+    serve_on(listener, issuer, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    issuer: Issuer,
+    tls: Option<sigstore_lite_server::tls::Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    sigstore_lite_server::tls::serve_maybe(listener, app(issuer), tls, shutdown).await
 }
 
 /// Asks a running issuer at `issuer_url` for a token with `claims` (client side of `POST /token`).

@@ -11,16 +11,32 @@ async fn main() -> anyhow::Result<()> {
             addr,
             data_dir,
             issuer_url,
+            tls,
         } => {
+            let tls_config = tls.load().map_err(anyhow::Error::msg)?;
+            if !addr.ip().is_loopback() {
+                eprintln!(
+                    "mock-oidc: WARNING: listening on {addr}: anyone who can reach it gets a token for any identity, which a CA trusting this issuer will certify; keep it on a trusted network"
+                );
+            }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
-            let url = issuer_url.unwrap_or_else(|| format!("http://{local}"));
+            let url = issuer_url.unwrap_or_else(|| format!("{}://{local}", tls.scheme()));
             let issuer = mock_oidc::Issuer::new(&url, data_dir.as_deref())
                 .context("cannot set up the issuer keys")?;
-            println!("mock-oidc listening on http://{local} as issuer {url}");
-            mock_oidc::serve(listener, issuer, sigstore_lite_server::shutdown_signal()).await?;
+            println!(
+                "mock-oidc listening on {}://{local} as issuer {url}",
+                tls.scheme()
+            );
+            mock_oidc::serve_on(
+                listener,
+                issuer,
+                tls_config,
+                sigstore_lite_server::shutdown_signal(),
+            )
+            .await?;
         }
         Cmd::Token {
             issuer_url,

@@ -420,3 +420,22 @@ async fn authorization_code_flow_with_pkce() {
         .unwrap()
         .contains(&json!("authorization_code")));
 }
+
+/// Bad UTF-8 in a path and a wrong method: JSON errors, like every other status.
+#[tokio::test]
+async fn path_and_method_errors_are_json() {
+    let issuer = mock_oidc::Issuer::new("http://127.0.0.1:1", None).unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(mock_oidc::serve(l, issuer, std::future::pending()));
+    let c = reqwest::Client::new();
+    let r = c.delete(format!("{url}/keys/%FF%FE")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "bad_request");
+    let r = c.get(format!("{url}/token")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["reason"],
+        "method_not_allowed"
+    );
+}

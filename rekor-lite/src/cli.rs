@@ -35,5 +35,7 @@ pub enum Cmd {
         /// tlog-tiles read API).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
         api_version: u8,
+        #[command(flatten)]
+        tls: sigstore_lite_server::tls::TlsArgs,
     },
 }

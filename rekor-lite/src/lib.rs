@@ -202,10 +202,20 @@ pub async fn serve(
     log: Log,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, log, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    log: Log,
+    tls: Option<sigstore_lite_server::tls::Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = if log.is_v2() {
         api_v2::app(log)
     } else {
         api::app(log)
     };
-    sigstore_lite_server::serve(listener, app, shutdown).await
+    sigstore_lite_server::tls::serve_maybe(listener, app, tls, shutdown).await
 }

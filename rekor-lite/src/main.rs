@@ -11,7 +11,15 @@ async fn main() -> anyhow::Result<()> {
         key,
         origin,
         api_version,
+        tls,
     } = Cli::parse().cmd;
+    let tls_config = match tls.load() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rekor-lite: {e}");
+            std::process::exit(1);
+        }
+    };
     let cfg = rekor_lite::Config {
         data_dir,
         key,
@@ -46,8 +54,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // One plain line on stdout for scripts and tests (the address is useful with port 0).
-    println!("rekor-lite listening on http://{local}");
+    println!("rekor-lite listening on {}://{local}", tls.scheme());
     tracing::info!(addr = %local, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
-    rekor_lite::serve(listener, log, sigstore_lite_server::shutdown_signal()).await?;
+    rekor_lite::serve_on(
+        listener,
+        log,
+        tls_config,
+        sigstore_lite_server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -1035,3 +1035,44 @@ async fn a_full_disk_fails_appends_then_recovers() {
     assert_eq!(health["status"], "SERVING");
     drop(srv);
 }
+
+/// `--tls-cert` / `--tls-key`: the binary serves HTTPS (the same flags on every server).
+#[tokio::test]
+async fn the_binary_serves_https_with_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = sigstore_lite_server::tls::local_ca(&dir.path().join("tls"), &["127.0.0.1".into()])
+        .unwrap();
+    let srv = common::spawn_binary(
+        &dir.path().join("log"),
+        &[
+            "--tls-cert",
+            tls.cert.to_str().unwrap(),
+            "--tls-key",
+            tls.key.to_str().unwrap(),
+        ],
+    );
+    assert!(srv.url.starts_with("https://127.0.0.1:"), "{}", srv.url);
+    let c = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&tls.ca).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let v: Value = c
+        .get(format!("{}/api/v1/log", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["treeSize"], 0);
+    assert!(
+        http()
+            .get(format!("{}/api/v1/log", srv.url))
+            .send()
+            .await
+            .is_err(),
+        "an untrusted certificate"
+    );
+}

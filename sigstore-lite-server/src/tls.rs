@@ -10,6 +10,119 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
+/// A server's TLS configuration.
+pub type Config = Arc<rustls::ServerConfig>;
+
+/// Serves `app` over HTTPS when `tls` is given, else plain HTTP; the same limits either way.
+pub async fn serve_maybe(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        Some(t) => serve_tls(listener, t, app, shutdown).await,
+        None => crate::serve(listener, app, shutdown).await,
+    }
+}
+
+/// `--tls-cert` / `--tls-key`, as every server takes them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); plain HTTP without it.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The configuration, if HTTPS was asked for.
+    pub fn load(&self) -> Result<Option<Config>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => load(c, k).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Reads a PEM chain and key into a [`Config`], naming the files in errors.
+pub fn load(chain: &std::path::Path, key: &std::path::Path) -> Result<Config, String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("{} cannot be read: {e}", p.display()))
+    };
+    server_config(&read(chain)?, &read(key)?)
+}
+
+pub const CA_CERT: &str = "ca.crt";
+pub const TLS_CERT: &str = "tls.crt";
+pub const TLS_KEY: &str = "tls.key";
+
+/// The files of a local CA and the serving certificate it signed.
+#[derive(Debug, Clone)]
+pub struct LocalCa {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Makes (once) a CA and a serving certificate for `names` (DNS names or IP addresses) in
+/// `dir`; reuses them afterwards. Keys are 0600 in a 0700 directory.
+pub fn local_ca(dir: &std::path::Path, names: &[String]) -> Result<LocalCa, String> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let files = LocalCa {
+        ca: dir.join(CA_CERT),
+        cert: dir.join(TLS_CERT),
+        key: dir.join(TLS_KEY),
+    };
+    if files.ca.exists() && files.cert.exists() && files.key.exists() {
+        return Ok(files);
+    }
+    let tls = |e: rcgen::Error| e.to_string();
+    crate::create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dn = |cn: &str| {
+        let mut d = DistinguishedName::new();
+        d.push(DnType::OrganizationName, "sigstore-lite");
+        d.push(DnType::CommonName, cn);
+        d
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
+    let mut cp = CertificateParams::default();
+    cp.distinguished_name = dn("sigstore-lite local CA");
+    cp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    cp.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = cp.self_signed(&ca_key).map_err(tls)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(tls)?;
+    let mut lp = CertificateParams::new(names.to_vec()).map_err(tls)?;
+    lp.distinguished_name = dn(names.first().map_or("sigstore-lite", |s| s.as_str()));
+    lp.is_ca = IsCa::ExplicitNoCa;
+    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    lp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = lp.signed_by(&key, &Issuer::new(cp, &ca_key)).map_err(tls)?;
+    let io = |e: std::io::Error| format!("cannot write in {}: {e}", dir.display());
+    // The key first, the CA last: a half-written directory is never taken as complete.
+    for p in [&files.key, &files.cert, &files.ca] {
+        let _ = std::fs::remove_file(p);
+    }
+    crate::write_private(&files.key, key.serialize_pem().as_bytes()).map_err(io)?;
+    std::fs::write(&files.cert, leaf.pem()).map_err(io)?;
+    std::fs::write(&files.ca, ca.pem()).map_err(io)?;
+    Ok(files)
+}
+
 /// A rustls server configuration from a PEM certificate chain (leaf first) and a PEM private
 /// key (PKCS#8, SEC1 or PKCS#1), HTTP/1.1 offered by ALPN (what the API server speaks to webhooks).
 pub fn server_config(

@@ -84,6 +84,10 @@ pub struct UpArgs {
     /// Host name clients use in URLs (default: --host).
     #[arg(long)]
     pub public_host: Option<String>,
+    /// Serve every service over HTTPS with a local CA made in DATA_DIR/tls (clients trust it
+    /// with SSL_CERT_FILE, sigstore-python with REQUESTS_CA_BUNDLE).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 impl From<UpArgs> for crate::Options {
@@ -100,6 +104,7 @@ impl From<UpArgs> for crate::Options {
             rekor_api: a.rekor_api,
             issuers: a.issuers,
             public_host: a.public_host,
+            tls: a.tls,
         }
     }
 }

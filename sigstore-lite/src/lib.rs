@@ -63,6 +63,8 @@ pub struct Options {
     pub issuers: Vec<String>,
     /// The host name clients use (default: `host`); used in URLs and the checkpoint origin.
     pub public_host: Option<String>,
+    /// Serve every service over HTTPS with a local CA (`<data_dir>/tls/ca.crt`).
+    pub tls: bool,
 }
 
 impl Options {
@@ -80,6 +82,7 @@ impl Options {
             rekor_api: 2,
             issuers: Vec::new(),
             public_host: None,
+            tls: false,
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct Stack {
     pub tsa_url: String,
     /// The log explorer.
     pub explorer_url: String,
+    /// With `tls`: the local CA clients must trust (SSL_CERT_FILE, REQUESTS_CA_BUNDLE).
+    pub ca_path: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub issuer: mock_oidc::Issuer,
     pub extra_issuers: Vec<String>,
@@ -169,9 +174,36 @@ impl Stack {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
         });
+        let tls = if opts.tls {
+            let mut names = vec![host.trim_matches(['[', ']']).to_string()];
+            for n in ["localhost", "127.0.0.1"] {
+                if !names.iter().any(|x| x == n) {
+                    names.push(n.to_string());
+                }
+            }
+            let files = sigstore_lite_server::tls::local_ca(&opts.data_dir.join("tls"), &names)
+                .map_err(|e| Error::Service {
+                    service: "tls",
+                    reason: e,
+                })?;
+            let config = sigstore_lite_server::tls::load(&files.cert, &files.key).map_err(|e| {
+                Error::Service {
+                    service: "tls",
+                    reason: e,
+                }
+            })?;
+            let ca_pem = std::fs::read(&files.ca).map_err(|e| Error::Service {
+                service: "tls",
+                reason: e.to_string(),
+            })?;
+            Some((files, config, ca_pem))
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let url = |l: &TcpListener| {
             format!(
-                "http://{host}:{}",
+                "{scheme}://{host}:{}",
                 l.local_addr().map(|a| a.port()).unwrap_or(0)
             )
         };
@@ -200,6 +232,7 @@ impl Stack {
             config: None,
             extra_issuers: extra,
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+            oidc_roots: tls.iter().map(|(_, _, ca)| ca.clone()).collect(),
         })
         .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
         let origin = host.trim_matches(['[', ']']).to_string();
@@ -243,18 +276,36 @@ impl Stack {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        let cfg = tls.as_ref().map(|(_, c, _)| c.clone());
         let tasks = vec![
-            tokio::spawn(mock_oidc::serve(oidc_l, issuer.clone(), until())),
-            tokio::spawn(fulcio_lite::serve(fulcio_l, fulcio, until())),
-            tokio::spawn(rekor_lite::serve(rekor_l, log, until())),
-            tokio::spawn(rekor_lite::serve(rekor_v2_l, log_v2, until())),
-            tokio::spawn(tsa_lite::serve(tsa_l, tsa, until())),
-            tokio::spawn(explorer::serve(
+            tokio::spawn(mock_oidc::serve_on(
+                oidc_l,
+                issuer.clone(),
+                cfg.clone(),
+                until(),
+            )),
+            tokio::spawn(fulcio_lite::serve_on(
+                fulcio_l,
+                fulcio,
+                cfg.clone(),
+                until(),
+            )),
+            tokio::spawn(rekor_lite::serve_on(rekor_l, log, cfg.clone(), until())),
+            tokio::spawn(rekor_lite::serve_on(
+                rekor_v2_l,
+                log_v2,
+                cfg.clone(),
+                until(),
+            )),
+            tokio::spawn(tsa_lite::serve_on(tsa_l, tsa, cfg.clone(), until())),
+            tokio::spawn(explorer::serve_on(
                 explorer_l,
                 explorer::Source {
                     rekor_v1: Some(rekor_url.clone()),
                     rekor_v2: Some(rekor_v2_url.clone()),
+                    extra_root: tls.as_ref().map(|(_, _, ca)| ca.clone()),
                 },
+                cfg,
                 until(),
             )),
         ];
@@ -265,6 +316,7 @@ impl Stack {
             rekor_v2_url,
             tsa_url,
             explorer_url,
+            ca_path: tls.map(|(f, _, _)| f.ca),
             data_dir: opts.data_dir.clone(),
             issuer,
             extra_issuers,

@@ -66,6 +66,7 @@ async fn main() {
             let src = sigstore_lite::explorer::Source {
                 rekor_v1: rekor,
                 rekor_v2,
+                extra_root: None,
             };
             if let Err(e) = sigstore_lite::explorer::serve(
                 listener,
@@ -116,7 +117,7 @@ async fn main() {
   rekor-lite v2     {rekor_v2}   (C2SP checkpoint and tiles; {signs_through})
   tsa-lite (TSA)    {tsa}/api/v1/timestamp   (RFC 3161)
   log explorer      {explorer}   (search the logs, see entries, certificates and proofs)
-  trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}
+  trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}{tls}
   health, metrics   <url>/healthz, <url>/metrics{extra}
 
 Next:
@@ -154,6 +155,10 @@ Next:
         rekor_v2 = stack.rekor_v2_url,
         tsa = stack.tsa_url,
         explorer = stack.explorer_url,
+        tls = match &stack.ca_path {
+            Some(ca) => format!("\n  HTTPS             local CA {ca}: export SSL_CERT_FILE={ca} (cosign-keyless and other rustls/OpenSSL clients), REQUESTS_CA_BUNDLE={ca} (sigstore-python)", ca = ca.display()),
+            None => String::new(),
+        },
         tr = sigstore_lite::TRUSTED_ROOT,
         sc = sigstore_lite::SIGNING_CONFIG,
         tc = sigstore_lite::TRUST_CONFIG,

@@ -40,6 +40,7 @@ fn main() {
             config: Some(cfg),
             extra_issuers: Vec::new(),
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+            oidc_roots: Vec::new(),
         })
         .unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

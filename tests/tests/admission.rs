@@ -450,6 +450,32 @@ async fn webhook_admits_only_what_policies_allow() {
         "an unsigned image among them fails the command"
     );
 
+    // --output-file: the same JSON, in the file instead of standard output.
+    let out_file = f.dir.path().join("verified.json");
+    let o = f
+        .cosign_out(
+            &[
+                &[
+                    "verify",
+                    good.as_str(),
+                    "--output-file",
+                    out_file.to_str().unwrap(),
+                ][..],
+                &id[..],
+                &[f.stack.oidc_url.as_str()][..],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&good_d));
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(written.trim()).unwrap();
+    assert_eq!(
+        v[0]["critical"]["image"]["docker-manifest-digest"],
+        good_d.as_str()
+    );
+
     let hook = Hook::start(&f, &policies(&f)).await;
 
     // Signed by the right identity, with an SBOM that passes Rego: admitted by both policies.

@@ -255,6 +255,7 @@ async fn explorer_in_a_real_browser_and_the_tour() {
         sigstore_lite::explorer::Source {
             rekor_v1: Some(hostile_url),
             rekor_v2: None,
+            extra_root: None,
         },
         std::future::pending(),
     ));

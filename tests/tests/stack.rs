@@ -410,6 +410,7 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
         config: Some(cfg),
         extra_issuers: Vec::new(),
         jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+        oidc_roots: Vec::new(),
     })
     .unwrap();
     let root = TrustedRoot {

@@ -25,5 +25,7 @@ pub enum Cmd {
         /// Where the root and TSA certificates and keys live (created on first start).
         #[arg(long)]
         data_dir: PathBuf,
+        #[command(flatten)]
+        tls: sigstore_lite_server::tls::TlsArgs,
     },
 }

@@ -31,5 +31,15 @@ pub async fn serve(
     t: Arc<api::Tsa>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    sigstore_lite_server::serve(listener, api::app(t), shutdown).await
+    serve_on(listener, t, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    t: Arc<api::Tsa>,
+    tls: Option<sigstore_lite_server::tls::Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    sigstore_lite_server::tls::serve_maybe(listener, api::app(t), tls, shutdown).await
 }

@@ -5,7 +5,12 @@ use tsa_lite::cli::{Cli, Cmd};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
-    let Cmd::Serve { addr, data_dir } = Cli::parse().cmd;
+    let Cmd::Serve {
+        addr,
+        data_dir,
+        tls,
+    } = Cli::parse().cmd;
+    let tls_config = tls.load().map_err(anyhow::Error::msg)?;
     let t = tsa_lite::open(&data_dir).with_context(|| {
         format!(
             "cannot open the timestamp authority in {}",
@@ -15,7 +20,17 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    println!("tsa-lite listening on http://{}", listener.local_addr()?);
-    tsa_lite::serve(listener, t, sigstore_lite_server::shutdown_signal()).await?;
+    println!(
+        "tsa-lite listening on {}://{}",
+        tls.scheme(),
+        listener.local_addr()?
+    );
+    tsa_lite::serve_on(
+        listener,
+        t,
+        tls_config,
+        sigstore_lite_server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct Source {
     pub rekor_v1: Option<String>,
     /// A Rekor v2 (tlog-tiles) base URL.
     pub rekor_v2: Option<String>,
+    /// A CA certificate (PEM) to trust for HTTPS logs besides the system's.
+    pub extra_root: Option<Vec<u8>>,
 }
 
 struct Explorer {
@@ -46,9 +48,17 @@ const CSS: &str = include_str!("explorer.css");
 
 /// The explorer's routes.
 pub fn router(src: Source) -> Router {
+    let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+    if let Some(c) = src
+        .extra_root
+        .as_deref()
+        .and_then(|p| reqwest::Certificate::from_pem(p).ok())
+    {
+        http = http.add_root_certificate(c);
+    }
     let state = Arc::new(Explorer {
         src,
-        http: sigstore_lite_server::http_client(std::time::Duration::from_secs(10)),
+        http: http.build().expect("an HTTP client"),
         seen: Mutex::new(BTreeMap::new()),
     });
     Router::new()
@@ -91,7 +101,17 @@ pub async fn serve(
     src: Source,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    sigstore_lite_server::serve(listener, router(src), shutdown).await
+    serve_on(listener, src, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    src: Source,
+    tls: Option<sigstore_lite_server::tls::Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    sigstore_lite_server::tls::serve_maybe(listener, router(src), tls, shutdown).await
 }
 
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
