@@ -259,7 +259,7 @@ impl Issuer {
             _ => vec![Key::generate(Alg::RS256)?, Key::generate(Alg::ES256)?],
         };
         if let Some(d) = data_dir {
-            std::fs::create_dir_all(d)
+            sigstore_lite_server::create_private_dir(d)
                 .map_err(|e| Error::Storage(format!("{}: {e}", d.display())))?;
         }
         let set = KeySet { keys, path };

@@ -599,7 +599,15 @@ pub(crate) fn read_watermark(path: &std::path::Path) -> Result<u64, Error> {
 /// the record may lag the store, which only weakens the check, never fails a good store.
 pub(crate) fn write_watermark(path: &std::path::Path, size: u64) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{size}\n"))
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&tmp)?.write_all(format!("{size}\n").as_bytes())
+    };
+    write()
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
             Error::Internal(format!(

@@ -153,7 +153,8 @@ fn check_dir(dir: &Path) -> Result<(), Error> {
         path: dir.to_path_buf(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    // The data directory holds every service's keys: the owner's alone, whatever the umask.
+    sigstore_lite_server::create_private_dir(dir).map_err(|e| err(e.to_string()))?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").map_err(|e| err(format!("not writable ({e})")))?;
     let _ = std::fs::remove_file(probe);

@@ -194,14 +194,19 @@ fn each_service_starts_as_the_container_user_in_a_fresh_volume() {
         let mut cmd = if root {
             // As Docker does with the Dockerfile's /data: the fresh volume belongs to 65534.
             std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+            // Under umask 000, as a careless init system might start it.
             let mut c = std::process::Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .args(["sh", "-c", "umask 000; exec \"$0\" \"$@\""])
                 .arg(&program);
             c
         } else {
             // Not root (a developer's machine): the directory is the runner's, as the volume
             // is the service user's in the container.
-            std::process::Command::new(&program)
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", "umask 000; exec \"$0\" \"$@\""])
+                .arg(&program);
+            c
         };
         let mut child = cmd
             .args(&args)
@@ -221,10 +226,30 @@ fn each_service_starts_as_the_container_user_in_a_fresh_volume() {
             "{svc} did not start as the container user: {line}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if root {
-            for e in std::fs::read_dir(&data).unwrap() {
-                let m = e.unwrap().metadata().unwrap();
-                assert_eq!(m.uid(), 65534, "{svc} wrote its files as the service user");
+        // Keys and stores are the owner's alone, whatever the umask.
+        let mut dirs = vec![data.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                if root {
+                    assert_eq!(
+                        m.uid(),
+                        65534,
+                        "{svc} wrote {:?} as the service user",
+                        e.path()
+                    );
+                }
+                assert_eq!(
+                    m.mode() & 0o077,
+                    0,
+                    "{svc}: {:?} is open to others ({:o})",
+                    e.path(),
+                    m.mode()
+                );
+                if m.is_dir() {
+                    dirs.push(e.path());
+                }
             }
         }
     }

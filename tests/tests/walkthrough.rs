@@ -70,23 +70,22 @@ fn the_readme_walkthrough_runs_twice() {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    // If a command fails, the background servers the script started stop with it.
+    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}");
     let dir = tempfile::tempdir().unwrap();
     for run in 1..=2 {
+        wait_for_free_ports();
         let child = Command::new("bash")
             .args(["-e", "-c", &script])
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
             .process_group(0)
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let pgid = child.id();
         let out = child.wait_with_output().unwrap();
-        // Whatever the script left running (if it failed before its kill line) goes too.
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{pgid}")])
-            .status();
         let text = format!(
             "{}\n{}",
             String::from_utf8_lossy(&out.stdout),
@@ -114,7 +113,21 @@ fn the_readme_walkthrough_runs_twice() {
             att.contains("\"payloadType\":\"application/vnd.in-toto+json\""),
             "run {run}: {att}"
         );
-        // The ports are free again for the next run (the kill line stopped everything).
-        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    wait_for_free_ports();
+}
+
+/// The walk-through's servers shut down gracefully after its kill line; the next run (or the
+/// next test) waits until their ports are free.
+fn wait_for_free_ports() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for port in [8080, 5555, 3000, 3001, 3002, 3003, 5000, 8443] {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "port {port} is still in use"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
