@@ -149,12 +149,25 @@ impl SignArgs {
     }
 }
 
-fn registry(plain_http: bool, skip_tls_verify: bool) -> Registry {
-    Registry::configured(
-        plain_http,
-        skip_tls_verify,
-        std::time::Duration::from_secs(60),
-    )
+/// cosign's registry flags.
+#[derive(Args, Clone)]
+struct RegistryArgs {
+    /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
+    #[arg(long)]
+    allow_insecure_registry: bool,
+    /// Use plain HTTP for this registry (loopback registries always use it).
+    #[arg(long)]
+    allow_http_registry: bool,
+}
+
+impl RegistryArgs {
+    fn client(&self) -> Registry {
+        Registry::configured(
+            self.allow_http_registry,
+            self.allow_insecure_registry,
+            std::time::Duration::from_secs(60),
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -167,12 +180,8 @@ enum Cmd {
         bundle: Option<PathBuf>,
         #[command(flatten)]
         sign: SignArgs,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -188,12 +197,8 @@ enum Cmd {
         /// Use only the signature's bundle annotation; never ask Rekor.
         #[arg(long)]
         offline: bool,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -216,12 +221,8 @@ enum Cmd {
         replace: bool,
         #[command(flatten)]
         sign: SignArgs,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -244,12 +245,8 @@ enum Cmd {
         /// Use only what is attached; never ask Rekor.
         #[arg(long)]
         offline: bool,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -262,12 +259,8 @@ enum Cmd {
         /// Only attestations of this predicate type (a short name or a URI).
         #[arg(long)]
         predicate_type: Option<String>,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Sign a file and write a Sigstore bundle.
     SignBlob {
@@ -306,22 +299,14 @@ enum Cmd {
     /// Print where the signatures of an image are stored.
     Triangulate {
         image: String,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// List what is attached to an image.
     Tree {
         image: String,
-        /// Skip TLS certificate verification for this registry (cosign's meaning; for tests only).
-        #[arg(long)]
-        allow_insecure_registry: bool,
-        /// Use plain HTTP for this registry (loopback registries always use it).
-        #[arg(long)]
-        allow_http_registry: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 
@@ -478,15 +463,14 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             image,
             bundle,
             sign,
-            allow_insecure_registry,
-            allow_http_registry,
+            registry,
             trust,
         } => {
             let n = Narrator {
                 verbose: trust.verbose,
             };
             let t = sign_trust(&sign, &trust)?;
-            let reg = registry(allow_http_registry, allow_insecure_registry);
+            let reg = registry.client();
             let signing = Signing::resolve(&sign).await?;
             let with = signing.with(&sign);
             let layout = sign.layout();
@@ -513,15 +497,14 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             output_file,
             identity,
             offline,
-            allow_insecure_registry,
-            allow_http_registry,
+            registry,
             trust,
         } => {
             let n = Narrator {
                 verbose: trust.verbose,
             };
             let t = verify_trust(&identity, &trust)?;
-            let reg = registry(allow_http_registry, allow_insecure_registry);
+            let reg = registry.client();
             let opts = identity.options(offline, n);
             let who = identity.who().await?;
             let with = who.with();
@@ -544,8 +527,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             bundle,
             replace,
             sign,
-            allow_insecure_registry,
-            allow_http_registry,
+            registry,
             trust,
         } => {
             let n = Narrator {
@@ -559,7 +541,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             sigstore_lite_core::attestation::predicate(&kind, &predicate_file, now())
                 .map_err(|e| Error::Usage(e.to_string()))?;
             let t = sign_trust(&sign, &trust)?;
-            let reg = registry(allow_http_registry, allow_insecure_registry);
+            let reg = registry.client();
             let signing = Signing::resolve(&sign).await?;
             let with = signing.with(&sign);
             let (digest, b) = image::attest(
@@ -602,8 +584,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             policy,
             identity,
             offline,
-            allow_insecure_registry,
-            allow_http_registry,
+            registry,
             trust,
         } => {
             let n = Narrator {
@@ -628,7 +609,7 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
                 }
             }
             let t = verify_trust(&identity, &trust)?;
-            let reg = registry(allow_http_registry, allow_insecure_registry);
+            let reg = registry.client();
             let opts = identity.options(offline, n);
             let who = identity.who().await?;
             let with = who.with();
@@ -655,10 +636,9 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             what,
             image,
             predicate_type,
-            allow_insecure_registry,
-            allow_http_registry,
+            registry,
         } => {
-            let reg = registry(allow_http_registry, allow_insecure_registry);
+            let reg = registry.client();
             let what = match what.as_str() {
                 "signature" => image::Download::Signature,
                 _ => image::Download::Attestation(
@@ -821,32 +801,12 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             );
             Ok(())
         }
-        Cmd::Triangulate {
-            image,
-            allow_insecure_registry,
-            allow_http_registry,
-        } => {
-            println!(
-                "{}",
-                image::triangulate(
-                    &registry(allow_http_registry, allow_insecure_registry),
-                    &image
-                )
-                .await?
-            );
+        Cmd::Triangulate { image, registry } => {
+            println!("{}", image::triangulate(&registry.client(), &image).await?);
             Ok(())
         }
-        Cmd::Tree {
-            image,
-            allow_insecure_registry,
-            allow_http_registry,
-        } => {
-            for line in image::tree(
-                &registry(allow_http_registry, allow_insecure_registry),
-                &image,
-            )
-            .await?
-            {
+        Cmd::Tree { image, registry } => {
+            for line in image::tree(&registry.client(), &image).await? {
                 println!("{line}");
             }
             Ok(())

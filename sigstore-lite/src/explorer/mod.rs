@@ -158,31 +158,16 @@ impl Explorer {
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, String> {
-        let r = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("the log cannot be reached: {e}"))?;
-        let status = r.status();
-        let v: Value = r
-            .json()
-            .await
-            .map_err(|e| format!("the log's answer is not JSON: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "the log answered {status}: {}",
-                v["message"].as_str().unwrap_or("")
-            ));
-        }
-        Ok(v)
+        Self::answer(self.http.get(url)).await
     }
 
     async fn post_json(&self, url: &str, body: &Value) -> Result<Value, String> {
-        let r = self
-            .http
-            .post(url)
-            .json(body)
+        Self::answer(self.http.post(url).json(body)).await
+    }
+
+    /// Sends a request to the log; its JSON answer, or why there is none.
+    async fn answer(req: reqwest::RequestBuilder) -> Result<Value, String> {
+        let r = req
             .send()
             .await
             .map_err(|e| format!("the log cannot be reached: {e}"))?;
