@@ -817,7 +817,7 @@ async fn a_lost_or_rolled_back_store_is_refused() {
         0o600
     );
 
-    let open = || match rekor_lite::open(&rekor_lite::Config::v1(
+    let open = || match common::open_released(&rekor_lite::Config::v1(
         dir.path().to_path_buf(),
         "127.0.0.1",
     )) {

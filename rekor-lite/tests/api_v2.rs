@@ -432,7 +432,7 @@ async fn duplicates_bad_input_and_restart() {
     srv.stop().await;
 
     // The same data directory under another origin is refused, in one sentence.
-    let e = rekor_lite::open(&rekor_lite::Config::v2(
+    let e = common::open_released(&rekor_lite::Config::v2(
         dir.path().to_path_buf(),
         "rekor.example",
     ))

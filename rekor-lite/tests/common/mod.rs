@@ -4,6 +4,20 @@
 
 use std::path::Path;
 
+/// `rekor_lite::open`, waiting while a stopped server still holds the store: its last
+/// connections close asynchronously after shutdown and keep the database lock for a moment.
+pub fn open_released(config: &rekor_lite::Config) -> Result<rekor_lite::Log, rekor_lite::Error> {
+    for _ in 0..200 {
+        match rekor_lite::open(config) {
+            Err(e) if e.to_string().contains("already open") => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            other => return other,
+        }
+    }
+    panic!("a stopped server never released the store")
+}
+
 pub struct Server {
     pub url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -13,19 +27,8 @@ pub struct Server {
 impl Server {
     /// Opens the log `config(dir)` describes and serves it on a free loopback port.
     pub async fn start_with(dir: &Path, config: fn(&Path) -> rekor_lite::Config) -> Server {
-        // A restarted server may find the store still held for a moment by the previous one's
-        // last connections, which close asynchronously after shutdown.
-        let mut tries = 0;
-        let log = loop {
-            match rekor_lite::open(&config(dir)) {
-                Ok(l) => break l,
-                Err(e) if tries < 100 && e.to_string().contains("already open") => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot open the log: {e}"),
-            }
-        };
+        let log =
+            open_released(&config(dir)).unwrap_or_else(|e| panic!("cannot open the log: {e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
