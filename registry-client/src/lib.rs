@@ -430,6 +430,39 @@ impl Registry {
         Ok(b)
     }
 
+    /// A blob streamed into `out` chunk by chunk (never whole in memory), checked against its
+    /// digest; the caller discards what was written if this fails. Returns the byte count.
+    pub async fn blob_to(
+        &self,
+        r: &Reference,
+        digest: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, Error> {
+        let url = format!("{}/blobs/{digest}", self.base(r));
+        let mut resp = self.send(r, Method::GET, &url, &[], None, false).await?;
+        if !resp.status().is_success() {
+            return Err(Error::Registry(format!("GET {url}: {}", resp.status())));
+        }
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut n = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| Error::Registry(e.to_string()))?
+        {
+            ctx.update(&chunk);
+            n += chunk.len() as u64;
+            out.write_all(&chunk)
+                .map_err(|e| Error::Registry(format!("cannot store blob {digest}: {e}")))?;
+        }
+        if format!("sha256:{}", hex::encode(ctx.finish())) != digest {
+            return Err(Error::Registry(format!(
+                "blob {digest} does not match its digest"
+            )));
+        }
+        Ok(n)
+    }
+
     /// Uploads a blob (skipped when present); returns its digest.
     pub async fn put_blob(&self, r: &Reference, data: &[u8]) -> Result<String, Error> {
         let d = digest_of(data);

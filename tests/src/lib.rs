@@ -3,9 +3,10 @@
 //! and docker-compose checks. The benchmarks of every service live in `benches/`.
 //!
 //! This library holds what those tests and benchmarks share: [`bench`] (timing, wrk, servers on
-//! their own runtime) [`oidc_provider`] (an independent OIDC provider to log into) and [`registry`] (a real
-//! registry and images in it).
+//! their own runtime) [`oidc_provider`] (an independent OIDC provider to log into) [`registry`] (a real
+//! registry and images in it) and [`sbom_fixture`] (images with real packages for sbom-lite).
 
 pub mod bench;
 pub mod oidc_provider;
 pub mod registry;
+pub mod sbom_fixture;
