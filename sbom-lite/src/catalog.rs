@@ -68,6 +68,22 @@ pub fn run(sq: &Squash) -> (Option<Distro>, Vec<Package>, Vec<String>) {
             p
         }));
     }
+    // One package per distribution package named by ELF notes, found in every binary that
+    // carries the note (syft merges them likewise).
+    let mut merged: Vec<Package> = Vec::new();
+    for p in out.drain(..) {
+        if p.found_by == "elf-binary-package-cataloger" {
+            if let Some(m) = merged
+                .iter_mut()
+                .find(|m| m.found_by == p.found_by && m.name == p.name && m.version == p.version)
+            {
+                m.locations.extend(p.locations);
+                continue;
+            }
+        }
+        merged.push(p);
+    }
+    let mut out = merged;
     out.sort_by(|a, b| {
         (&a.name, &a.version, a.kind, &a.locations).cmp(&(
             &b.name,
@@ -461,24 +477,136 @@ pub fn cargo_lock(b: &[u8]) -> Result<Vec<Package>, String> {
 /// What the binary catalogers find in an ELF executable: Go build info and cargo-auditable's
 /// dependency list.
 pub fn binary(elf: &[u8]) -> Vec<Package> {
-    let mut out = go_buildinfo(elf);
-    out.extend(cargo_auditable(elf));
+    let (go, dep, note) = sections(elf);
+    let contents = || contents_version(elf);
+    let mut out = go
+        .or_else(|| scan_go_magic(elf))
+        .map(|b| go_blob(b, Some(&contents)))
+        .unwrap_or_default();
+    out.extend(dep.map(auditable_section).unwrap_or_default());
+    out.extend(note.map(package_note).unwrap_or_default());
     out
 }
 
-fn section<'a>(elf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// The systemd/FDO package metadata note (`.note.package`, owner `FDO`, type 0xcafe1a7e):
+/// JSON naming the distribution package a binary was built for, as syft's
+/// elf-binary-package-cataloger reads it (deb and rpm notes; sbom-lite reports deb).
+pub fn package_note(section: &[u8]) -> Vec<Package> {
+    let mut out = Vec::new();
+    let mut rest = section;
+    let u32le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let pad = |n: usize| n.div_ceil(4) * 4;
+    while rest.len() >= 12 {
+        let (namesz, descsz, ty) = (u32le(rest), u32le(&rest[4..]), u32le(&rest[8..]));
+        let name_end = 12 + pad(namesz);
+        let Some(desc_end) = name_end.checked_add(pad(descsz)) else {
+            break;
+        };
+        if desc_end > rest.len() || name_end + descsz > rest.len() {
+            break;
+        }
+        if ty == 0xcafe_1a7e && &rest[12..12 + namesz.min(3)] == b"FDO" {
+            let desc = &rest[name_end..name_end + descsz];
+            let desc = desc.split(|b| *b == 0).next().unwrap_or(desc);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(desc) {
+                let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
+                if get("type") == "deb" && !get("name").is_empty() && !get("version").is_empty() {
+                    out.push(Package {
+                        name: get("name").to_string(),
+                        version: get("version").to_string(),
+                        kind: PkgType::Deb,
+                        found_by: "elf-binary-package-cataloger",
+                        purl: purl::build("deb", None, get("name"), get("version"), &[], None),
+                        licenses: Vec::new(),
+                        locations: Vec::new(),
+                        upstream: None,
+                        supplier: None,
+                    });
+                }
+            }
+        }
+        rest = &rest[desc_end..];
+    }
+    out
+}
+
+/// The same for an executable too large to hold in memory, spooled to `file`: only the ELF
+/// headers and the two sections are read (or, for a Go binary without section headers, the
+/// file is scanned in chunks for the build info's magic).
+pub fn binary_file(file: &std::fs::File) -> Vec<Package> {
+    use std::io::{Read, Seek, SeekFrom};
+    let cache = object::ReadCache::new(file);
+    let (go, dep, note) = sections(&cache);
+    // The contents scan reads the file in overlapping chunks.
+    let contents = || {
+        let mut f = file;
+        let mut at = 0u64;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            f.seek(SeekFrom::Start(at)).ok()?;
+            let n = f.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            if let Some(v) = contents_version(&chunk[..n]) {
+                return Some(v);
+            }
+            if n < chunk.len() {
+                return None;
+            }
+            at += n as u64 - 256;
+        }
+    };
+    let mut out = match go {
+        Some(b) => go_blob(b, Some(&contents)),
+        None => {
+            let mut f = file;
+            let mut found = Vec::new();
+            let mut at = 0u64;
+            let mut chunk = vec![0u8; 1 << 20];
+            while f.seek(SeekFrom::Start(at)).is_ok() {
+                let n = match f.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if let Some(i) = scan_go_magic_at(&chunk[..n]) {
+                    let mut blob = vec![0u8; 64 << 10];
+                    let _ = f.seek(SeekFrom::Start(at + i as u64));
+                    let got = f.read(&mut blob).unwrap_or(0);
+                    blob.truncate(got);
+                    found = go_blob(&blob, Some(&contents));
+                    break;
+                }
+                // Chunks advance by a multiple of 16, overlapping by the magic's length.
+                at += (n as u64).saturating_sub(16).max(16) & !15;
+            }
+            found
+        }
+    };
+    out.extend(dep.map(auditable_section).unwrap_or_default());
+    out.extend(note.map(package_note).unwrap_or_default());
+    out
+}
+
+/// The sections the binary catalogers read: `.go.buildinfo`, `.dep-v0`, `.note.package`.
+type Sections<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn sections<'a, R: object::ReadRef<'a>>(data: R) -> Sections<'a> {
     use object::{Object, ObjectSection};
-    let file = object::File::parse(elf).ok()?;
-    let s = file.section_by_name(name)?;
-    s.data().ok()
+    let Ok(file) = object::File::parse(data) else {
+        return (None, None, None);
+    };
+    let get = |name: &str| file.section_by_name(name).and_then(|s| s.data().ok());
+    (get(".go.buildinfo"), get(".dep-v0"), get(".note.package"))
 }
 
 /// cargo-auditable's `.dep-v0` section: zlib-compressed JSON; runtime dependencies only.
 pub fn cargo_auditable(elf: &[u8]) -> Vec<Package> {
+    sections(elf).1.map(auditable_section).unwrap_or_default()
+}
+
+fn auditable_section(data: &[u8]) -> Vec<Package> {
     use std::io::Read;
-    let Some(data) = section(elf, ".dep-v0") else {
-        return Vec::new();
-    };
     let mut json = Vec::new();
     if flate2::read::ZlibDecoder::new(data)
         .take(8 << 20)
@@ -511,6 +639,21 @@ pub fn cargo_auditable(elf: &[u8]) -> Vec<Package> {
 
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
 
+fn scan_go_magic_at(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + GO_MAGIC.len() <= b.len() {
+        if &b[i..i + GO_MAGIC.len()] == GO_MAGIC {
+            return Some(i);
+        }
+        i += 16;
+    }
+    None
+}
+
+fn scan_go_magic(b: &[u8]) -> Option<&[u8]> {
+    scan_go_magic_at(b).map(|i| &b[i..])
+}
+
 fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
     let mut x = 0u64;
     for (i, &c) in b.iter().enumerate().take(10) {
@@ -526,19 +669,63 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
 /// header): the main module, its dependencies (after `=>` replacements) and the toolchain as
 /// `stdlib`, as syft reports them.
 pub fn go_buildinfo(elf: &[u8]) -> Vec<Package> {
-    let blob = section(elf, ".go.buildinfo").or_else(|| {
-        let mut i = 0;
-        while i + GO_MAGIC.len() <= elf.len() {
-            if &elf[i..i + GO_MAGIC.len()] == GO_MAGIC {
-                return Some(&elf[i..]);
+    sections(elf)
+        .0
+        .or_else(|| scan_go_magic(elf))
+        .map(|b| go_blob(b, None))
+        .unwrap_or_default()
+}
+
+/// `-X <path>.version=V` (any case) in Go linker flags, as a module version (`v` prefixed).
+fn ldflags_version(flags: &str) -> Option<String> {
+    let mut words = flags.split_whitespace();
+    while let Some(w) = words.next() {
+        let kv = if w == "-X" {
+            words.next()?
+        } else {
+            w.strip_prefix("-X=").unwrap_or("")
+        };
+        if let Some((k, v)) = kv.split_once('=') {
+            if k.to_ascii_lowercase().ends_with("version") && semver_like(v) {
+                return Some(with_v(v));
             }
-            i += 16;
         }
-        None
-    });
-    let Some(blob) = blob.filter(|b| b.len() >= 32 && b.starts_with(GO_MAGIC)) else {
+    }
+    None
+}
+
+fn with_v(v: &str) -> String {
+    if v.starts_with('v') {
+        v.to_string()
+    } else {
+        format!("v{v}")
+    }
+}
+
+fn semver_like(v: &str) -> bool {
+    semver::Version::parse(v.trim_start_matches('v')).is_ok()
+}
+
+fn version_pattern() -> &'static regex::bytes::Regex {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r"\x00(v?(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)\x00",
+        )
+        .expect("a valid pattern")
+    })
+}
+
+/// The first NUL-delimited SemVer string in `b`, `v`-prefixed.
+fn contents_version(b: &[u8]) -> Option<String> {
+    let m = version_pattern().captures(b)?;
+    Some(with_v(&String::from_utf8_lossy(&m[1])))
+}
+
+fn go_blob(blob: &[u8], contents: Option<&dyn Fn() -> Option<String>>) -> Vec<Package> {
+    if blob.len() < 32 || !blob.starts_with(GO_MAGIC) {
         return Vec::new();
-    };
+    }
     if blob[15] & 2 == 0 {
         return Vec::new(); // pre-1.18 pointer format: not read (README)
     }
@@ -566,6 +753,7 @@ pub fn go_buildinfo(elf: &[u8]) -> Vec<Package> {
     let mut main: Option<(String, String)> = None;
     let mut deps: Vec<(String, String)> = Vec::new();
     let mut last_was_main = false;
+    let mut ldflags = None;
     for line in modinfo.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.as_slice() {
@@ -577,6 +765,13 @@ pub fn go_buildinfo(elf: &[u8]) -> Vec<Package> {
             ["dep", p, v, ..] => {
                 deps.push((p.to_string(), v.to_string()));
                 last_was_main = false;
+            }
+            ["build", kv, ..] if kv.starts_with("-ldflags=") => {
+                ldflags = Some(
+                    kv.trim_start_matches("-ldflags=")
+                        .trim_matches('"')
+                        .to_string(),
+                );
             }
             ["=>", p, v, ..] => {
                 if last_was_main {
@@ -597,6 +792,18 @@ pub fn go_buildinfo(elf: &[u8]) -> Vec<Package> {
             m.clone()
         } else {
             path.clone().unwrap_or(m.clone())
+        };
+        // A main module built outside module mode says `(devel)`; syft then takes the version
+        // from `-ldflags -X ...version=V`, else from the first NUL-delimited SemVer string in
+        // the binary (`contents`), and so does sbom-lite.
+        let v = if v == "(devel)" {
+            ldflags
+                .as_deref()
+                .and_then(ldflags_version)
+                .or_else(|| contents.and_then(|c| c()))
+                .unwrap_or(v)
+        } else {
+            v
         };
         out.push(go_module(&name, &v));
     }
@@ -708,6 +915,98 @@ mod tests {
             go_purl("golang.org/x/sys", "v0.1.0"),
             "pkg:golang/golang.org/x/sys@v0.1.0"
         );
+    }
+
+    #[test]
+    fn go_build_info_with_replacements() {
+        let mut b = b"\x7fELF".to_vec();
+        b.resize(64, 0);
+        b.extend_from_slice(GO_MAGIC);
+        b.extend_from_slice(&[8, 2]);
+        b.resize(96, 0);
+        let modinfo = "0123456789abcdefpath\tgithub.com/a/b/cmd/c\nmod\tgithub.com/a/b\tv1.2.3\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n=>\tgolang.org/x/sys\tv0.2.0\th1:z\nbuild\tGOOS=linux\n0123456789abcdef";
+        for s in ["go1.21.5", modinfo] {
+            let mut n = s.len();
+            while n >= 0x80 {
+                b.push((n as u8 & 0x7f) | 0x80);
+                n >>= 7;
+            }
+            b.push(n as u8);
+            b.extend_from_slice(s.as_bytes());
+        }
+        // The same blob in a large file without section headers, straddling a chunk boundary
+        // of the spooled scan, is found too.
+        let mut f = tempfile::tempfile().unwrap();
+        let mut big = vec![0u8; (1 << 20) - 16];
+        big.extend_from_slice(&b[64..]);
+        big.resize(3 << 20, 0);
+        std::io::Write::write_all(&mut f, &big).unwrap();
+        let from_file = binary_file(&f);
+        let p = go_buildinfo(&b);
+        assert_eq!(from_file, p);
+        let got: Vec<(&str, &str, &str)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.purl.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "github.com/a/b",
+                    "v1.2.3",
+                    "pkg:golang/github.com/a/b@v1.2.3"
+                ),
+                (
+                    "golang.org/x/sys",
+                    "v0.2.0",
+                    "pkg:golang/golang.org/x/sys@v0.2.0"
+                ),
+                ("stdlib", "go1.21.5", "pkg:golang/stdlib@1.21.5"),
+            ]
+        );
+        // Truncated anywhere: no panic, at most fewer packages.
+        for cut in 0..b.len() {
+            let _ = go_buildinfo(&b[..cut]);
+        }
+    }
+
+    #[test]
+    fn go_main_module_versions_outside_module_mode() {
+        assert_eq!(
+            ldflags_version("-s -w -X main.revision=abc -X github.com/docker/distribution/version.Version=v2.8.2+ds1"),
+            Some("v2.8.2+ds1".into())
+        );
+        assert_eq!(
+            ldflags_version("-X main.version=1.2.3"),
+            Some("v1.2.3".into())
+        );
+        assert_eq!(ldflags_version("-X main.version=dev"), None);
+        assert_eq!(
+            contents_version(b"x\x00go1.19.8\x00\x00\x002.8.2+ds1\x00y"),
+            Some("v2.8.2+ds1".into())
+        );
+        assert_eq!(contents_version(b"\x001.2\x00 1.2.3\x00"), None);
+    }
+
+    #[test]
+    fn fdo_package_notes() {
+        let json = br#"{"type":"deb","os":"Debian","name":"systemd","version":"252.38-1~deb12u1","architecture":"amd64"}"#;
+        let mut note = Vec::new();
+        note.extend_from_slice(&4u32.to_le_bytes());
+        note.extend_from_slice(&(json.len() as u32 + 1).to_le_bytes());
+        note.extend_from_slice(&0xcafe_1a7eu32.to_le_bytes());
+        note.extend_from_slice(b"FDO\0");
+        note.extend_from_slice(json);
+        note.push(0);
+        while note.len() % 4 != 0 {
+            note.push(0);
+        }
+        let p = package_note(&note);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].purl, "pkg:deb/systemd@252.38-1~deb12u1");
+        for cut in 0..note.len() {
+            let _ = package_note(&note[..cut]);
+        }
     }
 
     #[test]

@@ -87,6 +87,11 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(fail)?;
+    // An SBOM is not a secret: readable by all, as syft writes it (the temporary file is 0600).
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }

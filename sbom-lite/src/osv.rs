@@ -184,6 +184,7 @@ fn key_name(eco: Ecosystem, name: &str) -> String {
 }
 
 /// The loaded feed, indexed by ecosystem and package name.
+#[derive(Default)]
 pub struct Db {
     pub records: Vec<(String, Record)>,
     index: HashMap<(Ecosystem, String), Vec<(usize, usize)>>,

@@ -29,6 +29,9 @@ impl Default for Limits {
     }
 }
 
+/// Executables larger than this are spooled to a temporary file rather than held in memory.
+const SPOOL_ABOVE: u64 = 8 << 20;
+
 /// What a cataloger will want from a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {
@@ -270,13 +273,27 @@ impl Squash {
                         ));
                         return Ok(());
                     }
-                    let mut b = Vec::with_capacity(size as usize);
-                    b.extend_from_slice(&magic);
-                    content
-                        .take(self.limits.max_binary)
-                        .read_to_end(&mut b)
-                        .map_err(|e| Error::io(format!("/{path}"), e))?;
-                    let found = catalog::binary(&b);
+                    // Small executables are read into memory; large ones (shared libraries,
+                    // big programs) are spooled to a temporary file, of which only the ELF
+                    // headers and the wanted sections are read back: memory stays bounded.
+                    let found = if size <= SPOOL_ABOVE {
+                        let mut b = Vec::with_capacity(size as usize);
+                        b.extend_from_slice(&magic);
+                        content
+                            .take(self.limits.max_binary)
+                            .read_to_end(&mut b)
+                            .map_err(|e| Error::io(format!("/{path}"), e))?;
+                        catalog::binary(&b)
+                    } else {
+                        let mut spool = || -> std::io::Result<std::fs::File> {
+                            let mut f = tempfile::tempfile()?;
+                            std::io::Write::write_all(&mut f, &magic)?;
+                            std::io::copy(&mut content.take(self.limits.max_binary), &mut f)?;
+                            Ok(f)
+                        };
+                        let f = spool().map_err(|e| Error::io(format!("/{path}"), e))?;
+                        catalog::binary_file(&f)
+                    };
                     if !found.is_empty() {
                         self.files.insert(
                             path,

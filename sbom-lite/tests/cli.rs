@@ -569,3 +569,46 @@ fn bad_input_is_one_sentence_and_writes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A progress bar on a terminal (a pseudo-terminal from `script`), none when stderr is piped.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("l.tar");
+    write_tar(&t, &[("var/lib/dpkg/status", b"Package: a\nVersion: 1\n")]);
+    let layout = dir.path().join("img");
+    oci_layout(&layout, &std::fs::read(&t).unwrap());
+    let out = dir.path().join("out.json");
+    let cmd = format!(
+        "{} generate oci-dir:{} -o json={}",
+        env!("CARGO_BIN_EXE_sbom-lite"),
+        layout.display(),
+        out.display()
+    );
+    let o = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("script (util-linux) gives the command a terminal");
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && shown.contains("cataloguing layers"),
+        "{shown}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let o = sbom_lite(&[
+        "generate",
+        &format!("oci-dir:{}", layout.display()),
+        "-o",
+        "table",
+    ]);
+    assert!(ok(&o).contains("a     1"));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -145,10 +145,17 @@ pub fn build_root(root: &Path, work: &Path, big: bool) {
         nm.display()
     );
     copy_named(&nm, &root.join("app/node_modules"), "package.json");
-    // Go programs built by Debian.
-    for p in ["umoci", "skopeo"] {
+    // Go programs built by Debian (docker-registry, 20 MB, is catalogued from a spooled copy).
+    for p in ["umoci", "skopeo", "docker-registry"] {
         let dest = root.join("usr/bin").join(p);
         copy(&tool(p), &dest);
+    }
+    // A program carrying an FDO package note (`.note.package`), where this machine has one.
+    if Path::new("/usr/bin/systemctl").exists() {
+        copy(
+            Path::new("/usr/bin/systemctl"),
+            &root.join("usr/bin/systemctl"),
+        );
     }
     // A Rust program with cargo-auditable data.
     let deps = work.join("deps.zlib");

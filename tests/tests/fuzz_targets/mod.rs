@@ -187,7 +187,141 @@ pub fn targets() -> Vec<Target> {
         Target { name: "image policy (YAML)", seeds: vec![policy], run: |b| {
             let _ = admission_lite::policy::parse("fuzz.yaml", &text(b));
         }},
+        Target { name: "image layer (tar, squashed and catalogued)", seeds: vec![layer_tar()], run: |b| {
+            let mut sq = sbom_lite::squash::Squash::new(false, sbom_lite::squash::Limits::default());
+            sq.begin_layer(Some("sha256:l".into()));
+            let _ = sq.apply_tar(&mut &b[..], "layer");
+            let _ = sbom_lite::catalog::run(&sq);
+        }},
+        Target { name: "image layer (gzip blob)", seeds: vec![gzip(&layer_tar())], run: |b| {
+            let mut sq = sbom_lite::squash::Squash::new(false, sbom_lite::squash::Limits::default());
+            sq.begin_layer(None);
+            let _ = sbom_lite::source::apply_layer(&mut sq, &mut &b[..], "layer", None, None);
+        }},
+        Target { name: "package metadata (dpkg, apk, METADATA, package.json, locks)", seeds: vec![
+            DPKG.to_vec(), APK.to_vec(), b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 3.1.2\nLicense: BSD\n\nbody".to_vec(),
+            br#"{"name":"@s/n","version":"1.0.0","license":{"type":"MIT"}}"#.to_vec(),
+            br#"{"lockfileVersion":3,"packages":{"":{"name":"a","version":"1.0.0"},"node_modules/b":{"version":"2.0.0"}}}"#.to_vec(),
+            b"[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n".to_vec(),
+        ], run: |b| {
+            let d = sbom_lite::catalog::os_release(b"ID=debian\nVERSION_ID=12\n");
+            let _ = sbom_lite::catalog::dpkg(b, d.as_ref(), |_| vec![]);
+            let _ = sbom_lite::catalog::apk(b, d.as_ref());
+            let _ = sbom_lite::catalog::python(b);
+            let _ = sbom_lite::catalog::npm_package(b);
+            let _ = sbom_lite::catalog::npm_lock(b);
+            let _ = sbom_lite::catalog::cargo_lock(b);
+            let _ = sbom_lite::catalog::copyright_licenses(b);
+            let _ = sbom_lite::catalog::os_release(b);
+        }},
+        Target { name: "executable (Go build info, cargo-auditable)", seeds: vec![go_binary()], run: |b| {
+            let _ = sbom_lite::catalog::binary(b);
+        }},
+        Target { name: "SBOM document and OSV record (scan)", seeds: vec![
+            SPDX.to_vec(), CDX.to_vec(), OSV.to_vec(),
+        ], run: |b| {
+            let _ = sbom_lite::input::read(b, "fuzz.json");
+            if let Ok(rec) = serde_json::from_slice::<sbom_lite::osv::Record>(b) {
+                let mut db = sbom_lite::osv::Db::default();
+                db.add(rec, "fuzz.json".into());
+                if let Ok(inv) = sbom_lite::input::read(SPDX, "spdx") {
+                    let _ = sbom_lite::osv::scan(&db, &inv);
+                }
+            }
+        }},
+        Target { name: "purl and versions", seeds: vec![
+            b"pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12&upstream=glibc".to_vec(),
+            b"1:2.36-9+deb12u4~1 1.2.3_rc1-r0 1.0.dev1 1.0.0-alpha.1+b".to_vec(),
+        ], run: |b| {
+            let t = text(b);
+            let _ = sbom_lite::purl::Purl::parse(&t);
+            let (a, c) = t.split_once(' ').unwrap_or((&t, "1.0"));
+            for e in ["Debian", "Alpine", "PyPI", "npm", "crates.io", "Go"] {
+                let _ = sbom_lite::version::Ecosystem::parse(e).unwrap().compare(a, c);
+            }
+        }},
     ]
+}
+
+const DPKG: &[u8] = b"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc (2.36-9)\nVersion: 2.36-9+deb12u4\nDescription: x\n more\n\nPackage: b\nVersion: 1\n";
+const APK: &[u8] =
+    b"P:busybox\nV:1.36.1-r5\nA:x86_64\no:busybox\nL:GPL-2.0-only\n\nP:musl\nV:1.2.4-r2\n";
+const SPDX: &[u8] = br#"{"spdxVersion":"SPDX-2.3","packages":[{"name":"libc6","SPDXID":"SPDXRef-Package-deb-libc6-1","versionInfo":"2.36-9+deb12u4","externalRefs":[{"referenceType":"purl","referenceLocator":"pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12&upstream=glibc"}]}]}"#;
+const CDX: &[u8] = br#"{"bomFormat":"CycloneDX","components":[{"type":"library","name":"lodash","version":"4.17.20","purl":"pkg:npm/lodash@4.17.20"},{"type":"operating-system","name":"debian","version":"12"}]}"#;
+const OSV: &[u8] = br#"{"id":"DSA-1","modified":"2024-01-01T00:00:00Z","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],"affected":[{"package":{"ecosystem":"Debian:12","name":"glibc"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.36-9+deb12u6"}]}],"versions":["2.36-9"]}]}"#;
+
+/// A layer with an os-release, a dpkg database, a Python package, a whiteout, an opaque
+/// marker, a symlink and a path-traversal entry.
+fn layer_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, body: &[u8], kind: tar::EntryType, link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o755);
+        h.set_entry_type(kind);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        let raw = &mut h.as_old_mut().name;
+        raw[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, body).unwrap();
+    };
+    add(
+        "usr/lib/os-release",
+        b"ID=debian\nVERSION_ID=12\n",
+        tar::EntryType::Regular,
+        None,
+    );
+    add(
+        "etc/os-release",
+        b"",
+        tar::EntryType::Symlink,
+        Some("../usr/lib/os-release"),
+    );
+    add("var/lib/dpkg/status", DPKG, tar::EntryType::Regular, None);
+    add(
+        "site/x-1.0.dist-info/METADATA",
+        b"Name: x\nVersion: 1.0\n",
+        tar::EntryType::Regular,
+        None,
+    );
+    add(
+        "site/.wh.y-1.0.dist-info",
+        b"",
+        tar::EntryType::Regular,
+        None,
+    );
+    add("app/.wh..wh..opq", b"", tar::EntryType::Regular, None);
+    add("../../escape", b"x", tar::EntryType::Regular, None);
+    b.into_inner().unwrap()
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(b).unwrap();
+    z.finish().unwrap()
+}
+
+/// An ELF-looking blob holding a Go 1.18+ build info block (found by its magic).
+fn go_binary() -> Vec<u8> {
+    let mut b = b"\x7fELF".to_vec();
+    b.resize(64, 0);
+    b.extend_from_slice(b"\xff Go buildinf:");
+    b.extend_from_slice(&[8, 2]);
+    b.resize(96, 0);
+    let modinfo = "0123456789abcdefpath\tgithub.com/a/b/cmd/c\nmod\tgithub.com/a/b\tv1.2.3\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n=>\tgolang.org/x/sys\tv0.2.0\th1:z\n0123456789abcdef";
+    for s in ["go1.21.5", modinfo] {
+        let mut n = s.len();
+        while n >= 0x80 {
+            b.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        b.push(n as u8);
+        b.extend_from_slice(s.as_bytes());
+    }
+    b
 }
 
 /// A deterministic mutation of a seed: byte flips, a truncation, a duplication.
