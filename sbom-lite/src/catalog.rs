@@ -639,6 +639,27 @@ fn auditable_section(data: &[u8]) -> Vec<Package> {
 
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
 
+/// An ELF-looking blob holding a Go 1.18+ build info block (module `github.com/a/b` v1.2.3,
+/// `golang.org/x/sys` replaced by v0.2.0, go1.21.5): a seed for tests and fuzzing.
+pub fn go_buildinfo_sample() -> Vec<u8> {
+    let mut b = b"\x7fELF".to_vec();
+    b.resize(64, 0);
+    b.extend_from_slice(GO_MAGIC);
+    b.extend_from_slice(&[8, 2]);
+    b.resize(96, 0);
+    let modinfo = "0123456789abcdefpath\tgithub.com/a/b/cmd/c\nmod\tgithub.com/a/b\tv1.2.3\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n=>\tgolang.org/x/sys\tv0.2.0\th1:z\nbuild\tGOOS=linux\n0123456789abcdef";
+    for s in ["go1.21.5", modinfo] {
+        let mut n = s.len();
+        while n >= 0x80 {
+            b.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        b.push(n as u8);
+        b.extend_from_slice(s.as_bytes());
+    }
+    b
+}
+
 fn scan_go_magic_at(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + GO_MAGIC.len() <= b.len() {
@@ -919,21 +940,7 @@ mod tests {
 
     #[test]
     fn go_build_info_with_replacements() {
-        let mut b = b"\x7fELF".to_vec();
-        b.resize(64, 0);
-        b.extend_from_slice(GO_MAGIC);
-        b.extend_from_slice(&[8, 2]);
-        b.resize(96, 0);
-        let modinfo = "0123456789abcdefpath\tgithub.com/a/b/cmd/c\nmod\tgithub.com/a/b\tv1.2.3\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n=>\tgolang.org/x/sys\tv0.2.0\th1:z\nbuild\tGOOS=linux\n0123456789abcdef";
-        for s in ["go1.21.5", modinfo] {
-            let mut n = s.len();
-            while n >= 0x80 {
-                b.push((n as u8 & 0x7f) | 0x80);
-                n >>= 7;
-            }
-            b.push(n as u8);
-            b.extend_from_slice(s.as_bytes());
-        }
+        let b = go_buildinfo_sample();
         // The same blob in a large file without section headers, straddling a chunk boundary
         // of the spooled scan, is found too.
         let mut f = tempfile::tempfile().unwrap();

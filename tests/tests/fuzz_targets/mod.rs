@@ -214,7 +214,7 @@ pub fn targets() -> Vec<Target> {
             let _ = sbom_lite::catalog::copyright_licenses(b);
             let _ = sbom_lite::catalog::os_release(b);
         }},
-        Target { name: "executable (Go build info, cargo-auditable)", seeds: vec![go_binary()], run: |b| {
+        Target { name: "executable (Go build info, cargo-auditable)", seeds: vec![sbom_lite::catalog::go_buildinfo_sample()], run: |b| {
             let _ = sbom_lite::catalog::binary(b);
         }},
         Target { name: "SBOM document and OSV record (scan)", seeds: vec![
@@ -302,26 +302,6 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     z.write_all(b).unwrap();
     z.finish().unwrap()
-}
-
-/// An ELF-looking blob holding a Go 1.18+ build info block (found by its magic).
-fn go_binary() -> Vec<u8> {
-    let mut b = b"\x7fELF".to_vec();
-    b.resize(64, 0);
-    b.extend_from_slice(b"\xff Go buildinf:");
-    b.extend_from_slice(&[8, 2]);
-    b.resize(96, 0);
-    let modinfo = "0123456789abcdefpath\tgithub.com/a/b/cmd/c\nmod\tgithub.com/a/b\tv1.2.3\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n=>\tgolang.org/x/sys\tv0.2.0\th1:z\n0123456789abcdef";
-    for s in ["go1.21.5", modinfo] {
-        let mut n = s.len();
-        while n >= 0x80 {
-            b.push((n as u8 & 0x7f) | 0x80);
-            n >>= 7;
-        }
-        b.push(n as u8);
-        b.extend_from_slice(s.as_bytes());
-    }
-    b
 }
 
 /// A deterministic mutation of a seed: byte flips, a truncation, a duplication.
