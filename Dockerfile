@@ -6,7 +6,7 @@ COPY . .
 ENV CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN cargo build --release --locked \
     -p rekor-lite -p tsa-lite -p fulcio-lite -p mock-oidc -p sigstore-lite -p cosign-keyless \
-    -p admission-lite
+    -p admission-lite -p sbom-lite
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -15,7 +15,8 @@ RUN apt-get update \
 COPY --from=build /src/target/release/rekor-lite /src/target/release/tsa-lite \
      /src/target/release/fulcio-lite \
      /src/target/release/mock-oidc /src/target/release/sigstore-lite \
-     /src/target/release/cosign-keyless /src/target/release/admission-lite /usr/local/bin/
+     /src/target/release/cosign-keyless /src/target/release/admission-lite \
+     /src/target/release/sbom-lite /usr/local/bin/
 # A fresh named volume takes the ownership of the directory it is mounted on: owned by the
 # user the services run as, so that they can write their keys and stores there.
 RUN mkdir -p /data && chown 65534:65534 /data && chmod 0700 /data

@@ -96,6 +96,18 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn warn(quiet: bool, warnings: &[String]) {
     if !quiet {
         for w in warnings {
@@ -149,7 +161,7 @@ async fn generate(
         let text = crate::output::render(&sbom, format, &stamp);
         match file {
             Some(p) => write_atomic(&p, &text)?,
-            None => print!("{text}"),
+            None => stdout(&text)?,
         }
     }
     Ok(())
@@ -207,9 +219,9 @@ async fn scan(
         let mut s = serde_json::to_string_pretty(&crate::osv::json(&matches, inv.distro.as_ref()))
             .expect("JSON");
         s.push('\n');
-        print!("{s}");
+        stdout(&s)?;
     } else {
-        print!("{}", crate::osv::table(&matches));
+        stdout(&crate::osv::table(&matches))?;
     }
     Ok(threshold.is_some_and(|t| matches.iter().any(|m| m.severity >= t)))
 }

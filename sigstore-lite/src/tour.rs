@@ -225,12 +225,25 @@ pub async fn run(a: &TourArgs) -> Result<(), String> {
     same_as(&format!("cosign sign {image}"));
 
     step(5, "attest an SBOM about the image");
-    let sbom = json!({
-        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
-        "name": image_ref.name(), "documentNamespace": format!("https://sigstore-lite.invalid/tour/{}", &digest[7..]),
-        "creationInfo": {"created": sigstore_lite_core::trust::rfc3339(now()), "creators": ["Tool: sigstore-lite-tour"]},
-        "packages": [{"name": image_ref.name(), "SPDXID": "SPDXRef-image", "versionInfo": digest, "downloadLocation": "NOASSERTION"}]
-    });
+    // The image's own SBOM, as syft would write it.
+    let found = sbom_lite::source::generate(
+        &sbom_lite::source::Source::Registry(format!("{}@{digest}", image_ref.name())),
+        &reg,
+        sbom_lite::squash::Limits::default(),
+        false,
+    )
+    .await
+    .map_err(|e| format!("cataloguing {image} failed: {e}"))?;
+    let sbom = sbom_lite::output::spdx(&found, &sbom_lite::output::Stamp::now());
+    println!(
+        "   sbom-lite found {} packages in {image} ({})",
+        found.packages.len(),
+        found
+            .distro
+            .as_ref()
+            .map(|d| d.id.as_str())
+            .unwrap_or("no os-release")
+    );
     cosign_keyless::image::attest(
         Some(&trust),
         &reg,
@@ -248,6 +261,7 @@ pub async fn run(a: &TourArgs) -> Result<(), String> {
     println!("   an SPDX 2.3 document, signed as an in-toto statement about {digest}");
     why("an SBOM says what the image is made of; signed and attached, it cannot be swapped, and policies can read it.");
     same_as(&format!("syft {image} -o spdx-json=sbom.spdx.json; cosign attest --type spdxjson --predicate sbom.spdx.json {image}"));
+    println!("   (here: sbom-lite generate {image} -o spdx-json=sbom.spdx.json; then sbom-lite scan sbom:sbom.spdx.json --db OSV_DIR, as grype)");
 
     step(6, "verify both, as a deployer would");
     let opts = cosign_keyless::image::VerifyOptions {

@@ -54,6 +54,7 @@ fn the_readme_walkthrough_runs_twice() {
         "mock-oidc",
         "cosign-keyless",
         "admission-lite",
+        "sbom-lite",
     ] {
         binary(b);
     }
@@ -107,6 +108,15 @@ fn the_readme_walkthrough_runs_twice() {
         assert!(
             text.contains("Verified OK"),
             "run {run}: the file verified: {text}"
+        );
+        assert!(
+            text.contains("No vulnerabilities found") || text.contains("VULNERABILITY"),
+            "run {run}: the SBOM was scanned: {text}"
+        );
+        let sbom = std::fs::read_to_string(dir.path().join("sbom.spdx.json")).unwrap();
+        assert!(
+            sbom.contains("\"name\": \"dpkg\""),
+            "run {run}: the SBOM lists dpkg"
         );
         let att = std::fs::read_to_string(dir.path().join("attestation.json")).unwrap();
         assert!(
