@@ -178,7 +178,20 @@ fn each_service_starts_as_the_container_user_in_a_fresh_volume() {
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
     for svc in ["mock-oidc", "fulcio", "rekor", "rekor-v2", "tsa"] {
         let mut args = command(s, svc);
-        let program = bin(&args.remove(0));
+        let built = bin(&args.remove(0));
+        // As in the image (/usr/local/bin): a copy the service user can reach and run, whatever
+        // the permissions of the checkout's directories.
+        let program = base.path().join("bin").join(built.file_name().unwrap());
+        if !program.exists() {
+            std::fs::create_dir_all(base.path().join("bin")).unwrap();
+            std::fs::set_permissions(
+                base.path().join("bin"),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .unwrap();
+            std::fs::copy(&built, &program).unwrap();
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         // The service's own arguments, on a free loopback port and a fresh directory.
         let data = base.path().join(svc);
         std::fs::create_dir(&data).unwrap();
