@@ -214,20 +214,24 @@ pub fn dpkg(
     out
 }
 
-/// Licences named in a Debian copyright file: `License:` fields (DEP-5) and references to
-/// `/usr/share/common-licenses/<name>`, unique and sorted.
+/// Licences named in a Debian copyright file as syft reads them: `License:` fields (DEP-5) and
+/// references to `/usr/share/common-licenses/<name>`, unique and sorted.
 pub fn copyright_licenses(b: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(b);
     let mut out = std::collections::BTreeSet::new();
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("License:") {
-            if let Some(l) = rest.split_whitespace().next() {
-                out.insert(l.trim_end_matches(',').to_string());
+        // syft's pattern is `^License: (\S*)`: exactly one space, then a token; a tab or a
+        // second space yields nothing, and so does an expression (`GPL-2 or MIT` gives `GPL-2`).
+        if let Some(rest) = line.strip_prefix("License: ") {
+            let l: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            let l = l.trim_end_matches('.');
+            if !l.is_empty() && l != "none" {
+                out.insert(l.to_string());
             }
         }
-        let mut rest = line;
-        while let Some(i) = rest.find("/usr/share/common-licenses/") {
-            rest = &rest[i + "/usr/share/common-licenses/".len()..];
+        // The first reference on a line only, as syft matches each line once.
+        if let Some(i) = line.find("/usr/share/common-licenses/") {
+            let rest = &line[i + "/usr/share/common-licenses/".len()..];
             let l: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -300,7 +304,8 @@ pub fn python(b: &[u8]) -> Result<Option<Package>, String> {
         return Err("the metadata has no Name or Version header".into());
     };
     let license = field(&head, "License-Expression").or_else(|| {
-        field(&head, "License").filter(|l| !l.contains('\n') && l.len() < 200 && *l != "UNKNOWN")
+        // A whole licence text pasted into the header is not a licence name (syft keeps it).
+        field(&head, "License").filter(|l| !l.contains('\n') && l.len() < 200)
     });
     // syft reports the PEP 503 name (Jinja2 → jinja2, typing_extensions → typing-extensions).
     let name = crate::osv::pypi_normalize(name);
@@ -1018,7 +1023,7 @@ mod tests {
 
     #[test]
     fn copyright_files() {
-        let l = copyright_licenses(b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nLicense: GPL-2+\nLicense: LGPL-2.1+, with exception\n On Debian systems see /usr/share/common-licenses/GPL-2.\n");
-        assert_eq!(l, ["GPL-2", "GPL-2+", "LGPL-2.1+"]);
+        let l = copyright_licenses(b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nLicense: GPL-2+\nLicense: LGPL-2.1+, with exception\nLicense:\tpublic-domain\nLicense:   MIT\nLicense: none\n On Debian systems see /usr/share/common-licenses/GPL-2. and /usr/share/common-licenses/GFDL-1.2\n");
+        assert_eq!(l, ["GPL-2", "GPL-2+", "LGPL-2.1+,"]);
     }
 }

@@ -215,6 +215,47 @@ async fn images_agree_with_real_syft() {
         .any(|p| p.2 == "rust-crate" && p.0 == "demo-app"));
     assert!(!mine.iter().any(|p| p.0 == "cc" && p.1 == "1.0.0"));
 
+    // Licences as syft reads them: Debian's from the copyright files (DEP-5 `License: ` lines
+    // and common-licenses references), Python's and npm's from their metadata.
+    let licences =
+        |path: &Path| -> std::collections::BTreeMap<(String, String, String), Vec<String>> {
+            let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            v["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    let mut l: Vec<String> = a["licenses"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| l["value"].as_str().unwrap().to_string())
+                        .collect();
+                    l.sort();
+                    let f = |k: &str| a[k].as_str().unwrap().to_string();
+                    ((f("type"), f("name"), f("version")), l)
+                })
+                .collect()
+        };
+    let (ours_l, syft_l) = (licences(&ours[0].1), licences(&syft_oci));
+    let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (k, l) in &syft_l {
+        if let Some(o) = ours_l.get(k) {
+            let e = by_type.entry(k.0.clone()).or_default();
+            e.1 += 1;
+            if o == l {
+                e.0 += 1;
+            }
+        }
+    }
+    println!("licences equal to syft's, by type (equal, compared): {by_type:?}");
+    let deb = by_type["deb"];
+    assert_eq!(deb.0, deb.1, "every Debian package's licences are syft's");
+    assert!(
+        syft_l.iter().any(|(k, l)| k.0 == "deb" && !l.is_empty()),
+        "the copyright files were read"
+    );
+
     // Layers: every location names a diff ID of the image, as syft's do.
     let syft_doc: Value = serde_json::from_slice(&std::fs::read(&syft_oci).unwrap()).unwrap();
     let diff_ids: BTreeSet<String> = syft_doc["source"]["metadata"]["layers"]
