@@ -555,7 +555,7 @@ pub async fn generate(
         Source::DockerArchive(p) => read_docker_archive(p, &mut sq, progress)?,
         Source::Registry(r) => read_registry(r, reg, &mut sq, progress).await?,
     };
-    let (distro, packages, mut warnings) = crate::catalog::run(&sq);
+    let (distro, packages, mut warnings) = crate::squash::catalogue(&sq);
     let mut all = std::mem::take(&mut sq.warnings);
     all.append(&mut warnings);
     Ok(crate::Sbom {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use crate::catalog;
-use crate::model::Package;
+use crate::model::{Distro, Location, Package};
 use crate::Error;
 
 /// Size caps: a metadata file beyond `max_file` or a binary beyond `max_binary` is skipped
@@ -371,6 +371,96 @@ impl Squash {
         }
         None
     }
+}
+
+/// Runs every cataloger ([`catalog`]) over the squashed view: the distro from os-release, then packages,
+/// sorted by name, version and type. Malformed files are skipped with a warning naming them.
+pub fn catalogue(sq: &Squash) -> (Option<Distro>, Vec<Package>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let distro = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| match sq.resolve(p) {
+            Some((_, e)) => match &e.kept {
+                Kept::Bytes(b) => catalog::os_release(b),
+                Kept::Found(_) => None,
+            },
+            None => None,
+        });
+    let mut out = Vec::new();
+    for (path, entry) in &sq.files {
+        let location = Location {
+            path: format!("/{path}"),
+            layer: sq.layers.get(entry.layer).cloned().flatten(),
+        };
+        let found: Vec<Package> = match &entry.kept {
+            Kept::Found(pkgs) => pkgs.clone(),
+            Kept::Bytes(b) => {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                let r = if path.ends_with("lib/dpkg/status") || path.contains("lib/dpkg/status.d/")
+                {
+                    Ok(catalog::dpkg(b, distro.as_ref(), |pkg| {
+                        sq.resolve(&format!("usr/share/doc/{pkg}/copyright"))
+                            .and_then(|(_, e)| match &e.kept {
+                                Kept::Bytes(b) => Some(catalog::copyright_licenses(b)),
+                                Kept::Found(_) => None,
+                            })
+                            .unwrap_or_default()
+                    }))
+                } else if path.ends_with("lib/apk/db/installed") {
+                    Ok(catalog::apk(b, distro.as_ref()))
+                } else if path.ends_with(".dist-info/METADATA")
+                    || path.ends_with(".egg-info/PKG-INFO")
+                    || name.ends_with(".egg-info")
+                {
+                    catalog::python(b).map(|p| p.into_iter().collect())
+                } else if name == "package.json" {
+                    catalog::npm_package(b).map(|p| p.into_iter().collect())
+                } else if name == "package-lock.json" {
+                    catalog::npm_lock(b)
+                } else if name == "Cargo.lock" {
+                    catalog::cargo_lock(b)
+                } else {
+                    Ok(Vec::new())
+                };
+                match r {
+                    Ok(p) => p,
+                    Err(e) => {
+                        warnings.push(format!("skipped /{path}: {e}"));
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        out.extend(found.into_iter().map(|mut p| {
+            p.locations = vec![location.clone()];
+            p
+        }));
+    }
+    // One package per distribution package named by ELF notes, found in every binary that
+    // carries the note (syft merges them likewise).
+    let mut merged: Vec<Package> = Vec::new();
+    for p in out.drain(..) {
+        if p.found_by == "elf-binary-package-cataloger" {
+            if let Some(m) = merged
+                .iter_mut()
+                .find(|m| m.found_by == p.found_by && m.name == p.name && m.version == p.version)
+            {
+                m.locations.extend(p.locations);
+                continue;
+            }
+        }
+        merged.push(p);
+    }
+    let mut out = merged;
+    out.sort_by(|a, b| {
+        (&a.name, &a.version, a.kind, &a.locations).cmp(&(
+            &b.name,
+            &b.version,
+            b.kind,
+            &b.locations,
+        ))
+    });
+    (distro, out, warnings)
 }
 
 /// Resolves `..` lexically, clamping at the root (as a chroot would).

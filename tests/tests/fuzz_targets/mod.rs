@@ -191,7 +191,7 @@ pub fn targets() -> Vec<Target> {
             let mut sq = sbom_lite::squash::Squash::new(false, sbom_lite::squash::Limits::default());
             sq.begin_layer(Some("sha256:l".into()));
             let _ = sq.apply_tar(&mut &b[..], "layer");
-            let _ = sbom_lite::catalog::run(&sq);
+            let _ = sbom_lite::squash::catalogue(&sq);
         }},
         Target { name: "image layer (gzip blob)", seeds: vec![gzip(&layer_tar())], run: |b| {
             let mut sq = sbom_lite::squash::Squash::new(false, sbom_lite::squash::Limits::default());
