@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use sigstore_lite_server::metrics::{counter, Histogram, LATENCY_BUCKETS};
 
-use crate::authority::{json_request, Answer, Authority};
+use crate::authority::{json_request, Answer, Authority, JsonRefusal};
 use crate::error::Error;
 
 /// Largest accepted request body (a TimeStampReq is about 60 bytes; JSON at most 1 KiB).
@@ -114,11 +114,13 @@ async fn timestamp(
         .to_ascii_lowercase();
     let (der, json) = match ct.as_str() {
         QUERY => (b.to_vec(), false),
-        "application/json" => {
-            let v: serde_json::Value = serde_json::from_slice(&b)
-                .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
-            (json_request(&v).map_err(Error::Refused)?, true)
-        }
+        "application/json" => match json_request(&b) {
+            Ok(der) => (der, true),
+            Err(JsonRefusal::NotJson(e)) => {
+                return Err(Error::BadRequest(format!("the body is not JSON: {e}")))
+            }
+            Err(JsonRefusal::Refused(r)) => return Err(Error::Refused(r)),
+        },
         other => return Err(Error::UnsupportedMediaType(other.to_string())),
     };
     let answer = t.authority.answer(&der, (t.clock)());

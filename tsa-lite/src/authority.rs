@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cmpv2::status::{PkiFailureInfoValues, PkiStatus, PkiStatusInfo};
+use cmpv2::status::{PkiStatus, PkiStatusInfo};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
@@ -36,40 +36,13 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_tsp::{Accuracy, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
 use crate::error::Error;
+pub use crate::refusal::Refusal;
 
 /// File names in the data directory.
 pub const ROOT_CERT: &str = "tsa-root.pem";
 pub const ROOT_KEY: &str = "tsa-root-key.pem";
 pub const LEAF_CERT: &str = "tsa-leaf.pem";
 pub const LEAF_KEY: &str = "tsa-leaf-key.pem";
-
-/// Why a request was refused: the PKIFailureInfo bit the response carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    #[error("the request is not a DER TimeStampReq")]
-    BadDataFormat,
-    #[error("the imprint's hash algorithm is not SHA-256, SHA-384 or SHA-512")]
-    BadAlg,
-    #[error("the imprint's length does not match its hash algorithm")]
-    BadRequest,
-    #[error("the requested policy is not 1.3.6.1.4.1.57264.2")]
-    UnacceptedPolicy,
-    #[error("request extensions are not supported")]
-    UnacceptedExtension,
-}
-
-impl Refusal {
-    fn fail_info(self) -> PkiFailureInfoValues {
-        match self {
-            Refusal::BadDataFormat => PkiFailureInfoValues::BadDataFormat,
-            Refusal::BadAlg => PkiFailureInfoValues::BadAlg,
-            Refusal::BadRequest => PkiFailureInfoValues::BadRequest,
-            Refusal::UnacceptedPolicy => PkiFailureInfoValues::UnacceptedPolicy,
-            Refusal::UnacceptedExtension => PkiFailureInfoValues::UnacceptedExtension,
-        }
-    }
-}
 
 /// A timestamp answer: a granted token or a refusal, both as a DER `TimeStampResp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +214,7 @@ impl Authority {
             Ok(der) => Answer::Granted(der),
             Err(refusal) => Answer::Refused {
                 refusal,
-                response: refusal_response(refusal),
+                response: refusal.response(),
             },
         }
     }
@@ -380,40 +353,108 @@ impl Authority {
     }
 }
 
-/// A rejection `TimeStampResp` with the failure bit.
-fn refusal_response(r: Refusal) -> Vec<u8> {
-    TimeStampResp {
-        status: PkiStatusInfo {
-            status: PkiStatus::Rejection,
-            status_string: None,
-            fail_info: Some(r.fail_info().into()),
-        },
-        time_stamp_token: None,
+/// sigstore/timestamp-authority's JSON request. The nonce is kept as written: it is an integer
+/// of any size (Go's `*big.Int`), and a timestamp must echo it exactly or not be granted.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonRequest<'a> {
+    artifact_hash: Option<String>,
+    hash_algorithm: Option<String>,
+    #[serde(borrow, default)]
+    nonce: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    certificates: bool,
+    #[serde(rename = "tsaPolicyOID")]
+    tsa_policy_oid: Option<String>,
+}
+
+/// The longest decimal nonce taken (a 1 KiB body cannot hold much more; the conversion is
+/// quadratic in the digits).
+const MAX_NONCE_DIGITS: usize = 1000;
+
+/// A JSON integer literal (`-?(0|[1-9][0-9]*)`) as a minimal DER INTEGER; `None` for anything
+/// else (a string, a fraction, an exponent).
+pub fn nonce_from_json(text: &str) -> Option<Int> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let b = digits.as_bytes();
+    if b.is_empty()
+        || b.len() > MAX_NONCE_DIGITS
+        || !b.iter().all(u8::is_ascii_digit)
+        || (b[0] == b'0' && b.len() > 1)
+    {
+        return None;
     }
-    .to_der()
-    .expect("a TimeStampResp encodes")
+    // Magnitude, big-endian, by repeated multiply-and-add.
+    let mut mag: Vec<u8> = vec![0];
+    for &d in b {
+        let mut carry = (d - b'0') as u32;
+        for byte in mag.iter_mut().rev() {
+            let v = *byte as u32 * 10 + carry;
+            *byte = v as u8;
+            carry = v >> 8;
+        }
+        while carry > 0 {
+            mag.insert(0, carry as u8);
+            carry >>= 8;
+        }
+    }
+    // Two's complement with a sign byte, then the minimal form.
+    let mut v = Vec::with_capacity(mag.len() + 1);
+    v.push(0);
+    v.extend(mag);
+    if negative {
+        for x in v.iter_mut() {
+            *x = !*x;
+        }
+        for x in v.iter_mut().rev() {
+            let (n, overflow) = x.overflowing_add(1);
+            *x = n;
+            if !overflow {
+                break;
+            }
+        }
+    }
+    let mut start = 0;
+    while start + 1 < v.len()
+        && ((v[start] == 0 && v[start + 1] & 0x80 == 0)
+            || (v[start] == 0xff && v[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    Int::new(&v[start..]).ok()
 }
 
 /// Renders a JSON timestamp request (`{"artifactHash", "hashAlgorithm", "nonce", "certificates",
-/// "tsaPolicyOID"}`, as sigstore/timestamp-authority takes it) as a DER `TimeStampReq`.
-pub fn json_request(v: &serde_json::Value) -> Result<Vec<u8>, Refusal> {
+/// "tsaPolicyOID"}`, as sigstore/timestamp-authority takes it) as a DER `TimeStampReq`. A nonce
+/// that is present but not an integer is refused: dropping it would grant a timestamp the
+/// client cannot match to its request.
+pub fn json_request(body: &[u8]) -> Result<Vec<u8>, JsonRefusal> {
     use base64::{engine::general_purpose::STANDARD as B64, Engine};
     use x509_tsp::MessageImprint;
-    let hash = v["artifactHash"]
-        .as_str()
+    let v: JsonRequest = serde_json::from_slice(body).map_err(JsonRefusal::NotJson)?;
+    let hash = v
+        .artifact_hash
+        .as_deref()
         .and_then(|s| B64.decode(s).ok())
         .ok_or(Refusal::BadDataFormat)?;
-    let alg = match v["hashAlgorithm"].as_str().unwrap_or("sha256") {
+    let alg = match v.hash_algorithm.as_deref().unwrap_or("sha256") {
         "sha256" => DigestAlg::Sha256,
         "sha384" => DigestAlg::Sha384,
         "sha512" => DigestAlg::Sha512,
-        _ => return Err(Refusal::BadAlg),
+        _ => return Err(Refusal::BadAlg.into()),
     };
-    let policy = match v["tsaPolicyOID"].as_str() {
+    let policy = match v.tsa_policy_oid.as_deref() {
         Some(p) => Some(der::oid::ObjectIdentifier::new(p).map_err(|_| Refusal::UnacceptedPolicy)?),
         None => None,
     };
-    TimeStampReq {
+    let nonce = match v.nonce.map(|r| r.get().trim()) {
+        None | Some("null") => None,
+        Some(t) => Some(nonce_from_json(t).ok_or(Refusal::BadNonce)?),
+    };
+    Ok(TimeStampReq {
         version: TspVersion::V1,
         message_imprint: MessageImprint {
             hash_algorithm: AlgorithmIdentifierOwned {
@@ -423,14 +464,21 @@ pub fn json_request(v: &serde_json::Value) -> Result<Vec<u8>, Refusal> {
             hashed_message: OctetString::new(hash).map_err(|_| Refusal::BadRequest)?,
         },
         req_policy: policy,
-        nonce: v["nonce"]
-            .as_u64()
-            .map(sigstore_lite_core::timestamp::int_from_u64),
-        cert_req: v["certificates"].as_bool().unwrap_or(false),
+        nonce,
+        cert_req: v.certificates,
         extensions: None,
     }
     .to_der()
-    .map_err(|_| Refusal::BadDataFormat)
+    .map_err(|_| Refusal::BadDataFormat)?)
+}
+
+/// Why a JSON request cannot become a `TimeStampReq`.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonRefusal {
+    #[error("the body is not a JSON timestamp request: {0}")]
+    NotJson(serde_json::Error),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 #[cfg(test)]
@@ -479,18 +527,87 @@ mod tests {
             Answer::Granted(_) => panic!("granted"),
         };
         assert_eq!(bad(b"garbage"), Refusal::BadDataFormat);
-        let short = json_request(&serde_json::json!({"artifactHash": "AAAA"})).unwrap();
+        let j = |v: serde_json::Value| json_request(v.to_string().as_bytes());
+        let short = j(serde_json::json!({"artifactHash": "AAAA"})).unwrap();
         assert_eq!(bad(&short), Refusal::BadRequest);
-        let policy = json_request(&serde_json::json!({
+        let policy = j(serde_json::json!({
             "artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
             "tsaPolicyOID": "1.2.3.4"
         }))
         .unwrap();
         assert_eq!(bad(&policy), Refusal::UnacceptedPolicy);
-        assert_eq!(
-            json_request(&serde_json::json!({"artifactHash": "AA==", "hashAlgorithm": "sha1"})),
-            Err(Refusal::BadAlg)
-        );
+        assert!(matches!(
+            j(serde_json::json!({"artifactHash": "AA==", "hashAlgorithm": "sha1"})),
+            Err(JsonRefusal::Refused(Refusal::BadAlg))
+        ));
+    }
+
+    /// A nonce of any size is echoed byte for byte; one that is not an integer is refused,
+    /// never dropped.
+    #[test]
+    fn json_nonces_are_echoed_exactly_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = Authority::load_or_create(dir.path(), t0).unwrap();
+        let hash = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        for (nonce, der) in [
+            ("0", vec![0x00]),
+            ("127", vec![0x7f]),
+            ("128", vec![0x00, 0x80]),
+            (
+                "18446744073709551615",
+                vec![0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            ),
+            ("18446744073709551616", vec![0x01, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ("-1", vec![0xff]),
+            ("-128", vec![0x80]),
+            ("-129", vec![0xff, 0x7f]),
+            ("-18446744073709551616", vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ] {
+            let body = format!(r#"{{"artifactHash": "{hash}", "nonce": {nonce}}}"#);
+            let q = json_request(body.as_bytes()).unwrap();
+            let Answer::Granted(r) = a.answer(&q, t0) else {
+                panic!("{nonce} refused")
+            };
+            let p = timestamp::parse_response(&r).unwrap();
+            assert_eq!(p.tst_info.nonce.unwrap().as_bytes(), &der[..], "{nonce}");
+        }
+        let big = "9".repeat(200);
+        let body = format!(r#"{{"artifactHash": "{hash}", "nonce": {big}}}"#);
+        let Answer::Granted(r) = a.answer(&json_request(body.as_bytes()).unwrap(), t0) else {
+            panic!("a 200-digit nonce refused")
+        };
+        assert!(timestamp::parse_response(&r)
+            .unwrap()
+            .tst_info
+            .nonce
+            .is_some());
+        for nonce in [
+            r#""12""#, "1.5", "1e3", "-0.0", "true", "[1]", "{}", "01", "-",
+        ] {
+            let body = format!(r#"{{"artifactHash": "{hash}", "nonce": {nonce}}}"#);
+            match json_request(body.as_bytes()) {
+                Err(JsonRefusal::Refused(Refusal::BadNonce)) => {}
+                Err(JsonRefusal::NotJson(_)) if nonce == "01" || nonce == "-" => {}
+                other => panic!("{nonce}: {other:?}"),
+            }
+        }
+        let too_long = "1".repeat(MAX_NONCE_DIGITS + 1);
+        let body = format!(r#"{{"artifactHash": "{hash}", "nonce": {too_long}}}"#);
+        assert!(matches!(
+            json_request(body.as_bytes()),
+            Err(JsonRefusal::Refused(Refusal::BadNonce))
+        ));
+        // null is no nonce, as Go reads a nil *big.Int.
+        let body = format!(r#"{{"artifactHash": "{hash}", "nonce": null}}"#);
+        let Answer::Granted(r) = a.answer(&json_request(body.as_bytes()).unwrap(), t0) else {
+            panic!("null refused")
+        };
+        assert!(timestamp::parse_response(&r)
+            .unwrap()
+            .tst_info
+            .nonce
+            .is_none());
     }
 
     #[test]

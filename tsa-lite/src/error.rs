@@ -16,7 +16,7 @@ pub enum Error {
     #[error("the request is not valid: {0}")]
     BadRequest(String),
     #[error("the request was refused: {0}")]
-    Refused(crate::authority::Refusal),
+    Refused(crate::refusal::Refusal),
 }
 
 impl Error {
@@ -28,16 +28,7 @@ impl Error {
             }
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
-            Error::Refused(r) => (
-                StatusCode::BAD_REQUEST,
-                match r {
-                    crate::authority::Refusal::BadDataFormat => "bad_data_format",
-                    crate::authority::Refusal::BadAlg => "bad_alg",
-                    crate::authority::Refusal::BadRequest => "bad_request",
-                    crate::authority::Refusal::UnacceptedPolicy => "unaccepted_policy",
-                    crate::authority::Refusal::UnacceptedExtension => "unaccepted_extension",
-                },
-            ),
+            Error::Refused(r) => (StatusCode::BAD_REQUEST, r.reason()),
         }
     }
 }

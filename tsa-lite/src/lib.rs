@@ -12,6 +12,7 @@ pub mod api;
 pub mod authority;
 pub mod cli;
 pub mod error;
+pub mod refusal;
 
 use std::path::Path;
 use std::sync::Arc;

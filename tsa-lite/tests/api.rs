@@ -329,3 +329,89 @@ async fn bad_requests_get_a_refusal_or_a_4xx_never_a_5xx() {
         .unwrap();
     assert!(m.contains("tsa_lite_timestamps_total 1"), "{m}");
 }
+
+/// Issue 24: a refusal's failInfo is RFC 3161's named bit, read back by `openssl ts -reply
+/// -text` (an independent decoder): SHA-1 is badAlg, another policy unacceptedPolicy, a short
+/// imprint badRequest, garbage badDataFormat, an extension unacceptedExtension.
+#[tokio::test]
+async fn openssl_reads_the_named_failure_bit_of_each_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let w = dir.path();
+    std::fs::write(w.join("data"), b"some data").unwrap();
+    let query = |name: &str, args: &[&str]| {
+        let mut a = vec!["ts", "-query", "-data", "data", "-cert", "-out", name];
+        a.extend_from_slice(args);
+        let (ok, out) = openssl(&a, w);
+        assert!(ok, "openssl ts -query {args:?}: {out}");
+        std::fs::read(w.join(name)).unwrap()
+    };
+    // A request with an extension: openssl cannot add one, so a DER extension list is spliced
+    // into a real request (x509-tsp encodes it).
+    let with_extension = {
+        use der::{Decode, Encode};
+        let mut q = x509_tsp::TimeStampReq::from_der(&query("e.tsq", &["-sha256"])).unwrap();
+        q.extensions = Some(vec![x509_cert::ext::Extension {
+            extn_id: der::oid::ObjectIdentifier::new_unwrap("1.2.3.4"),
+            critical: false,
+            extn_value: der::asn1::OctetString::new(vec![5, 0]).unwrap(),
+        }]);
+        q.to_der().unwrap()
+    };
+    // An imprint one byte short of SHA-256's length (re-encoded with x509-tsp).
+    let short = {
+        use der::{Decode, Encode};
+        let mut q = x509_tsp::TimeStampReq::from_der(&query("s.tsq", &["-sha256"])).unwrap();
+        q.message_imprint.hashed_message = der::asn1::OctetString::new(vec![7u8; 31]).unwrap();
+        q.to_der().unwrap()
+    };
+    for (what, req, bit, text) in [
+        (
+            "SHA-1",
+            query("a.tsq", &["-sha1"]),
+            0,
+            "unrecognized or unsupported algorithm identifier",
+        ),
+        (
+            "a short imprint",
+            short,
+            2,
+            "transaction not permitted or supported",
+        ),
+        (
+            "garbage",
+            b"not a request".to_vec(),
+            5,
+            "the data submitted has the wrong format",
+        ),
+        (
+            "another policy",
+            query("p.tsq", &["-sha256", "-tspolicy", "1.2.3.4"]),
+            15,
+            "the requested TSA policy is not supported by the TSA",
+        ),
+        (
+            "an extension",
+            with_extension,
+            16,
+            "the requested extension is not supported by the TSA",
+        ),
+    ] {
+        let r = post(&srv.url, tsa_lite::api::QUERY, req).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let der = r.bytes().await.unwrap();
+        std::fs::write(w.join("r.tsr"), &der).unwrap();
+        let (ok, out) = openssl(&["ts", "-reply", "-in", "r.tsr", "-text"], w);
+        assert!(ok, "{what}: {out}");
+        assert!(out.contains("Status: Rejected"), "{what}: {out}");
+        let info = out
+            .lines()
+            .find(|l| l.starts_with("Failure info:"))
+            .unwrap_or_else(|| panic!("{what}: no failure info in {out}"));
+        assert_eq!(
+            info.trim(),
+            format!("Failure info: {text}"),
+            "{what} (bit {bit}): {out}"
+        );
+    }
+}
