@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Registry request timeout in seconds (below the webhook's timeoutSeconds).
     #[arg(long, default_value_t = 8)]
     pub registry_timeout: u64,
+    /// Start even when the policy files hold no image policy, admitting every image. Without
+    /// it such a webhook refuses to start: enforcing nothing is a misconfiguration that fails open.
+    #[arg(long)]
+    pub allow_no_policies: bool,
 }
 
 #[derive(clap::Args)]
@@ -112,7 +116,10 @@ pub fn main() -> i32 {
     match r {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("admission-lite: {e}");
+            eprintln!(
+                "admission-lite: {}",
+                sigstore_lite_core::text::printable(&e.to_string())
+            );
             1
         }
     }
@@ -130,7 +137,7 @@ pub fn load_trust(path: &Path) -> Result<TrustMaterial, Error> {
 }
 
 async fn serve(a: ServeArgs) -> Result<(), Error> {
-    let policies = PolicySet::load(&a.policies)?;
+    let policies = PolicySet::load(&a.policies, a.allow_no_policies)?;
     let material = load_trust(&a.trusted_root)?;
     let (cert, key) = match (&a.tls_cert, &a.tls_key, &a.self_signed) {
         (Some(c), Some(k), None) => (c.clone(), k.clone()),
@@ -173,6 +180,9 @@ async fn serve(a: ServeArgs) -> Result<(), Error> {
         .map_err(|e| Error::Io(e.to_string()))?;
     // A closed stdout must not stop a server: the banner is best effort.
     let mut banner = format!("admission-lite: serving https://{addr} (POST /validate, POST /mutate, /healthz, /metrics) with {n} image policies\n");
+    if n == 0 {
+        banner.push_str("admission-lite: WARNING: no image policy is loaded (--allow-no-policies): every image is admitted\n");
+    }
     if let Some(dir) = &a.self_signed {
         banner.push_str(&format!(
             "admission-lite: CA bundle {}\n",

@@ -165,13 +165,27 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    /// Reads policy files (YAML or JSON, several documents each).
-    pub fn load(files: &[std::path::PathBuf]) -> Result<PolicySet, Error> {
+    /// Reads policy files (YAML or JSON, several documents each). A file that holds no image
+    /// policy, and so a webhook that would enforce nothing, is refused unless `allow_empty`:
+    /// a misconfigured webhook must not admit every image.
+    pub fn load(files: &[std::path::PathBuf], allow_empty: bool) -> Result<PolicySet, Error> {
         let mut set = PolicySet::default();
         for f in files {
             let text = std::fs::read_to_string(f)
                 .map_err(|e| Error::Policy(format!("{}: {e}", f.display())))?;
-            set.policies.extend(parse(&f.display().to_string(), &text)?);
+            let found = parse(&f.display().to_string(), &text)?;
+            if found.is_empty() && !allow_empty {
+                return Err(Error::Policy(format!(
+                    "{} holds no image policy (a ClusterImagePolicy, or a ClusterPolicy with verifyImages rules), so the webhook would admit every image; give a policy, or --allow-no-policies to start anyway",
+                    f.display()
+                )));
+            }
+            set.policies.extend(found);
+        }
+        if set.policies.is_empty() && !allow_empty {
+            return Err(Error::Policy(
+                "no image policy is given, so the webhook would admit every image; give --policy FILE, or --allow-no-policies to start anyway".into(),
+            ));
         }
         Ok(set)
     }
@@ -372,7 +386,14 @@ fn unsupported(field: &str, why: &str) -> String {
     format!("{field} is not supported by admission-lite ({why})")
 }
 
+/// A policy's image glob. An empty one would make the policy cover no image at all (a
+/// misconfiguration that fails open), so it is refused, as policy-controller refuses it.
 fn glob(g: &str, literal_separator: bool, field: &str) -> Result<GlobMatcher, String> {
+    if g.trim().is_empty() {
+        return Err(format!(
+            "{field}: an empty glob matches no image; write the images the policy covers"
+        ));
+    }
     GlobBuilder::new(g)
         .literal_separator(literal_separator)
         .build()
@@ -828,6 +849,9 @@ fn kyverno(p: Kyverno, file: &str) -> Result<Vec<ImagePolicy>, String> {
         Some(a) => failure_mode(a, "spec.validationFailureAction")?,
         None => Mode::Warn, // Kyverno's default is Audit
     };
+    if p.spec.rules.is_empty() {
+        return Err("spec.rules: at least one rule with verifyImages is required".into());
+    }
     let mut out = Vec::new();
     for (ri, r) in p.spec.rules.into_iter().enumerate() {
         let f = format!("spec.rules[{ri}]");
@@ -845,8 +869,9 @@ fn kyverno(p: Kyverno, file: &str) -> Result<Vec<ImagePolicy>, String> {
             }
         }
         let (kinds, namespaces) = kyverno_match(&r.matches, &format!("{f}.match"))?;
-        let Some(vis) = r.verify_images else {
-            return Err(format!("{f}: a verifyImages list is required"));
+        let vis = match r.verify_images {
+            Some(v) if !v.is_empty() => v,
+            _ => return Err(format!("{f}: a verifyImages list is required")),
         };
         for (vi, v) in vis.into_iter().enumerate() {
             let vf = format!("{f}.verifyImages[{vi}]");
@@ -888,6 +913,11 @@ fn kyverno_match(m: &KMatch, f: &str) -> Result<KindsAndNamespaces, String> {
             kinds.push(k.rsplit('/').next().unwrap_or(k).to_string());
         }
         if let Some(ns) = &r.namespaces {
+            if ns.is_empty() || ns.iter().any(|n| n.trim().is_empty()) {
+                return Err(format!(
+                    "{f}: an empty namespace list or name matches no object; leave namespaces out to cover all"
+                ));
+            }
             namespaces
                 .get_or_insert_with(Vec::new)
                 .extend(ns.iter().cloned());
@@ -966,7 +996,15 @@ fn kyverno_verify(
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, g)| glob(g, false, &format!("{f}.skipImageReferences[{i}]")))
+        .map(|(i, g)| {
+            // A skip pattern that covers every image leaves the rule enforcing nothing.
+            if matches!(g.trim(), "*" | "**") {
+                return Err(format!(
+                    "{f}.skipImageReferences[{i}]: {g:?} skips every image, so the rule would check none"
+                ));
+            }
+            glob(g, false, &format!("{f}.skipImageReferences[{i}]"))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     let signatures = kyverno_attestors(v.attestors.unwrap_or_default(), &format!("{f}.attestors"))?;
     let mut attestations = Vec::new();

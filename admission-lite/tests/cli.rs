@@ -8,6 +8,17 @@ use std::process::{Command, Stdio};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
+/// A server process that is killed when the test ends, passed or failed (a leaked server would
+/// hold the test runner's output open).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -186,24 +197,76 @@ fn bad_policies_stop_the_webhook_naming_file_and_field() {
     }
 }
 
+/// Issue 24: a webhook that would enforce nothing does not start (fail-closed on a
+/// misconfiguration), unless the user says so with --allow-no-policies.
+#[test]
+fn a_webhook_without_policies_refuses_to_start_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |policy: &Path, extra: &[&str]| {
+        let mut c = bin();
+        c.args(["serve", "--addr", "127.0.0.1:0", "--self-signed"])
+            .arg(dir.path().join("tls"))
+            .arg("--policy")
+            .arg(policy)
+            .arg("--trusted-root")
+            .arg(trusted_root())
+            .args(extra);
+        c
+    };
+    for (name, text) in [
+        ("empty.yaml", ""),
+        ("comments.yaml", "# nothing here\n---\n# nor here\n"),
+        ("separators.yaml", "---\n---\n"),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = serve(&p, &[]).output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {e}");
+        assert!(
+            e.contains(name) && e.contains("holds no image policy"),
+            "{name}: {e}"
+        );
+        assert!(e.contains("--allow-no-policies"), "{e}");
+        assert_eq!(e.trim().lines().count(), 1, "one sentence: {e}");
+    }
+    // Told explicitly, it starts, and says loudly that it admits everything.
+    let p = dir.path().join("empty.yaml");
+    let mut child = Running(
+        serve(&p, &["--allow-no-policies"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let (mut l1, mut l2) = (String::new(), String::new());
+    out.read_line(&mut l1).unwrap();
+    out.read_line(&mut l2).unwrap();
+    drop(child);
+    assert!(l1.contains("with 0 image policies"), "{l1}");
+    assert!(l2.contains("every image is admitted"), "{l2}");
+}
+
 #[tokio::test]
 async fn serve_self_signed_answers_over_https() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("policy.yaml");
     std::fs::write(&p, POLICY).unwrap();
     let tls = dir.path().join("tls");
-    let mut child = bin()
-        .args(["serve", "--addr", "127.0.0.1:0", "--self-signed"])
-        .arg(&tls)
-        .arg("--policy")
-        .arg(&p)
-        .arg("--trusted-root")
-        .arg(trusted_root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running(
+        bin()
+            .args(["serve", "--addr", "127.0.0.1:0", "--self-signed"])
+            .arg(&tls)
+            .arg("--policy")
+            .arg(&p)
+            .arg("--trusted-root")
+            .arg(trusted_root())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let url = line
@@ -233,6 +296,30 @@ async fn serve_self_signed_answers_over_https() {
         .unwrap();
     assert_eq!(r["response"]["uid"], "abc");
     assert_eq!(r["response"]["allowed"], true);
+    // Issue 24: a reference that does not parse is denied (never "matches no policy").
+    for bad in [
+        "../x",
+        "ｎｇｉｎｘ:1.27",
+        "http://127.0.0.1:5000/app:v1",
+        "Nginx:1.27",
+        "nginx:1.27\n",
+    ] {
+        let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+                "object": {"spec": {"containers": [{"name": "a", "image": bad}]}}}});
+        let r: serde_json::Value = http
+            .post(format!("{url}/validate"))
+            .json(&review)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["response"]["allowed"], false, "{bad:?} admitted: {r}");
+        let m = r["response"]["status"]["message"].as_str().unwrap_or("");
+        assert!(m.contains("not an image reference"), "{bad:?}: {r}");
+    }
     // Plain HTTP is refused (it is not a TLS handshake).
     let plain = reqwest::Client::new()
         .get(url.replace("https://", "http://") + "/healthz")
@@ -241,8 +328,7 @@ async fn serve_self_signed_answers_over_https() {
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     // A second start reuses the certificate.
     let before = std::fs::read(tls.join("tls.crt")).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     admission_lite::cli::self_signed(&tls, &["x".into()]).unwrap();
     assert_eq!(std::fs::read(tls.join("tls.crt")).unwrap(), before);
 }

@@ -49,11 +49,19 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Parses a reference by the grammar of distribution/reference (what docker, cosign and the
+    /// kubelet accept): `[domain[:port]/]path[:tag][@sha256:hex]`, path components of lower-case
+    /// letters and digits joined by `.`, `_`, `__` or dashes, tags `[\w][\w.-]{0,127}`, names of
+    /// at most 255 characters. Anything else (`../x`, a URL, non-ASCII names) is refused.
     pub fn parse(s: &str) -> Result<Reference, Error> {
         let bad = || Error::BadReference(s.to_string());
         let (rest, digest) = match s.split_once('@') {
             Some((r, d))
-                if d.starts_with("sha256:") && d.len() == 71 && hex::decode(&d[7..]).is_ok() =>
+                if d.len() == 71
+                    && d.starts_with("sha256:")
+                    && d[7..]
+                        .bytes()
+                        .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) =>
             {
                 (r, Some(d.to_string()))
             }
@@ -66,14 +74,25 @@ impl Reference {
             }
             _ => (rest, None),
         };
+        if name.len() > 255 || tag.as_deref().is_some_and(|t| !tag_ok(t)) {
+            return Err(bad());
+        }
         let (registry, repository) = match name.split_once('/') {
-            Some((r, p)) if r.contains('.') || r.contains(':') || r == "localhost" => {
+            Some((r, p))
+                if r.contains('.')
+                    || r.contains(':')
+                    || r == "localhost"
+                    || r.bytes().any(|c| c.is_ascii_uppercase()) =>
+            {
+                if !domain_ok(r) {
+                    return Err(bad());
+                }
                 (r.to_string(), p.to_string())
             }
             Some(_) => ("docker.io".to_string(), name.to_string()),
             None => ("docker.io".to_string(), format!("library/{name}")),
         };
-        if repository.is_empty() || tag.as_deref() == Some("") {
+        if !repository.split('/').all(path_component_ok) {
             return Err(bad());
         }
         let tag = if tag.is_none() && digest.is_none() {
@@ -114,6 +133,86 @@ impl std::fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// `[a-z0-9]+ (separator [a-z0-9]+)*` with separators `.`, `_`, `__` and runs of `-`.
+fn path_component_ok(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while b.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// `[\w][\w.-]{0,127}`.
+fn tag_ok(t: &str) -> bool {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b[1..].iter().all(|&c| word(c) || c == b'.' || c == b'-')
+}
+
+/// `host[:port]`: DNS labels of letters, digits and inner dashes, or `[IPv6]`.
+fn domain_ok(d: &str) -> bool {
+    let (host, port) = if let Some(rest) = d.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, tail)) => {
+                if v6.is_empty()
+                    || !v6
+                        .bytes()
+                        .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+                {
+                    return false;
+                }
+                match tail {
+                    "" => return true,
+                    t => match t.strip_prefix(':') {
+                        Some(p) => return !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()),
+                        None => return false,
+                    },
+                }
+            }
+            None => return false,
+        }
+    } else {
+        match d.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (d, None),
+        }
+    };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    !host.is_empty()
+        && host.split('.').all(|l| {
+            let b = l.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
 }
 
 /// `sha256:<hex>` of bytes.
@@ -694,5 +793,69 @@ mod tests {
         );
         assert!(Reference::parse("x@sha256:zz").is_err());
         assert!(Reference::parse("host:5000/x:").is_err());
+    }
+
+    /// The grammar of distribution/reference: what docker and the kubelet accept parses, the rest
+    /// (hostile or mistyped references an admission webhook must deny) does not.
+    #[test]
+    fn references_outside_the_grammar_are_refused() {
+        let d = "a".repeat(64);
+        for ok in [
+            "alpine",
+            "alpine:3.20",
+            "library/alpine",
+            "my-org/my_app/sub__x/a.b---c:v1.2_3-rc",
+            "ghcr.io/o/r:latest",
+            "localhost/x",
+            "localhost:5000/x",
+            "Registry.Example.com:443/team/app",
+            "[::1]:5000/app:v1",
+            "127.0.0.1:5000/demo/hello@sha256:aaaa",
+        ] {
+            let ok = ok.replace("sha256:aaaa", &format!("sha256:{d}"));
+            assert!(Reference::parse(&ok).is_ok(), "{ok} should parse");
+        }
+        let upper = format!("x@sha256:{}", "A".repeat(64));
+        let long = format!("h.io/{}", "a".repeat(256));
+        let long_tag = format!("a:{}", "t".repeat(129));
+        for bad in [
+            "",
+            "../x",
+            "x/../y",
+            "./x",
+            "/x",
+            "x/",
+            "x//y",
+            "\u{ff41}\u{ff42}\u{ff43}",
+            "ｒｅｇｉｓｔｒｙ/app",
+            "http://host:5000/app",
+            "https://ghcr.io/o/r",
+            "Alpine",
+            "team/App",
+            "-x",
+            "x-",
+            "x.",
+            "a__b___c",
+            "x:-tag",
+            "x:.tag",
+            "x:t@g",
+            "x y",
+            "x\ny",
+            "x\u{0}",
+            "h.io:/x",
+            "h.io:port/x",
+            "-h.io/x",
+            "h-.io/x",
+            "[zz]/x",
+            upper.as_str(),
+            long.as_str(),
+            long_tag.as_str(),
+            "x@sha512:aa",
+        ] {
+            assert!(
+                matches!(Reference::parse(bad), Err(Error::BadReference(_))),
+                "{bad:?} should be refused"
+            );
+        }
     }
 }

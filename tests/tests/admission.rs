@@ -197,7 +197,7 @@ impl Hook {
     async fn start(f: &Fixture, policies: &str) -> Hook {
         let pfile = f.dir.path().join("policies.yaml");
         std::fs::write(&pfile, policies).unwrap();
-        let set = PolicySet::load(&[pfile]).unwrap();
+        let set = PolicySet::load(&[pfile], false).unwrap();
         let material = admission_lite::cli::load_trust(&f.stack.trusted_root_path()).unwrap();
         let webhook = Arc::new(Webhook::new(
             set,

@@ -280,6 +280,51 @@ fn unknown_and_unsupported_fields_are_errors_naming_the_field() {
             KYVERNO.replace("kyverno.io/v1", "kyverno.io/v2"),
             "is not a policy this webhook reads",
         ),
+        // Issue 24: every field that would make a policy match nothing is refused at start.
+        (
+            cip().replace("glob: \"127.0.0.1:5000/**\"", "glob: \"\""),
+            "spec.images[0].glob: an empty glob matches no image",
+        ),
+        (
+            cip().replace("glob: \"127.0.0.1:5000/**\"", "glob: \"  \""),
+            "an empty glob matches no image",
+        ),
+        (
+            cip().replace("images: [{glob: \"127.0.0.1:5000/**\"}]", "images: []"),
+            "spec.images: at least one glob is required",
+        ),
+        (
+            KYVERNO.replace("imageReferences: [\"127.0.0.1:5000/*\"]", "imageReferences: [\"\"]"),
+            "imageReferences[0]: an empty glob matches no image",
+        ),
+        (
+            KYVERNO.replace("imageReferences: [\"127.0.0.1:5000/*\"]", "imageReferences: []"),
+            "imageReferences: at least one is required",
+        ),
+        (
+            KYVERNO.replace("skipImageReferences: [\"127.0.0.1:5000/skip/*\"]", "skipImageReferences: [\"*\"]"),
+            "skips every image",
+        ),
+        (
+            KYVERNO.replace("kinds: [Pod]", "kinds: [Pod], namespaces: []"),
+            "an empty namespace list or name matches no object",
+        ),
+        (
+            KYVERNO.replace("kinds: [Pod]", "kinds: []"),
+            "resources.kinds is required",
+        ),
+        (
+            KYVERNO.replace("    verifyImages:\n    - imageReferences", "    verifyImages: []\n    unused:\n    - imageReferences"),
+            "unknown field",
+        ),
+        (
+            "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: n}\nspec:\n  rules: []\n".to_string(),
+            "spec.rules: at least one rule",
+        ),
+        (
+            "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: n}\nspec:\n  rules:\n  - name: r\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    verifyImages: []\n".to_string(),
+            "a verifyImages list is required",
+        ),
     ] {
         let e = one_err(&text);
         assert!(e.contains(want), "wanted {want:?} in: {e}");
