@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use sigstore_lite_core::keys::PublicKey;
+use sigstore_lite_core::text::printable;
 use sigstore_lite_core::verify::{Matcher, Policy};
 
 use crate::image::{SignWith, VerifyWith};
@@ -623,7 +624,11 @@ async fn run(cmd: Cmd) -> Result<(), Error> {
             let mut out = String::new();
             for v in verified {
                 if let Some((id, iss)) = &v.identity {
-                    eprintln!("Certificate subject: {id}\nCertificate issuer URL: {iss}");
+                    eprintln!(
+                        "Certificate subject: {}\nCertificate issuer URL: {}",
+                        printable(&id.to_string()),
+                        printable(&iss.to_string())
+                    );
                 }
                 out.push_str(&format!(
                     "{}\n",
@@ -822,7 +827,7 @@ pub fn main() {
         .build()
         .expect("a tokio runtime");
     if let Err(e) = rt.block_on(run(cli.cmd)) {
-        eprintln!("Error: {e}");
+        eprintln!("Error: {}", printable(&e.to_string()));
         std::process::exit(e.exit_code());
     }
 }

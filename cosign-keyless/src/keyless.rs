@@ -24,7 +24,7 @@ pub struct Narrator {
 impl Narrator {
     pub fn say(&self, msg: impl AsRef<str>) {
         if self.verbose {
-            eprintln!("  {}", msg.as_ref());
+            eprintln!("  {}", sigstore_lite_core::text::printable(msg.as_ref()));
         }
     }
 }

@@ -9,11 +9,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sigstore_lite_server::json_post;
 use sigstore_lite_server::metrics::{counter, Histogram, LATENCY_BUCKETS};
 
 use crate::ca::Ca;
@@ -76,10 +77,10 @@ impl Fulcio {
 /// The router.
 pub fn app(f: Arc<Fulcio>) -> Router {
     Router::new()
-        .route("/api/v2/signingCert", post(signing_cert_v2))
+        .route("/api/v2/signingCert", json_post(signing_cert_v2))
         .route("/api/v2/trustBundle", get(trust_bundle))
         .route("/api/v2/configuration", get(configuration))
-        .route("/api/v1/signingCert", post(signing_cert_v1))
+        .route("/api/v1/signingCert", json_post(signing_cert_v1))
         .route("/api/v1/rootCert", get(root_cert))
         .route("/api/v1/ctlog/publicKey", get(ct_public_key))
         .route(
@@ -98,7 +99,6 @@ pub fn app(f: Arc<Fulcio>) -> Router {
         .fallback(sigstore_lite_server::not_found)
         .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(f)
 }

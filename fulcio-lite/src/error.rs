@@ -34,6 +34,10 @@ pub enum Error {
     Discovery(String),
     #[error("the identity token has no {0} claim")]
     MissingClaim(&'static str),
+    /// `exp` or `iat` absent: the token cannot be checked for validity, so it is refused as
+    /// any invalid token is (401), as go-oidc refuses it for Fulcio.
+    #[error("the identity token has no {0} claim, so its validity cannot be checked")]
+    MissingValidity(&'static str),
     #[error("the e-mail address in the identity token is not verified")]
     EmailNotVerified,
     #[error("the identity is not acceptable: {0}")]
@@ -70,6 +74,7 @@ impl Error {
             BadTokenSignature => (unauthorized, "bad_token_signature"),
             UnknownKey(_) => (unauthorized, "unknown_key_id"),
             MissingClaim(_) => (bad, "missing_claim"),
+            MissingValidity(_) => (unauthorized, "missing_validity"),
             EmailNotVerified => (bad, "email_not_verified"),
             InvalidIdentity(_) => (bad, "invalid_identity"),
             BadPublicKey(_) => (bad, "bad_public_key"),

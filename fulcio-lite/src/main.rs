@@ -3,7 +3,13 @@ use clap::Parser;
 use fulcio_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        sigstore_lite_server::fail("fulcio-lite", &format!("{e:#}"));
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
     let Cmd::Serve {
         addr,

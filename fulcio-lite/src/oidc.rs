@@ -345,11 +345,11 @@ fn check_claims(claims: &Map<String, Value>, cfg: &IssuerConfig, now: i64) -> Re
                 .ok_or_else(|| Error::MalformedToken(format!("the {name} claim is not a number"))),
         }
     };
-    let exp = time("exp")?.ok_or(Error::MissingClaim("exp"))?;
+    let exp = time("exp")?.ok_or(Error::MissingValidity("exp"))?;
     if exp + LEEWAY_SECS < now {
         return Err(Error::TokenExpired);
     }
-    let iat = time("iat")?.ok_or(Error::MissingClaim("iat"))?;
+    let iat = time("iat")?.ok_or(Error::MissingValidity("iat"))?;
     if iat > now + LEEWAY_SECS {
         return Err(Error::TokenNotYetValid);
     }

@@ -555,6 +555,20 @@ BW8CvJ1shWRe3XrtxQIDAQAB
             "token_expired",
         ),
         (
+            "a token without exp",
+            pop_request(&with(json!({"exp": null})), &key, email),
+            None,
+            401,
+            "missing_validity",
+        ),
+        (
+            "a token without iat",
+            pop_request(&with(json!({"iat": null})), &key, email),
+            None,
+            401,
+            "missing_validity",
+        ),
+        (
             "token from the future",
             pop_request(
                 &with(json!({"iat": now + 3600, "exp": now + 7200})),

@@ -4,7 +4,13 @@ use mock_oidc::cli::{Cli, Cmd};
 use serde_json::{json, Map, Value};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        sigstore_lite_server::fail("mock-oidc", &format!("{e:#}"));
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
     match Cli::parse().cmd {
         Cmd::Serve {

@@ -7,12 +7,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Map, Value};
 use sigstore_lite_core::keys::PublicKey;
 use sigstore_lite_core::rekor::{Proposed, Verifier};
+use sigstore_lite_server::json_post;
 
 use crate::error::Error;
 use crate::log::{Appended, EntryView, Log};
@@ -27,11 +28,11 @@ pub fn app(log: Log) -> Router {
     Router::new()
         .route(
             "/api/v1/log/entries",
-            post(create_entry).get(entry_by_index),
+            json_post(create_entry).get(entry_by_index),
         )
-        .route("/api/v1/log/entries/retrieve", post(retrieve))
+        .route("/api/v1/log/entries/retrieve", json_post(retrieve))
         .route("/api/v1/log/entries/{id}", get(entry_by_id))
-        .route("/api/v1/index/retrieve", post(search_index))
+        .route("/api/v1/index/retrieve", json_post(search_index))
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/publicKey", get(public_key))
         .route("/api/v1/log/proof", get(consistency))
@@ -40,7 +41,6 @@ pub fn app(log: Log) -> Router {
         .fallback(sigstore_lite_server::not_found)
         .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(log)
 }

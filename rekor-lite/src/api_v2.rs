@@ -7,9 +7,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use sigstore_lite_core::rekor::v2::ProposedV2;
+use sigstore_lite_server::json_post;
 
 use crate::api::MAX_BODY;
 use crate::error::Error;
@@ -18,7 +19,7 @@ use crate::log::{Appended, EntryView, Log};
 /// The router for a Rekor v2 log.
 pub fn app(log: Log) -> Router {
     Router::new()
-        .route("/api/v2/log/entries", post(create_entry))
+        .route("/api/v2/log/entries", json_post(create_entry))
         .route("/api/v2/log/publicKey", get(public_key))
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
@@ -27,7 +28,6 @@ pub fn app(log: Log) -> Router {
         .fallback(sigstore_lite_server::not_found)
         .method_not_allowed_fallback(sigstore_lite_server::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(sigstore_lite_server::json_only))
         .layer(axum::middleware::from_fn(sigstore_lite_server::access_log))
         .with_state(log)
 }

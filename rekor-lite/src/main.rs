@@ -1,9 +1,16 @@
 use anyhow::Context;
 use clap::Parser;
 use rekor_lite::cli::{Cli, Cmd};
+use sigstore_lite_core::text::printable;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        sigstore_lite_server::fail("rekor-lite", &format!("{e:#}"));
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
     let Cmd::Serve {
         addr,
@@ -16,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let tls_config = match tls.load() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("rekor-lite: {e}");
+            eprintln!("rekor-lite: {}", printable(&e.to_string()));
             std::process::exit(1);
         }
     };
@@ -31,8 +38,9 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => {
             // One sentence (a forked or lost store must stop the log, loudly and clearly).
             eprintln!(
-                "rekor-lite: cannot open the log in {}: {e}",
-                cfg.data_dir.display()
+                "rekor-lite: cannot open the log in {}: {}",
+                printable(&cfg.data_dir.display().to_string()),
+                printable(&e.to_string())
             );
             std::process::exit(1);
         }

@@ -907,14 +907,39 @@ async fn non_json_posts_and_wrong_methods_get_json_errors() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["reason"], "bad_path");
-    let r = c
-        .delete(format!("{}/api/v1/log", srv.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 405);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["reason"], "method_not_allowed");
+    // The method is judged before the body's type: a method a path does not take is 405 and
+    // an unknown path 404, whatever Content-Type came with it (as Rekor's router answers).
+    for (method, path, ct, status) in [
+        ("DELETE", "/api/v1/log", None, 405),
+        ("PUT", "/api/v1/log/entries", None, 405),
+        ("PUT", "/api/v1/log/entries", Some("text/plain"), 405),
+        ("PUT", "/api/v1/log/entries", Some("application/json"), 405),
+        ("PATCH", "/api/v1/log/entries", Some("text/plain"), 405),
+        ("POST", "/api/v1/log", Some("text/plain"), 405),
+        ("POST", "/api/v1/log/publicKey", None, 405),
+        ("PUT", "/api/v1/index/retrieve", Some("text/plain"), 405),
+        ("POST", "/api/v1/nothing-here", Some("text/plain"), 404),
+        ("PUT", "/nope", None, 404),
+        ("POST", "/api/v1/index/retrieve", Some("text/plain"), 415),
+        ("POST", "/api/v1/log/entries/retrieve", None, 415),
+    ] {
+        let mut r = c
+            .request(method.parse().unwrap(), format!("{}{path}", srv.url))
+            .body("x");
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path} {ct:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], status, "{method} {path}: {v}");
+        let reason = match status {
+            405 => "method_not_allowed",
+            404 => "not_found",
+            _ => "unsupported_media_type",
+        };
+        assert_eq!(v["reason"], reason, "{method} {path}");
+    }
     srv.stop().await;
 }
 

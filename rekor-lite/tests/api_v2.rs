@@ -418,6 +418,31 @@ async fn duplicates_bad_input_and_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // The method is judged before the body's type: 405 for a method a path does not take, 404
+    // for an unknown path, 415 only for a write to the one write endpoint.
+    for (method, path, ct, status) in [
+        ("POST", "/checkpoint", None, 405),
+        ("POST", "/checkpoint", Some("text/plain"), 405),
+        ("PUT", "/checkpoint", Some("application/json"), 405),
+        ("POST", "/tile/0/000", Some("text/plain"), 405),
+        ("PUT", "/api/v2/log/entries", Some("text/plain"), 405),
+        ("GET", "/api/v2/log/entries", None, 405),
+        ("POST", "/api/v2/log/publicKey", None, 405),
+        ("POST", "/nothing", Some("text/plain"), 404),
+        ("POST", "/api/v2/log/entries", Some("text/plain"), 415),
+        ("POST", "/api/v2/log/entries", None, 415),
+    ] {
+        let mut r = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", srv.url))
+            .body("x");
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path} {ct:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], status, "{method} {path}: {v}");
+    }
     assert_eq!(checkpoint(&srv.url, &key).await, before, "nothing changed");
 
     // A restart keeps the key, the origin and the entries.

@@ -10,6 +10,7 @@
 //! - [`sct`], [`fulcio`]: embedded SCTs and the Fulcio certificate profile.
 //! - [`timestamp`]: RFC 3161 timestamps (requests, ESS attributes, verification).
 //! - [`trust`], [`bundle`]: trusted_root / signing_config and Sigstore bundles (and their builders).
+//! - [`text`]: outside text made safe to print (control characters escaped).
 //! - [`verify`]: the bundle verification policy; [`image`]: cosign's image-signature policy on top.
 //!
 //! This crate does no I/O: no sockets, no files, no clock. Time and bytes are arguments.
@@ -25,6 +26,7 @@ pub mod merkle;
 pub mod note;
 pub mod rekor;
 pub mod sct;
+pub mod text;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;

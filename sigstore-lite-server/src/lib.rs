@@ -28,6 +28,14 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Ends a program after a failure: `PROG: message` on one line of stderr (an error chain is
+/// given as `{e:#}`, causes joined by `: `), with every control character from outside escaped
+/// so that a crafted input cannot break the line or reach the terminal; exit code 1.
+pub fn fail(prog: &str, message: &str) -> ! {
+    eprintln!("{prog}: {}", sigstore_lite_core::text::printable(message));
+    std::process::exit(1)
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
 pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -60,6 +68,18 @@ pub async fn json_only(req: Request, next: Next) -> Response {
         );
     }
     next.run(req).await
+}
+
+/// `post(handler)` for an endpoint that takes JSON: a request with another Content-Type gets
+/// [`json_only`]'s 415. The check sits on the method route, so an unknown path still gets 404
+/// and another method on a known path 405 (the method is judged before the body's type).
+pub fn json_post<H, T, S>(handler: H) -> axum::routing::MethodRouter<S>
+where
+    H: axum::handler::Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    axum::routing::post(handler).route_layer(axum::middleware::from_fn(json_only))
 }
 
 /// Access-log middleware: one line per request with method, path, status and duration.

@@ -28,8 +28,7 @@ async fn main() {
                 sigstore_lite::write_trust_files(&out, &t)
             };
             if let Err(e) = r.await {
-                eprintln!("sigstore-lite: {e}");
-                std::process::exit(1);
+                sigstore_lite_server::fail("sigstore-lite", &e.to_string());
             }
             println!(
                 "wrote {}, {} and {} into {}",
@@ -52,8 +51,10 @@ async fn main() {
             let listener = match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("sigstore-lite: cannot listen on {addr}: {e}");
-                    std::process::exit(1);
+                    sigstore_lite_server::fail(
+                        "sigstore-lite",
+                        &format!("cannot listen on {addr}: {e}"),
+                    );
                 }
             };
             println!(
@@ -75,14 +76,16 @@ async fn main() {
             )
             .await
             {
-                eprintln!("sigstore-lite: {e}");
-                std::process::exit(1);
+                sigstore_lite_server::fail("sigstore-lite", &e.to_string());
             }
             return;
         }
         Cmd::Tour(args) => {
             if let Err(e) = sigstore_lite::tour::run(&args).await {
-                eprintln!("\nsigstore-lite tour: {e}");
+                eprintln!(
+                    "\nsigstore-lite tour: {}",
+                    sigstore_lite_core::text::printable(&e.to_string())
+                );
                 std::process::exit(1);
             }
             return;
@@ -97,8 +100,7 @@ async fn main() {
     let stack = match sigstore_lite::Stack::start(&opts).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sigstore-lite: {e}");
-            std::process::exit(1);
+            sigstore_lite_server::fail("sigstore-lite", &e.to_string());
         }
     };
     let dir = stack.data_dir.display();
