@@ -10,6 +10,7 @@ use crate::output::{Format, Stamp};
 use crate::source::Source;
 use crate::Error;
 use clap::{Parser, Subcommand};
+use sigstore_lite_core::text::printable;
 
 #[derive(Parser)]
 #[command(
@@ -111,7 +112,7 @@ fn stdout(text: &str) -> Result<(), Error> {
 fn warn(quiet: bool, warnings: &[String]) {
     if !quiet {
         for w in warnings {
-            eprintln!("sbom-lite: warning: {w}");
+            eprintln!("sbom-lite: warning: {}", printable(w));
         }
     }
 }
@@ -280,7 +281,7 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("sbom-lite: {e}");
+            eprintln!("sbom-lite: {}", printable(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -282,6 +282,8 @@ pub struct Match {
     pub ecosystem: String,
     /// The name the advisory was found under (the package's own or its source package's).
     pub searched_name: String,
+    /// The version compared: the source package's for an indirect match.
+    pub searched_version: String,
     pub indirect: bool,
     pub ranges: Vec<Range>,
     pub versions: Vec<String>,
@@ -307,50 +309,70 @@ fn release_matches(eco: Ecosystem, osv_ecosystem: &str, distro: Option<&crate::D
     }
 }
 
-/// How a package is looked up: its ecosystem, the names to search (with whether the name is
-/// the source package's, an indirect match) and the version to compare.
-type Query = (Ecosystem, Vec<(String, bool)>, String);
+/// One lookup of a package in the feed: the name searched, whether it is the source
+/// package's (an indirect match, as grype calls it), and the version compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub name: String,
+    pub indirect: bool,
+    pub version: String,
+}
 
-fn ecosystem_of(t: &Target) -> Option<Query> {
-    let upstream = t
-        .purl
-        .qualifiers
-        .get("upstream")
-        .map(|u| u.split('@').next().unwrap_or(u).to_string())
-        .filter(|u| *u != t.name);
-    let mut names = vec![(t.name.clone(), false)];
-    let version = t.version.clone();
+/// How a package is looked up: its ecosystem and the lookups to make. A Debian or Alpine
+/// package is looked up by its own name and version, and by its source package (the purl's
+/// `upstream=name[@version]`, as syft writes it from dpkg's `Source: name (version)` or apk's
+/// origin) with the source's version where one is recorded: advisories are written for the
+/// source package's versions, so a binary whose version differs (an epoch on the binary only, a
+/// binNMU `+b1`, a source with its own version line) must be compared by the source version, or
+/// an affected package reads as clean. This is grype's rule (`UpstreamPackages`).
+pub fn lookups(t: &Target) -> Option<(Ecosystem, Vec<Lookup>)> {
+    let direct = |name: String, version: String| Lookup {
+        name,
+        indirect: false,
+        version,
+    };
     let eco = match t.kind {
         PkgType::Deb => Ecosystem::Debian,
         PkgType::Apk => Ecosystem::Alpine,
         PkgType::Python => Ecosystem::PyPI,
-        PkgType::Npm => {
-            names = vec![(
-                match &t.purl.namespace {
-                    Some(ns) => format!("{ns}/{}", t.purl.name),
-                    None => t.purl.name.clone(),
-                },
-                false,
-            )];
-            Ecosystem::Npm
-        }
         PkgType::RustCrate => Ecosystem::CratesIo,
+        PkgType::Npm => {
+            let name = match &t.purl.namespace {
+                Some(ns) => format!("{ns}/{}", t.purl.name),
+                None => t.purl.name.clone(),
+            };
+            return Some((Ecosystem::Npm, vec![direct(name, t.version.clone())]));
+        }
         PkgType::GoModule => {
             let module = match &t.purl.namespace {
                 Some(ns) => format!("{ns}/{}", t.purl.name),
                 None => t.purl.name.clone(),
             };
-            names = vec![(module, false)];
-            let v = t.purl.version.clone().unwrap_or(version.clone());
-            return Some((Ecosystem::Go, names, v));
+            let v = t.purl.version.clone().unwrap_or(t.version.clone());
+            return Some((Ecosystem::Go, vec![direct(module, v)]));
         }
     };
+    let mut out = vec![direct(t.name.clone(), t.version.clone())];
     if matches!(eco, Ecosystem::Debian | Ecosystem::Alpine) {
-        if let Some(u) = upstream {
-            names.push((u, true));
+        if let Some(u) = t.purl.qualifiers.get("upstream") {
+            let (name, version) = match u.split_once('@') {
+                Some((n, v)) if !v.is_empty() => (n.to_string(), v.to_string()),
+                Some((n, _)) => (n.to_string(), t.version.clone()),
+                None => (u.clone(), t.version.clone()),
+            };
+            let upstream = Lookup {
+                name,
+                indirect: true,
+                version,
+            };
+            if !upstream.name.is_empty()
+                && (upstream.name != t.name || upstream.version != t.version)
+            {
+                out.push(upstream);
+            }
         }
     }
-    Some((eco, names, version))
+    Some((eco, out))
 }
 
 /// OSV's evaluation: events sorted by version; `introduced` sets, `fixed` (v >= fixed) and
@@ -403,11 +425,16 @@ pub fn scan(db: &Db, inv: &Inventory) -> (Vec<Match>, Vec<String>) {
     let mut out: Vec<Match> = Vec::new();
     let mut warnings = Vec::new();
     for t in &inv.targets {
-        let Some((eco, names, version)) = ecosystem_of(t) else {
+        let Some((eco, lookups)) = lookups(t) else {
             continue;
         };
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (name, indirect) in names {
+        for Lookup {
+            name,
+            indirect,
+            version,
+        } in lookups
+        {
             let Some(hits) = db.index.get(&(eco, key_name(eco, &name))) else {
                 continue;
             };
@@ -461,6 +488,7 @@ pub fn scan(db: &Db, inv: &Inventory) -> (Vec<Match>, Vec<String>) {
                     fixed_in: fixed,
                     ecosystem: p.ecosystem.clone(),
                     searched_name: name.clone(),
+                    searched_version: version.clone(),
                     indirect,
                     ranges: hit_ranges,
                     versions: if listed {
@@ -556,7 +584,7 @@ pub fn json(matches: &[Match], distro: Option<&crate::Distro>) -> Value {
                     "matcher": format!("{}-matcher", m.target.kind.as_str()),
                     "searchedBy": {
                         "namespace": m.ecosystem,
-                        "package": {"name": m.searched_name, "version": m.target.version},
+                        "package": {"name": m.searched_name, "version": m.searched_version},
                     },
                     "found": {
                         "vulnerabilityID": m.id,
@@ -632,5 +660,95 @@ mod tests {
         );
         assert_eq!(pypi_normalize("Jinja2"), "jinja2");
         assert_eq!(pypi_normalize("zope.interface__x"), "zope-interface-x");
+    }
+
+    /// A binary is looked up by its own name and version, and by its source package with the
+    /// source's version where the purl records one (grype's upstream packages).
+    #[test]
+    fn source_packages_are_looked_up_with_the_source_version() {
+        let t = |kind, name: &str, version: &str, purl: &str| Target {
+            name: name.into(),
+            version: version.into(),
+            kind,
+            purl: crate::purl::Purl::parse(purl).unwrap(),
+            purl_text: purl.into(),
+        };
+        let l = |name: &str, indirect, version: &str| Lookup {
+            name: name.into(),
+            indirect,
+            version: version.into(),
+        };
+        for (target, want) in [
+            (
+                t(
+                    PkgType::Deb,
+                    "dmsetup",
+                    "2:1.02.185-2",
+                    "pkg:deb/debian/dmsetup@2%3A1.02.185-2?upstream=lvm2%402.03.16-2",
+                ),
+                vec![
+                    l("dmsetup", false, "2:1.02.185-2"),
+                    l("lvm2", true, "2.03.16-2"),
+                ],
+            ),
+            (
+                // A binNMU: same name, the source's version without +b2.
+                t(
+                    PkgType::Deb,
+                    "bash",
+                    "5.2.15-2+b2",
+                    "pkg:deb/debian/bash@5.2.15-2%2Bb2?upstream=bash%405.2.15-2",
+                ),
+                vec![l("bash", false, "5.2.15-2+b2"), l("bash", true, "5.2.15-2")],
+            ),
+            (
+                t(
+                    PkgType::Deb,
+                    "libssl3",
+                    "3.0.11-1",
+                    "pkg:deb/debian/libssl3@3.0.11-1?upstream=openssl",
+                ),
+                vec![
+                    l("libssl3", false, "3.0.11-1"),
+                    l("openssl", true, "3.0.11-1"),
+                ],
+            ),
+            (
+                t(
+                    PkgType::Deb,
+                    "curl",
+                    "7.88.1-10",
+                    "pkg:deb/debian/curl@7.88.1-10",
+                ),
+                vec![l("curl", false, "7.88.1-10")],
+            ),
+            (
+                // apk's origin: Alpine builds every subpackage at the origin's version.
+                t(
+                    PkgType::Apk,
+                    "busybox-binsh",
+                    "1.36.1-r29",
+                    "pkg:apk/alpine/busybox-binsh@1.36.1-r29?upstream=busybox",
+                ),
+                vec![
+                    l("busybox-binsh", false, "1.36.1-r29"),
+                    l("busybox", true, "1.36.1-r29"),
+                ],
+            ),
+            (
+                t(
+                    PkgType::Apk,
+                    "libcrypto3",
+                    "3.1.4-r5",
+                    "pkg:apk/alpine/libcrypto3@3.1.4-r5?upstream=openssl%403.1.4-r5",
+                ),
+                vec![
+                    l("libcrypto3", false, "3.1.4-r5"),
+                    l("openssl", true, "3.1.4-r5"),
+                ],
+            ),
+        ] {
+            assert_eq!(lookups(&target).unwrap().1, want, "{}", target.purl_text);
+        }
     }
 }

@@ -488,7 +488,18 @@ pub fn cyclonedx(sbom: &Sbom, stamp: &Stamp, v1_5: bool) -> Value {
 }
 
 /// Left-aligned columns separated by two spaces, as syft and grype print tables.
+/// Every cell is outside text (package names and versions from an image, advisory IDs from a
+/// feed): control characters are escaped, so a crafted package cannot write to the terminal.
 pub fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| sigstore_lite_core::text::printable(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

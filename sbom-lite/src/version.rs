@@ -48,7 +48,7 @@ impl Ecosystem {
     /// Orders two versions; `None` if either does not parse in this ecosystem.
     pub fn compare(self, a: &str, b: &str) -> Option<Ordering> {
         match self {
-            Ecosystem::Debian => Some(dpkg_compare(a, b)),
+            Ecosystem::Debian => (dpkg_valid(a) && dpkg_valid(b)).then(|| dpkg_compare(a, b)),
             Ecosystem::Alpine => Some(apk_compare(a, b)),
             Ecosystem::PyPI => {
                 let a = pep440_rs::Version::from_str(a.trim()).ok()?;
@@ -109,37 +109,41 @@ fn dpkg_order(c: u8) -> i32 {
     }
 }
 
+/// dpkg's `verrevcmp`. dpkg walks NUL-terminated C strings; here the end of the slice is the
+/// end, and every step of every loop moves at least one index forward, so any bytes (a NUL in
+/// the middle included) end the comparison.
 fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
-    let at = |i: usize| a.get(i).copied().unwrap_or(0);
-    let bt = |j: usize| b.get(j).copied().unwrap_or(0);
     let (mut i, mut j) = (0, 0);
+    let non_digit = |s: &[u8], k: usize| s.get(k).is_some_and(|c| !c.is_ascii_digit());
+    let digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    let order = |s: &[u8], k: usize| s.get(k).map_or(0, |&c| dpkg_order(c));
     while i < a.len() || j < b.len() {
         let mut first_diff = 0i32;
-        while (at(i) != 0 && !at(i).is_ascii_digit()) || (bt(j) != 0 && !bt(j).is_ascii_digit()) {
-            let (ac, bc) = (dpkg_order(at(i)), dpkg_order(bt(j)));
+        while non_digit(a, i) || non_digit(b, j) {
+            let (ac, bc) = (order(a, i), order(b, j));
             if ac != bc {
                 return ac.cmp(&bc);
             }
             i += 1;
             j += 1;
         }
-        while at(i) == b'0' {
+        while a.get(i) == Some(&b'0') {
             i += 1;
         }
-        while bt(j) == b'0' {
+        while b.get(j) == Some(&b'0') {
             j += 1;
         }
-        while at(i).is_ascii_digit() && bt(j).is_ascii_digit() {
+        while digit(a, i) && digit(b, j) {
             if first_diff == 0 {
-                first_diff = at(i) as i32 - bt(j) as i32;
+                first_diff = a[i] as i32 - b[j] as i32;
             }
             i += 1;
             j += 1;
         }
-        if at(i).is_ascii_digit() {
+        if digit(a, i) {
             return Ordering::Greater;
         }
-        if bt(j).is_ascii_digit() {
+        if digit(b, j) {
             return Ordering::Less;
         }
         if first_diff != 0 {
@@ -147,6 +151,36 @@ fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
         }
     }
     Ordering::Equal
+}
+
+/// Whether dpkg would parse `v` (deb-version(7), as `parseversion` checks it): an optional
+/// numeric epoch, an upstream part that starts with a digit and holds only alphanumerics and
+/// `.+-~:` (a `-` only with a revision), and a revision of alphanumerics and `.+~`. Anything
+/// else, a NUL or a control character in particular, is not a Debian version (grype's
+/// go-deb-version refuses the same; dpkg itself only warns about some of these).
+pub fn dpkg_valid(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() || v.bytes().any(|c| c.is_ascii_whitespace()) {
+        return false;
+    }
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, r)) => (Some(e), r),
+        None => (None, v),
+    };
+    if let Some(e) = epoch {
+        if e.is_empty() || !e.bytes().all(|c| c.is_ascii_digit()) || e.parse::<u32>().is_err() {
+            return false;
+        }
+    }
+    let (upstream, revision) = match rest.rsplit_once('-') {
+        Some((u, r)) => (u, Some(r)),
+        None => (rest, None),
+    };
+    let up_ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'~' | b'-' | b':');
+    let rev_ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'~');
+    upstream.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && upstream.bytes().all(up_ok)
+        && revision.is_none_or(|r| !r.is_empty() && r.bytes().all(rev_ok))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -119,11 +119,21 @@ fn scan_agrees_with_an_independent_computation() {
     );
     // The fixture exercises every rule: a source-package match (libssl3 by openssl), an epoch
     // (zlib1g 1:1.2.13 is past 1:1.2.11 fix), another release (tar's Debian:11 record), a fix
-    // equal to the installed version (curl deb12u5), last_affected (bash's binNMU +b2), a
+    // equal to the installed version (curl deb12u5), last_affected (bash's binNMU 5.2.15-2+b2 is
+    // built from source 5.2.15-2, the last affected version: affected by its source version), a
     // versions list (urllib3), a scoped npm name, PEP 503 names (Jinja2 vs jinja2), RustSec's
     // `0.0.0-0`, and a withdrawn record.
     let ids: Vec<&str> = ours.iter().map(|r| r.2.as_str()).collect();
+    // dmsetup and libdevmapper1.02.1 (2:1.02.185-2) are lvm2 2.03.16-2 binaries: only the
+    // source version shows them affected (by the binary version's epoch they read as clean).
+    for bin in ["dmsetup", "libdevmapper1.02.1"] {
+        assert!(
+            ours.iter().any(|r| r.0 == bin && r.2 == "DSA-lvm2-fixture"),
+            "{bin} must match lvm2's advisory by the source version: {ours:?}"
+        );
+    }
     for want in [
+        "DEBIAN-CVE-2022-3715",
         "DSA-5621-1",
         "GHSA-34jh-p97f-mpxf",
         "GHSA-67hx-6x53-jw92",
@@ -136,7 +146,6 @@ fn scan_agrees_with_an_independent_computation() {
         "DLA-3103-1",
         "DLA-3755-1",
         "DSA-5587-1",
-        "DEBIAN-CVE-2022-3715",
         "GHSA-withdrawn-fixture",
         "GHSA-xvch-5gv4-984h",
     ] {
@@ -611,4 +620,180 @@ fn progress_bar_only_on_a_terminal() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Runs sbom-lite, killing it (and failing the test) if it is still running after `secs`:
+/// a hostile input that makes it loop must fail CI, not hang it.
+fn sbom_lite_within(args: &[&str], secs: u64) -> Output {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sbom-lite"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sbom-lite");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sbom-lite {args:?} did not finish within {secs} s (an endless loop?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Whether text holds a byte a terminal would act on (anything below 0x20 but the line ends,
+/// DEL, or a C1 control).
+fn has_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c != '\n' && (c.is_control() || ('\u{80}'..='\u{9f}').contains(&c)))
+}
+
+/// Issue 24 (1, 7): a NUL inside a Debian version, from the feed, from an SBOM or from an
+/// image's dpkg status, ends under a time limit with a warning instead of looping forever; raw
+/// control bytes from a corrupt tar header never reach stderr or the table.
+#[test]
+fn hostile_bytes_neither_hang_nor_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fx = fixtures();
+    let osv = fx.join("osv");
+    let debian = format!("dir:{}", fx.join("debian-root").display());
+
+    // A feed whose curl advisory has a NUL in its fixed version.
+    let feed = d.join("feed");
+    std::fs::create_dir(&feed).unwrap();
+    let rec = std::fs::read_to_string(osv.join("DSA-5587-1.json"))
+        .unwrap()
+        .replace("7.88.1-10+deb12u5", "7.88.1\\u0000-10+deb12u5");
+    std::fs::write(feed.join("DSA-NUL.json"), rec).unwrap();
+    // An SBOM (CycloneDX) whose deb package version holds a NUL.
+    let sbom = d.join("nul.cdx.json");
+    std::fs::write(
+        &sbom,
+        serde_json::json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+            "metadata": {"component": {"type": "container", "name": "x"}},
+            "components": [{
+                "type": "library", "name": "curl", "version": "7.88.1\u{0}-10",
+                "purl": "pkg:deb/debian/curl@7.88.1%00-10?distro=debian-12",
+                "bom-ref": "a"
+            }, {
+                "type": "operating-system", "name": "debian", "version": "12"
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    // An image whose dpkg status has NUL and control bytes in versions.
+    let status = b"Package: curl\nStatus: install ok installed\nVersion: 7.88\x00.1-10\n\nPackage: libc6\nStatus: install ok installed\nSource: glibc (2.36\x00-9)\nVersion: 2.36-9\x1b[2J\n\n";
+    let t = d.join("nul.tar");
+    write_tar(
+        &t,
+        &[
+            ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
+            ("var/lib/dpkg/status", status),
+        ],
+    );
+    let image = d.join("nul-image");
+    oci_layout(&image, &std::fs::read(&t).unwrap());
+    let feed_s = feed.display().to_string();
+    let osv_s = osv.display().to_string();
+    let sbom_s = format!("sbom:{}", sbom.display());
+    let image_s = format!("oci-dir:{}", image.display());
+    for (what, args) in [
+        (
+            "a NUL in the feed",
+            vec!["scan", debian.as_str(), "--db", feed_s.as_str()],
+        ),
+        (
+            "a NUL in an SBOM",
+            vec!["scan", sbom_s.as_str(), "--db", osv_s.as_str()],
+        ),
+        (
+            "a NUL in an image's dpkg status",
+            vec!["scan", image_s.as_str(), "--db", osv_s.as_str()],
+        ),
+        (
+            "the image's table",
+            vec!["generate", image_s.as_str(), "-o", "table"],
+        ),
+        (
+            "the image's scan table",
+            vec![
+                "scan",
+                image_s.as_str(),
+                "--db",
+                osv_s.as_str(),
+                "-o",
+                "table",
+            ],
+        ),
+    ] {
+        let o = sbom_lite_within(&args, 30);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(1)),
+            "{what}: {:?} {err}",
+            o.status
+        );
+        assert!(
+            !has_control(&err),
+            "{what}: a control byte on stderr: {err:?}"
+        );
+        if args.contains(&"table") {
+            assert!(
+                !has_control(&out),
+                "{what}: a control byte in the table: {out:?}"
+            );
+        }
+    }
+    // The feed's NUL version cannot be compared: said, not silently matched or missed.
+    let o = sbom_lite_within(&["scan", &debian, "--db", &feed_s], 30);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not parse as Debian"), "{err}");
+
+    // A corrupt tar header whose name holds a newline, ESC, BEL and CR: the error line is
+    // still one line, with the bytes escaped.
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    let name = b"evil\n\x1b[31mred\x07\rname";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    let mut block = h.as_bytes().to_vec();
+    block[100..108].copy_from_slice(b"0000\x1b\n\x07\0"); // the mode field: not octal
+    block[148..156].copy_from_slice(b"\x1b[1m\r\n\x07 "); // a checksum that is garbage
+    block.extend(vec![0u8; 1024]);
+    let corrupt = d.join("corrupt");
+    oci_layout(&corrupt, &block);
+    let o = sbom_lite_within(&["generate", &format!("oci-dir:{}", corrupt.display())], 30);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!has_control(&err), "control bytes echoed: {err:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err:?}");
 }

@@ -87,25 +87,29 @@ def main(sbom_path, feed):
     found = set()
     for ty, path, name, version, q in pkgs:
         if ty == "deb":
-            eco, names = "Debian", {name, q.get("upstream", name).split("@")[0]}
+            # The binary by its own version, and its source package by the source's version
+            # when the purl's upstream qualifier records one (syft's upstream=name@version).
+            uname, _, uversion = q.get("upstream", name).partition("@")
+            eco, names = "Debian", {(name, version), (uname, uversion or version)}
             release = q.get("distro", "debian-").split("-", 1)[1].split(".")[0]
         elif ty == "pypi":
-            eco, names, release = "PyPI", {name.lower().replace("_", "-").replace(".", "-")}, None
+            eco, names, release = "PyPI", {(name.lower().replace("_", "-").replace(".", "-"), version)}, None
         elif ty == "npm":
-            eco, names, release = "npm", {path}, None
+            eco, names, release = "npm", {(path, version)}, None
         elif ty == "cargo":
-            eco, names, release = "crates.io", {path}, None
+            eco, names, release = "crates.io", {(path, version)}, None
         else:
             continue
         for r in records:
             for a in r.get("affected", []):
                 e = a["package"]["ecosystem"]
                 base, _, suffix = e.partition(":")
-                if base != eco or a["package"]["name"] not in names:
+                searched = [v for (n, v) in names if n == a["package"]["name"]]
+                if base != eco or not searched:
                     continue
                 if suffix and release is not None and suffix != release:
                     continue
-                if affected(CMP[eco], a.get("ranges", []), a.get("versions", []), version):
+                if any(affected(CMP[eco], a.get("ranges", []), a.get("versions", []), v) for v in searched):
                     fixed = sorted({ev["fixed"] for rg in a.get("ranges", []) for ev in rg["events"] if "fixed" in ev})
                     found.add((name, version, r["id"], tuple(fixed)))
     json.dump(sorted([list(x[:3]) + [list(x[3])] for x in found]), sys.stdout)
