@@ -44,6 +44,14 @@ pub struct KindVersion {
     pub version: String,
 }
 
+impl KindVersion {
+    /// Whether the entry is a Rekor v2 (rekor-tiles) entry: hashedrekord or dsse 0.0.2. Rekor v1
+    /// logs hashedrekord and dsse 0.0.1, and intoto 0.0.2: the version alone does not tell.
+    pub fn is_rekor_v2(&self) -> bool {
+        self.version == "0.0.2" && matches!(self.kind.as_str(), "hashedrekord" | "dsse")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InclusionPromise {

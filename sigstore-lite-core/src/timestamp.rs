@@ -490,7 +490,12 @@ mod tests {
             .timestamp_authorities
             .iter()
             .map(|t| {
-                let (from, to) = crate::verify::time_range(Some(&t.valid_for));
+                let (from, to) = crate::verify::time_range(
+                    t.valid_for.as_ref(),
+                    crate::verify::Window::Authority,
+                    &t.uri,
+                )
+                .unwrap();
                 Authority {
                     chain: t
                         .cert_chain

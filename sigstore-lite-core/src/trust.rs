@@ -80,8 +80,9 @@ pub struct CertificateAuthority {
     #[serde(default)]
     pub uri: String,
     pub cert_chain: CertChain,
-    #[serde(default)]
-    pub valid_for: TimeRange,
+    /// Optional for CAs and TSAs (protobuf-specs); absent means no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<TimeRange>,
 }
 
 /// `trusted_root.json`.
@@ -167,10 +168,10 @@ impl CertificateAuthority {
                     })
                     .collect(),
             },
-            valid_for: TimeRange {
+            valid_for: Some(TimeRange {
                 start: Some(valid_from.to_string()),
                 end: None,
-            },
+            }),
         }
     }
 }
@@ -290,41 +291,18 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
-/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) to unix seconds.
+/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, as protobuf-JSON writes a
+/// Timestamp) to Unix seconds; `None` for anything that is not a real date and time (month 13,
+/// February 30, hour 24, a malformed offset). The `time` crate's parser, not a hand-written one:
+/// these strings come from trust roots and bundles, outside input.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    // RFC 3339 allows a space for the `T`; protobuf-JSON and Go's time.RFC3339 do not.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &r[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + hh * 3600 + mm * 60 + ss - offset)
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 #[cfg(test)]
@@ -341,6 +319,23 @@ mod tests {
         assert_eq!(parse_rfc3339("2021-01-12T11:53:27.000Z"), Some(1610452407));
         assert_eq!(parse_rfc3339("2021-01-12T12:53:27+01:00"), Some(1610452407));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        // Outside input: impossible dates, bad offsets and non-ASCII bytes where digits belong
+        // are refused (the hand-written parser this replaced took month 13 and could panic on
+        // a multi-byte character in the offset).
+        for bad in [
+            "2030-13-01T00:00:00Z",
+            "2030-02-30T00:00:00Z",
+            "2030-01-01T24:00:00Z",
+            "2030-01-01T00:60:00Z",
+            "2030-01-01T00:00:00+0\u{e9}00",
+            "2030-01-01T00:00:00+25:00",
+            "+030-01-01T00:00:00Z",
+            "2030-01-01T00:00:00",
+            "2030-01-01 00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub async fn run(a: &TourArgs) -> Result<(), String> {
         &sig,
     );
     let tle = w.tlog_entries.first().ok_or("the log returned no entry")?;
-    let v2 = tle.kind_version.version == "0.0.2";
+    let v2 = tle.kind_version.is_rekor_v2();
     println!(
         "   log index       {} ({})",
         tle.log_index,

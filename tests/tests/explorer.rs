@@ -151,6 +151,40 @@ async fn explorer_in_a_real_browser_and_the_tour() {
     let d = dom(&format!("{ex}/search?q=sha256%3A{a1}")).await;
     assert!(d.contains("1 entry for"), "{d}");
 
+    // The visitor's mistakes are 4xx, never the log failing (502): a key that does not parse,
+    // a log that does not exist, an index the log does not hold.
+    let pem = sigstore_lite_core::keys::Signer::generate_p256()
+        .unwrap()
+        .public_key()
+        .to_pem();
+    let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    for (path, status) in [
+        (
+            format!(
+                "/search?kind=key&q={}",
+                enc("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+            ),
+            400,
+        ),
+        (
+            format!(
+                "/search?q={}",
+                enc("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----")
+            ),
+            400,
+        ),
+        (format!("/search?kind=key&q={}", enc(&pem)), 200),
+        ("/entry?log=v3&index=0".to_string(), 400),
+        ("/entry?log=&index=0".to_string(), 400),
+        ("/log?log=v3".to_string(), 400),
+        ("/entry?log=v1&index=0".to_string(), 200),
+        ("/entry?index=999999".to_string(), 404),
+        ("/log?log=v1".to_string(), 200),
+    ] {
+        let r = reqwest::get(format!("{ex}{path}")).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+
     // An entry: who signed, the certificate field by field, the SET, and the proof the page
     // re-verified.
     let d = dom(&format!("{ex}/entry?index=0")).await;

@@ -464,3 +464,191 @@ async fn sigstore_js_signs_and_attests_against_the_stack_and_cross_verifies() {
     );
     stack.stop().await;
 }
+
+/// Issue 17: an in-toto attestation logged as Rekor v1 `intoto` 0.0.2 (what older cosign
+/// logged; public-good bundles of that kind exist). rekor-lite accepts the double-encoded
+/// proposal and logs the body Rekor would (cosign-keyless's client checks the logged body is
+/// the canonical one it computed); the bundle verifies with cosign-keyless verify-blob and with
+/// sigstore-js; a bundle whose envelope or logged body was altered is refused by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intoto_entries_are_logged_and_their_bundles_verify() {
+    use base64::{engine::general_purpose::STANDARD as B64, Engine};
+    use sigstore_lite_core::rekor::intoto::{IntotoSignature, ProposedIntoto};
+    use sigstore_lite_core::rekor::{Proposed, Verifier};
+
+    let dir = tempfile::tempdir().unwrap();
+    let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
+        rekor_api: 1,
+        ..sigstore_lite::Options::loopback(&dir.path().join("stack"))
+    })
+    .await
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let tc = stack.trust_config_path();
+    let trust = cosign_keyless::trust::Trust::load(
+        None,
+        None,
+        Some(&tc),
+        None,
+        Some(&stack.rekor_url),
+        now,
+    )
+    .unwrap();
+    let token = mock_oidc::fetch_token(
+        &stack.oidc_url,
+        &mock_oidc::email_claims("alice@example.com"),
+    )
+    .await
+    .unwrap();
+    let n = cosign_keyless::keyless::Narrator { verbose: false };
+    let id = cosign_keyless::keyless::certificate(&trust, &token, now, n)
+        .await
+        .unwrap();
+    let w = dir.path();
+    let art = w.join("artifact.bin");
+    std::fs::write(&art, b"attested through intoto 0.0.2\n").unwrap();
+    let digest = sigstore_lite_core::keys::sha256(&std::fs::read(&art).unwrap());
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": "artifact.bin", "digest": {"sha256": hex::encode(digest)}}],
+        "predicate": {"builder": {"id": "https://example.com/builder"}},
+    })
+    .to_string()
+    .into_bytes();
+    let t = "application/vnd.in-toto+json";
+    let sig = id.key.sign(&sigstore_lite_core::dsse::pae(t, &statement));
+    let envelope = sigstore_lite_core::dsse::Envelope::new(t, &statement, &sig);
+    let proposal = Proposed::IntotoV002(ProposedIntoto {
+        payload_type: t.into(),
+        payload: statement.clone(),
+        signatures: vec![IntotoSignature {
+            signature: sig.clone(),
+            verifier: Verifier::Certificate(id.chain[0].clone()),
+            keyid: String::new(),
+        }],
+        envelope_hash: sigstore_lite_core::keys::sha256(&serde_json::to_vec(&envelope).unwrap()),
+    });
+    let (entry, tle) = cosign_keyless::keyless::log_v1(&trust, &proposal, n)
+        .await
+        .expect("rekor-lite logs the intoto entry as the client canonicalized it");
+    assert_eq!(tle.kind_version.kind, "intoto");
+    assert_eq!(tle.kind_version.version, "0.0.2");
+    let body: serde_json::Value =
+        serde_json::from_slice(&B64.decode(&entry.body).unwrap()).unwrap();
+    assert!(body["spec"]["content"]["envelope"].get("payload").is_none());
+    // The same envelope posted again is a duplicate.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/log/entries", stack.rekor_url))
+        .json(&proposal.to_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    // Search by the statement's hash finds it.
+    let found: Vec<String> = reqwest::Client::new()
+        .post(format!("{}/api/v1/index/retrieve", stack.rekor_url))
+        .json(&json!({"hash": format!("sha256:{}", hex::encode(sigstore_lite_core::keys::sha256(&statement)))}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+
+    let bundle = sigstore_lite_core::bundle::dsse_bundle(
+        sigstore_lite_core::bundle::Signer::Certificate(&id.chain[0]),
+        vec![tle],
+        Vec::new(),
+        envelope,
+    );
+    let good = w.join("intoto.sigstore.json");
+    std::fs::write(&good, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let (tcs, arts, iss) = (
+        tc.to_str().unwrap().to_string(),
+        art.to_str().unwrap().to_string(),
+        stack.oidc_url.clone(),
+    );
+    let verify = |b: &Path| {
+        cosign_bg(
+            [
+                "verify-blob",
+                &arts,
+                "--bundle",
+                b.to_str().unwrap(),
+                "--trust-config",
+                &tcs,
+                "--certificate-identity",
+                "alice@example.com",
+                "--certificate-oidc-issuer",
+                &iss,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        )
+    };
+    let o = verify(&good).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // @sigstore/verify (sigstore-js) checks intoto 0.0.2 bodies (its tlog/intoto.ts): an
+    // independent reading of the double-encoded signature and the payload hash. sigstore-python
+    // 4.5.1 is no oracle here: it refuses intoto entries ("Integrated time only supported for
+    // dsse/hashedrekord 0.0.1 types").
+    let (node_bin, js_script) = node();
+    let js = Command::new(&node_bin)
+        .arg(&js_script)
+        .arg("verify")
+        .arg(&art)
+        .arg(&good)
+        .arg("--trusted-root")
+        .arg(stack.trusted_root_path())
+        .args(["--identity", "alice@example.com", "--issuer", &iss])
+        .output()
+        .unwrap();
+    assert!(
+        js.status.success(),
+        "sigstore-js rejected the intoto bundle: {}{}",
+        String::from_utf8_lossy(&js.stdout),
+        String::from_utf8_lossy(&js.stderr)
+    );
+
+    // Tampering: another signature in the envelope, or a logged body that no longer matches
+    // (its payload hash changed: the SET and the inclusion proof fail).
+    let v: serde_json::Value = serde_json::to_value(&bundle).unwrap();
+    let mut forged_sig = v.clone();
+    let mut raw = sig.clone();
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    forged_sig["dsseEnvelope"]["signatures"][0]["sig"] = B64.encode(&raw).into();
+    let mut forged_body = v;
+    let mut b = body.clone();
+    b["spec"]["content"]["payloadHash"]["value"] = hex::encode([7u8; 32]).into();
+    forged_body["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] = B64
+        .encode(serde_json_canonicalizer::to_vec(&b).unwrap())
+        .into();
+    for (what, forged) in [("signature", forged_sig), ("logged body", forged_body)] {
+        let p = w.join(format!("forged-{}.json", what.replace(' ', "-")));
+        std::fs::write(&p, forged.to_string()).unwrap();
+        let o = verify(&p).await;
+        assert!(
+            !o.status.success(),
+            "a bundle with a forged {what} verified"
+        );
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+        let js = Command::new(&node_bin)
+            .arg(&js_script)
+            .arg("verify")
+            .arg(&art)
+            .arg(&p)
+            .arg("--trusted-root")
+            .arg(stack.trusted_root_path())
+            .args(["--identity", "alice@example.com", "--issuer", &iss])
+            .output()
+            .unwrap();
+        assert!(!js.status.success(), "sigstore-js accepted a forged {what}");
+    }
+}

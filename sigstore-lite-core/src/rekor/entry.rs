@@ -1,7 +1,7 @@
 //! Typed Rekor entry bodies: the one place where an entry's JSON is read or written.
 //!
-//! - [`Proposed`] is what a client sends to `POST /api/v1/log/entries` (hashedrekord 0.0.1 or
-//!   dsse 0.0.1). [`Proposed::admit`] is the log's whole admission policy: it verifies the
+//! - [`Proposed`] is what a client sends to `POST /api/v1/log/entries` (hashedrekord 0.0.1,
+//!   dsse 0.0.1, or intoto 0.0.2, read in [`crate::rekor::intoto`]). [`Proposed::admit`] is the log's whole admission policy: it verifies the
 //!   signatures and returns the canonical [`Entry`], its RFC 8785 body and its search keys.
 //! - [`Entry`] is a logged, canonical body. [`Entry::parse_body`] reads one from a log or a bundle
 //!   (verifiers compare its typed fields with what they were given); [`Entry::canonical_body`]
@@ -28,7 +28,7 @@ use crate::keys::{pem_encode, pem_parse_first, sha256, DigestAlg, KeyError, Pem,
 pub enum EntryError {
     #[error("the request body is not valid JSON for a proposed entry: {0}")]
     MalformedJson(String),
-    #[error("unsupported entry kind {0:?} (supported: hashedrekord, dsse)")]
+    #[error("unsupported entry kind {0:?} (supported: hashedrekord, dsse, intoto)")]
     UnknownKind(String),
     #[error("unsupported apiVersion {version:?} for kind {kind} (supported here: {supported})")]
     UnknownVersion {
@@ -168,6 +168,7 @@ pub struct DsseV001 {
 pub enum Entry {
     HashedRekordV001(HashedRekordV001),
     DsseV001(DsseV001),
+    IntotoV002(super::intoto::IntotoV002),
     HashedRekordV002(super::v2::HashedRekordV002),
 }
 
@@ -177,6 +178,7 @@ impl Entry {
         match self {
             Entry::HashedRekordV001(_) => ("hashedrekord", "0.0.1"),
             Entry::DsseV001(_) => ("dsse", "0.0.1"),
+            Entry::IntotoV002(_) => ("intoto", "0.0.2"),
             Entry::HashedRekordV002(_) => ("hashedrekord", "0.0.2"),
         }
     }
@@ -230,6 +232,7 @@ impl Entry {
                 };
                 serde_json::to_vec(&body).expect("serializes")
             }
+            Entry::IntotoV002(i) => i.canonical_body(),
             Entry::HashedRekordV002(h) => h.canonical_body(),
         }
     }
@@ -248,6 +251,14 @@ impl Entry {
             Entry::DsseV001(d) => {
                 out.push(format!("sha256:{}", hex::encode(d.payload_hash)));
                 for s in &d.signatures {
+                    let (key, emails) = s.verifier.key().map_err(EntryError::BadKey)?;
+                    push_keys(&mut out, &key, emails);
+                }
+                out.dedup();
+            }
+            Entry::IntotoV002(i) => {
+                out.push(format!("sha256:{}", hex::encode(i.payload_hash)));
+                for s in &i.signatures {
                     let (key, emails) = s.verifier.key().map_err(EntryError::BadKey)?;
                     push_keys(&mut out, &key, emails);
                 }
@@ -311,10 +322,18 @@ impl Entry {
             ("hashedrekord", "0.0.2") => Ok(Entry::HashedRekordV002(
                 super::v2::HashedRekordV002::parse_body(body)?,
             )),
+            ("intoto", "0.0.2") => Ok(Entry::IntotoV002(super::intoto::IntotoV002::parse_body(
+                body,
+            )?)),
             ("hashedrekord" | "dsse", v) => Err(EntryError::UnknownVersion {
                 kind: head.kind.clone(),
                 version: v.to_string(),
                 supported: "0.0.1, 0.0.2",
+            }),
+            ("intoto", v) => Err(EntryError::UnknownVersion {
+                kind: head.kind.clone(),
+                version: v.to_string(),
+                supported: "0.0.2",
             }),
             (k, _) => Err(EntryError::UnknownKind(k.to_string())),
         }
@@ -348,6 +367,7 @@ pub enum Proposed {
         envelope: String,
         verifiers: Vec<Verifier>,
     },
+    IntotoV002(super::intoto::ProposedIntoto),
 }
 
 impl Proposed {
@@ -438,10 +458,24 @@ impl Proposed {
                     verifiers,
                 })
             }
+            ("intoto", "0.0.2") => {
+                let content = p
+                    .spec
+                    .and_then(|s| s.content)
+                    .ok_or(EntryError::MissingField("spec.content"))?;
+                Ok(Proposed::IntotoV002(
+                    super::intoto::ProposedIntoto::from_content(&content)?,
+                ))
+            }
             ("hashedrekord" | "dsse", other) => Err(EntryError::UnknownVersion {
                 kind,
                 version: other.to_string(),
                 supported: "0.0.1",
+            }),
+            ("intoto", other) => Err(EntryError::UnknownVersion {
+                kind,
+                version: other.to_string(),
+                supported: "0.0.2",
             }),
             (other, _) => Err(EntryError::UnknownKind(other.to_string())),
         }
@@ -465,6 +499,7 @@ impl Proposed {
                     "verifiers": verifiers.iter().map(|v| B64.encode(v.canonical_pem())).collect::<Vec<_>>(),
                 }}
             }),
+            Proposed::IntotoV002(i) => i.to_json(),
         }
     }
 
@@ -528,6 +563,15 @@ impl Proposed {
                     payload_hash,
                     signatures: sigs.into_values().collect(),
                 })
+            }
+            Proposed::IntotoV002(p) => {
+                let (entry, signers) = p.admit()?;
+                index_keys.push(format!("sha256:{}", hex::encode(entry.payload_hash)));
+                for (key, emails) in signers {
+                    push_keys(&mut index_keys, &key, emails);
+                }
+                index_keys.dedup();
+                Entry::IntotoV002(entry)
             }
         };
         let body = entry.canonical_body();
@@ -672,6 +716,8 @@ struct SpecIn {
     signature: Option<SignatureIn>,
     #[serde(rename = "proposedContent")]
     proposed_content: Option<ProposedContentIn>,
+    /// intoto 0.0.2's `spec.content`, read by [`super::intoto`].
+    content: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]

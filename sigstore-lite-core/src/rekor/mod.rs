@@ -1,10 +1,11 @@
 //! Rekor wire types, typed entry bodies and signed entry timestamps (SET).
 //!
 //! - [`entry`]: typed v1 entry bodies (hashedrekord 0.0.1, dsse 0.0.1), proposals and the log's
-//!   admission policy; [`v2`]: Rekor v2's hashedrekord 0.0.2.
+//!   admission policy; [`intoto`]: intoto 0.0.2; [`v2`]: Rekor v2's hashedrekord 0.0.2.
 //! - This module: the v1 `LogEntry` JSON, SETs, entry IDs.
 
 pub mod entry;
+pub mod intoto;
 pub mod v2;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};

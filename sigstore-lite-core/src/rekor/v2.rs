@@ -417,6 +417,7 @@ impl ProposedV2 {
                     .map_err(|e| EntryError::BadEnvelope(e.to_string()))?;
                 ProposedV2::dsse(&env, v.clone(), details(v)?)
             }
+            Proposed::IntotoV002(_) => Err(EntryError::OnlyHashedRekord("intoto")),
         }
     }
 

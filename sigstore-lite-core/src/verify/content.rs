@@ -57,7 +57,8 @@ pub fn check_hashedrekord(
     Ok(())
 }
 
-/// Checks a logged dsse entry against an envelope's payload, its one signature and its verifier.
+/// Checks a logged dsse 0.0.1 or intoto 0.0.2 entry against an envelope's payload, its one
+/// signature and its verifier.
 pub fn check_dsse(
     entry: &Entry,
     payload: &[u8],
@@ -65,19 +66,37 @@ pub fn check_dsse(
     verifier_der: &[u8],
     envelope_json: Option<&[u8]>,
 ) -> Result<(), VerifyError> {
-    let Entry::DsseV001(d) = entry else {
-        return Err(wrong_kind("DSSE envelope", "dsse", entry));
+    // dsse 0.0.1 (what clients log today) or intoto 0.0.2 (what older cosign logged, still in
+    // public-good bundles): the same checks on either, as sigstore-go makes them.
+    let (payload_hash, envelope_hash, signatures): (_, _, Vec<(&[u8], &Verifier)>) = match entry {
+        Entry::DsseV001(d) => (
+            d.payload_hash,
+            d.envelope_hash,
+            d.signatures
+                .iter()
+                .map(|s| (s.signature.as_slice(), &s.verifier))
+                .collect(),
+        ),
+        Entry::IntotoV002(i) => (
+            i.payload_hash,
+            i.envelope_hash,
+            i.signatures
+                .iter()
+                .map(|s| (s.signature.as_slice(), &s.verifier))
+                .collect(),
+        ),
+        _ => return Err(wrong_kind("DSSE envelope", "dsse or intoto", entry)),
     };
-    if d.payload_hash != sha256(payload) {
+    if payload_hash != sha256(payload) {
         return Err(VerifyError::BodyMismatch(BodyMismatch::PayloadHash));
     }
     if let Some(env) = envelope_json {
-        if d.envelope_hash != sha256(env) {
+        if envelope_hash != sha256(env) {
             return Err(VerifyError::BodyMismatch(BodyMismatch::EnvelopeHash));
         }
     }
-    match d.signatures.as_slice() {
-        [s] if s.signature == sig && s.verifier.der() == verifier_der => Ok(()),
+    match signatures.as_slice() {
+        [(s, v)] if *s == sig && v.der() == verifier_der => Ok(()),
         _ => Err(VerifyError::BodyMismatch(BodyMismatch::Signature)),
     }
 }

@@ -46,14 +46,51 @@ pub(crate) fn within(from: Option<i64>, to: Option<i64>, t: i64) -> bool {
     from.is_none_or(|f| f <= t) && to.is_none_or(|e| t <= e)
 }
 
-pub(crate) fn range(r: Option<&TimeRange>) -> (Option<i64>, Option<i64>) {
-    match r {
+/// Whose validity window is read: the transparency and CT logs' key windows are required to
+/// have a start, the CAs' and TSAs' windows are optional in whole and in part (protobuf-specs'
+/// `TimeRange`, as sigstore-go's `ParseTransparencyLogs`, `ParseCertificateAuthority` and
+/// `ParseTimestampingAuthority` read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    Log,
+    Authority,
+}
+
+/// A validity window, `(start, end)` in Unix seconds. A time that is present must be RFC 3339
+/// (a window whose bound cannot be read is refused, never widened to "always"); a log key
+/// without a window, or with a window without a start, is refused.
+pub(crate) fn range(
+    r: Option<&TimeRange>,
+    kind: Window,
+    whose: &str,
+) -> Result<(Option<i64>, Option<i64>), VerifyError> {
+    let bad = |m: String| VerifyError::BadTrustedRoot(format!("{whose}: {m}"));
+    let time = |t: Option<&str>, which: &str| match t {
+        None => Ok(None),
+        Some(t) => parse_rfc3339(t).map(Some).ok_or_else(|| {
+            bad(format!(
+                "the validity {which} {t:?} is not an RFC 3339 time"
+            ))
+        }),
+    };
+    let (start, end) = match r {
         Some(r) => (
-            r.start.as_deref().and_then(parse_rfc3339),
-            r.end.as_deref().and_then(parse_rfc3339),
+            time(r.start.as_deref(), "start")?,
+            time(r.end.as_deref(), "end")?,
         ),
+        None if kind == Window::Log => {
+            return Err(bad(
+                "the log's public key has no validity period (validFor)".into(),
+            ))
+        }
         None => (None, None),
+    };
+    if kind == Window::Log && start.is_none() {
+        return Err(bad(
+            "the log's public key validity period has no start".into()
+        ));
     }
+    Ok((start, end))
 }
 
 fn subject_and_spki(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -138,7 +175,7 @@ impl TrustMaterial {
                     .ok()
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| bad(format!("{}: log ID is not 32 bytes", l.base_url)))?;
-                let (from, to) = range(l.public_key.valid_for.as_ref());
+                let (from, to) = range(l.public_key.valid_for.as_ref(), Window::Log, &l.base_url)?;
                 out.push(LogKey {
                     id,
                     key,
@@ -163,7 +200,7 @@ impl TrustMaterial {
             if certs.is_empty() {
                 continue;
             }
-            let (from, to) = range(Some(&ca.valid_for));
+            let (from, to) = range(ca.valid_for.as_ref(), Window::Authority, &ca.uri)?;
             let root = CertificateDer::from(certs.last().expect("non-empty").clone());
             let anchor = webpki::anchor_from_trusted_cert(&root)
                 .ok()
@@ -196,7 +233,7 @@ impl TrustMaterial {
             if chain.is_empty() {
                 continue;
             }
-            let (from, to) = range(Some(&t.valid_for));
+            let (from, to) = range(t.valid_for.as_ref(), Window::Authority, &t.uri)?;
             tsas.push(crate::timestamp::Authority { chain, from, to });
         }
         Ok(TrustMaterial {
@@ -217,5 +254,129 @@ impl TrustMaterial {
         crate::timestamp::verify(resp, timestamped, &self.tsas)
             .map(|v| v.time)
             .map_err(VerifyError::Timestamp)
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    type Bounds = (Option<i64>, Option<i64>);
+
+    /// The public-good staging root, with one kind's first window replaced by `w` (`None`: the
+    /// `validFor` field removed).
+    fn with_window(kind: &str, w: Option<serde_json::Value>) -> Result<TrustMaterial, VerifyError> {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&crate::testdata::sigstore("staging_trusted_root.json"))
+                .unwrap();
+        // The first entry with a key this verifier reads (the CT logs start with an RSA key
+        // in PKCS#1 form, which it skips).
+        let i = v[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|x| {
+                x["publicKey"]["keyDetails"]
+                    .as_str()
+                    .is_none_or(|d| d.starts_with("PKIX_ECDSA") || d.starts_with("PKIX_ED25519"))
+            })
+            .unwrap();
+        let item = &mut v[kind][i];
+        let holder = if kind == "tlogs" || kind == "ctlogs" {
+            &mut item["publicKey"]
+        } else {
+            item
+        };
+        let obj = holder.as_object_mut().unwrap();
+        match w {
+            Some(w) => {
+                obj.insert("validFor".into(), w);
+            }
+            None => {
+                obj.remove("validFor");
+            }
+        }
+        let tr: TrustedRoot = serde_json::from_value(v).unwrap();
+        TrustMaterial::from_trusted_root(&tr)
+    }
+
+    fn first_window(m: &TrustMaterial, kind: &str) -> (Option<i64>, Option<i64>) {
+        match kind {
+            "tlogs" => (m.tlogs[0].from, m.tlogs[0].to),
+            "ctlogs" => (m.ctlogs[0].from, m.ctlogs[0].to),
+            "certificateAuthorities" => (m.cas[0].from, m.cas[0].to),
+            _ => (m.tsas[0].from, m.tsas[0].to),
+        }
+    }
+
+    /// Every kind of window for every kind of trusted entity, as protobuf-specs and sigstore-go
+    /// define them: log keys need a window with a start; CA and TSA windows are optional in
+    /// whole and in part; a bound that is present must parse.
+    #[test]
+    fn validity_windows_are_read_as_sigstore_go_reads_them() {
+        use serde_json::json;
+        let (s, e) = ("2021-01-01T00:00:00Z", "2030-01-01T00:00:00Z");
+        let (ts, te) = (parse_rfc3339(s), parse_rfc3339(e));
+        for kind in [
+            "tlogs",
+            "ctlogs",
+            "certificateAuthorities",
+            "timestampAuthorities",
+        ] {
+            let log = kind.ends_with("logs");
+            let cases: Vec<(&str, Option<serde_json::Value>, Option<Bounds>)> = vec![
+                ("no window", None, (!log).then_some((None, None))),
+                ("start only", Some(json!({"start": s})), Some((ts, None))),
+                (
+                    "start and end",
+                    Some(json!({"start": s, "end": e})),
+                    Some((ts, te)),
+                ),
+                (
+                    "end only (no start)",
+                    Some(json!({"end": e})),
+                    (!log).then_some((None, te)),
+                ),
+                (
+                    "an empty window",
+                    Some(json!({})),
+                    (!log).then_some((None, None)),
+                ),
+                (
+                    "a start that is not a time",
+                    Some(json!({"start": "yesterday"})),
+                    None,
+                ),
+                (
+                    "an end that is not a time",
+                    Some(json!({"start": s, "end": "2030-13-01T00:00:00Z"})),
+                    None,
+                ),
+            ];
+            for (what, w, want) in cases {
+                let got = with_window(kind, w);
+                match want {
+                    Some(window) => {
+                        let m = got.unwrap_or_else(|e| panic!("{kind}, {what}: {e}"));
+                        assert_eq!(first_window(&m, kind), window, "{kind}, {what}");
+                    }
+                    None => {
+                        let e = got
+                            .err()
+                            .unwrap_or_else(|| panic!("{kind}, {what}: accepted"));
+                        assert!(
+                            matches!(e, VerifyError::BadTrustedRoot(_)),
+                            "{kind}, {what}: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        // The window is used: inside it a log key is usable, outside it is not.
+        let m = with_window("tlogs", Some(json!({"start": s, "end": e}))).unwrap();
+        let k = &m.tlogs[0];
+        assert!(within(k.from, k.to, ts.unwrap()));
+        assert!(!within(k.from, k.to, ts.unwrap() - 1));
+        assert!(!within(k.from, k.to, te.unwrap() + 1));
     }
 }

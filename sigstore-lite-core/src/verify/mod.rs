@@ -20,9 +20,9 @@ pub use error::{
     ArtifactMismatch, BodyMismatch, ChainError, CheckpointError, SctFailure, Unsupported,
     VerifyError,
 };
-#[cfg(test)]
-pub(crate) use material::range as time_range;
 pub use material::{host_of, TrustMaterial};
+#[cfg(test)]
+pub(crate) use material::{range as time_range, Window};
 pub use policy::{Matcher, Policy};
 pub use tlog::LoggedEntry;
 
@@ -151,7 +151,7 @@ fn check_log_and_time(
         timestamps,
     };
     match t {
-        Some(t) if t.kind_version.version == "0.0.2" => {
+        Some(t) if t.kind_version.is_rekor_v2() => {
             if t.kind_version.kind != "hashedrekord" {
                 return Err(VerifyError::UnsupportedBundle(Unsupported::EntryKind {
                     kind: t.kind_version.kind.clone(),

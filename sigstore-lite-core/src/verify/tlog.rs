@@ -59,7 +59,14 @@ impl TrustMaterial {
         need_promise: bool,
         need_proof: bool,
     ) -> Result<LoggedEntry, VerifyError> {
-        if t.kind_version.version != "0.0.1" {
+        let v1_kind = matches!(
+            (
+                t.kind_version.kind.as_str(),
+                t.kind_version.version.as_str()
+            ),
+            ("hashedrekord" | "dsse", "0.0.1") | ("intoto", "0.0.2")
+        );
+        if !v1_kind {
             return Err(VerifyError::UnsupportedBundle(Unsupported::EntryKind {
                 kind: t.kind_version.kind.clone(),
                 version: t.kind_version.version.clone(),

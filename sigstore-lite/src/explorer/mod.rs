@@ -136,6 +136,55 @@ fn html(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
 }
 
+/// Why the log gave no answer. A request the log refused (its 4xx: a key it cannot parse, an
+/// index it does not hold) is the visitor's, and passed on with the log's status; a log that is
+/// down or answers 5xx or garbage is the explorer's upstream failing (502).
+#[derive(Debug)]
+struct LogError {
+    status: StatusCode,
+    message: String,
+}
+
+impl LogError {
+    fn failed(message: String) -> LogError {
+        LogError {
+            status: StatusCode::BAD_GATEWAY,
+            message,
+        }
+    }
+
+    fn answered(status: StatusCode, message: String) -> LogError {
+        let status = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        LogError { status, message }
+    }
+
+    fn page(&self, query: &str) -> Response {
+        problem(self.status, query, &self.message)
+    }
+}
+
+/// The logs an explorer page can be asked about: `?log=` absent or `v1`, or `v2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    V1,
+    V2,
+}
+
+/// The log asked for; the message for a 400 when it is neither.
+fn which_log(log: Option<&str>) -> Result<Which, String> {
+    match log {
+        None | Some("v1") => Ok(Which::V1),
+        Some("v2") => Ok(Which::V2),
+        Some(other) => Err(format!(
+            "there is no log {other:?} here: ask for log=v1 or log=v2"
+        )),
+    }
+}
+
 fn problem(status: StatusCode, query: &str, msg: &str) -> Response {
     html(
         status,
@@ -157,30 +206,31 @@ impl Explorer {
         })
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
+    async fn get_json(&self, url: &str) -> Result<Value, LogError> {
         Self::answer(self.http.get(url)).await
     }
 
-    async fn post_json(&self, url: &str, body: &Value) -> Result<Value, String> {
+    async fn post_json(&self, url: &str, body: &Value) -> Result<Value, LogError> {
         Self::answer(self.http.post(url).json(body)).await
     }
 
     /// Sends a request to the log; its JSON answer, or why there is none.
-    async fn answer(req: reqwest::RequestBuilder) -> Result<Value, String> {
+    async fn answer(req: reqwest::RequestBuilder) -> Result<Value, LogError> {
         let r = req
             .send()
             .await
-            .map_err(|e| format!("the log cannot be reached: {e}"))?;
+            .map_err(|e| LogError::failed(format!("the log cannot be reached: {e}")))?;
         let status = r.status();
         let v: Value = r
             .json()
             .await
-            .map_err(|e| format!("the log's answer is not JSON: {e}"))?;
+            .map_err(|e| LogError::failed(format!("the log's answer is not JSON: {e}")))?;
         if !status.is_success() {
-            return Err(format!(
+            let message = format!(
                 "the log answered {status}: {}",
                 v["message"].as_str().unwrap_or("")
-            ));
+            );
+            return Err(LogError::answered(status, message));
         }
         Ok(v)
     }
@@ -239,6 +289,22 @@ enum Term {
     Key(String),
 }
 
+/// A PEM public key or certificate, checked here: the log would refuse one that does not parse,
+/// and that is the visitor's mistake to be told of (400), not the log failing.
+fn key_term(q: &str) -> Result<Term, String> {
+    let parses = PublicKey::from_pem(q).is_ok()
+        || sigstore_lite_core::keys::pem_parse_all(q).is_ok_and(|blocks| {
+            blocks.iter().any(|b| {
+                b.label == "CERTIFICATE" && sigstore_lite_core::fulcio::read(&b.der).is_ok()
+            })
+        });
+    if parses {
+        Ok(Term::Key(q.to_string()))
+    } else {
+        Err("that is not a PEM public key or certificate".into())
+    }
+}
+
 fn classify(q: &str, kind: &str) -> Result<Term, String> {
     let q = q.trim();
     let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -256,8 +322,8 @@ fn classify(q: &str, kind: &str) -> Result<Term, String> {
             .map(Term::Index)
             .map_err(|_| "a log index is a whole number".into()),
         "uuid" => Ok(Term::Uuid(q.to_ascii_lowercase())),
-        "key" => Ok(Term::Key(q.to_string())),
-        _ if q.contains("-----BEGIN") => Ok(Term::Key(q.to_string())),
+        "key" => key_term(q),
+        _ if q.contains("-----BEGIN") => key_term(q),
         _ if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) => q
             .parse()
             .map(Term::Index)
@@ -302,7 +368,7 @@ async fn search(State(x): State<Arc<Explorer>>, Query(s): Query<SearchQuery>) ->
         .await
     {
         Ok(v) => v.as_array().cloned().unwrap_or_default(),
-        Err(e) => return problem(StatusCode::BAD_GATEWAY, &s.q, &e),
+        Err(e) => return e.page(&s.q),
     };
     let mut h = format!(
         "<h1>{} {} for {}</h1>",
@@ -319,7 +385,7 @@ async fn search(State(x): State<Arc<Explorer>>, Query(s): Query<SearchQuery>) ->
             .await
         {
             Ok(v) => v,
-            Err(e) => return problem(StatusCode::BAD_GATEWAY, &s.q, &e),
+            Err(e) => return e.page(&s.q),
         };
         let mut rows: Vec<(u64, String, LogEntry)> = Vec::new();
         for m in entries.as_array().cloned().unwrap_or_default() {
@@ -376,8 +442,10 @@ async fn entry_by_index(State(x): State<Arc<Explorer>>, Query(q): Query<EntryQue
     let Some(Ok(index)) = q.index.as_deref().map(str::parse::<u64>) else {
         return problem(StatusCode::BAD_REQUEST, "", "give ?index=N, a whole number");
     };
-    if q.log.as_deref() == Some("v2") {
-        return v2::entry(&x, index).await;
+    match which_log(q.log.as_deref()) {
+        Ok(Which::V2) => return v2::entry(&x, index).await,
+        Ok(Which::V1) => {}
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &index.to_string(), &e),
     }
     let base = match x.v1() {
         Ok(b) => b.to_string(),
@@ -388,7 +456,7 @@ async fn entry_by_index(State(x): State<Arc<Explorer>>, Query(q): Query<EntryQue
         .await
     {
         Ok(v) => show_entry(&x, &v, &index.to_string()).await,
-        Err(e) => problem(StatusCode::NOT_FOUND, &index.to_string(), &e),
+        Err(e) => e.page(&index.to_string()),
     }
 }
 
@@ -409,7 +477,7 @@ async fn entry_by_uuid(State(x): State<Arc<Explorer>>, Path(uuid): Path<String>)
         .await
     {
         Ok(v) => show_entry(&x, &v, &uuid).await,
-        Err(e) => problem(StatusCode::NOT_FOUND, &uuid, &e),
+        Err(e) => e.page(&uuid),
     }
 }
 
@@ -473,8 +541,10 @@ struct LogQuery {
 }
 
 async fn log_page(State(x): State<Arc<Explorer>>, Query(q): Query<LogQuery>) -> Response {
-    if q.log.as_deref() == Some("v2") {
-        return v2::log(&x).await;
+    match which_log(q.log.as_deref()) {
+        Ok(Which::V2) => return v2::log(&x).await,
+        Ok(Which::V1) => {}
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "", &e),
     }
     let base = match x.v1() {
         Ok(b) => b.to_string(),
@@ -482,7 +552,7 @@ async fn log_page(State(x): State<Arc<Explorer>>, Query(q): Query<LogQuery>) -> 
     };
     let info = match x.get_json(&format!("{base}/api/v1/log")).await {
         Ok(v) => v,
-        Err(e) => return problem(StatusCode::BAD_GATEWAY, "", &e),
+        Err(e) => return e.page(""),
     };
     let size = info["treeSize"].as_u64().unwrap_or(0);
     let root = info["rootHash"].as_str().unwrap_or("").to_string();
@@ -524,7 +594,7 @@ async fn log_page(State(x): State<Arc<Explorer>>, Query(q): Query<LogQuery>) -> 
                             esc(r1), esc(r2), esc(&hashes.join(",")), esc(r1), esc(r2), hashes.len()
                         ));
                     }
-                    Err(e) => h.push_str(&format!("<p class=\"error\">{}</p>", esc(&e))),
+                    Err(e) => h.push_str(&format!("<p class=\"error\">{}</p>", esc(&e.message))),
                 }
             }
             _ => h.push_str("<p class=\"error\">pick a smaller size this explorer has seen a checkpoint for, and a larger one it has seen (the current size always is)</p>"),
@@ -743,9 +813,23 @@ mod tests {
             Ok(Term::Email("you@example.com".into()))
         );
         assert!(matches!(
-            classify("-----BEGIN PUBLIC KEY-----", "auto"),
+            classify(
+                &sigstore_lite_core::keys::Signer::generate_p256()
+                    .unwrap()
+                    .public_key()
+                    .to_pem(),
+                "auto"
+            ),
             Ok(Term::Key(_))
         ));
+        for not_a_key in [
+            "-----BEGIN PUBLIC KEY-----",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        ] {
+            assert!(classify(not_a_key, "auto").is_err(), "{not_a_key}");
+            assert!(classify(not_a_key, "key").is_err(), "{not_a_key}");
+        }
         assert!(classify("<script>", "auto").is_err());
         assert!(classify("12x", "index").is_err());
         assert!(classify("abc", "hash").is_err());

@@ -91,6 +91,15 @@ pub fn describe(body: &[u8]) -> Described {
                 verifiers.push(s.verifier);
             }
         }
+        Ok(Entry::IntotoV002(i)) => {
+            rows.push(("payload type".into(), i.payload_type));
+            rows.push(("payload sha256".into(), hex::encode(i.payload_hash)));
+            rows.push(("envelope sha256".into(), hex::encode(i.envelope_hash)));
+            for s in i.signatures {
+                rows.push(("signature".into(), B64.encode(&s.signature)));
+                verifiers.push(s.verifier);
+            }
+        }
         Ok(Entry::HashedRekordV002(h)) => {
             rows.push(("artifact digest".into(), hex::encode(&h.digest)));
             rows.push(("signature".into(), B64.encode(&h.signature)));

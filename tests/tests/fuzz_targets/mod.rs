@@ -161,6 +161,39 @@ pub fn targets() -> Vec<Target> {
         Target { name: "RFC 3161 request (tsa-lite)", seeds: vec![tsq], run: |b| {
             let _ = tsa().answer(b, std::time::SystemTime::now());
         }},
+        Target { name: "RFC 3161 JSON request (tsa-lite)", seeds: vec![
+            br#"{"artifactHash":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","hashAlgorithm":"sha256","certificates":true,"nonce":123456789012345678901234567890}"#.to_vec(),
+            br#"{"artifactHash":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","nonce":-42,"tsaPolicyOID":"1.3.6.1.4.1.57264.2"}"#.to_vec(),
+            br#"{"artifactHash":"AAAA","nonce":"12"}"#.to_vec(),
+        ], run: |b| {
+            // A JSON request becomes a DER request or a refusal; a granted timestamp echoes the
+            // nonce the request carried, byte for byte (never drops it).
+            if let Ok(der) = tsa_lite::authority::json_request(b) {
+                let asked = <x509_tsp::TimeStampReq as der::Decode>::from_der(&der).unwrap().nonce;
+                if let tsa_lite::authority::Answer::Granted(r) = tsa().answer(&der, std::time::SystemTime::now()) {
+                    let got = sigstore_lite_core::timestamp::parse_response(&r).unwrap().tst_info.nonce;
+                    assert_eq!(got, asked, "the nonce must be echoed");
+                }
+            }
+        }},
+        Target { name: "dpkg version comparison", seeds: vec![
+            b"1:2.36-9+deb12u4 2.36-9+deb12u4".to_vec(),
+            b"7.88.1-10+deb12u5 7.88.1\x00-10+deb12u5".to_vec(),
+            b"1.0~rc1\x00\x00 1.0\x1b[31m".to_vec(),
+            b"2:1.02.185-2 2.03.16-2+deb12u1".to_vec(),
+        ], run: |b| {
+            // Total, terminating and antisymmetric on any bytes (a NUL once looped forever).
+            let t = text(b);
+            let (x, y) = t.split_once(' ').unwrap_or((&t, "1.0"));
+            let xy = sbom_lite::version::dpkg_compare(x, y);
+            assert_eq!(xy, sbom_lite::version::dpkg_compare(y, x).reverse(), "{x:?} {y:?}");
+            assert_eq!(sbom_lite::version::dpkg_compare(x, x), std::cmp::Ordering::Equal);
+            let e = sbom_lite::version::Ecosystem::Debian;
+            if let Some(o) = e.compare(x, y) {
+                assert_eq!(o, xy);
+            }
+            let _ = sbom_lite::version::dpkg_valid(x);
+        }},
         Target { name: "DSSE envelope and predicates", seeds: vec![br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AA=="}]}"#.to_vec(), br#"{"spdxVersion":"SPDX-2.3","packages":[]}"#.to_vec()], run: |b| {
             let _ = serde_json::from_slice::<sigstore_lite_core::dsse::Envelope>(b);
             let _ = serde_json::from_slice::<sigstore_lite_core::dsse::Statement>(b);
