@@ -45,6 +45,59 @@ pub fn app(log: Log) -> Router {
         .with_state(log)
 }
 
+/// Marks a write forwarded by a follower, so that it is never forwarded again.
+const FORWARDED: &str = "x-rekor-lite-forwarded";
+
+/// A write to a log shared through PostgreSQL, on a process that does not integrate: forwarded
+/// to the integrator (its answer passed on as it is), or 503 while none is reachable. `None`
+/// when this process integrates and should append the entry itself.
+pub(crate) async fn forward_if_follower(
+    log: &Log,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Bytes,
+) -> Result<Option<Response>, Error> {
+    let leader = match log.role() {
+        crate::store::Role::Integrator => return Ok(None),
+        crate::store::Role::NoIntegrator => {
+            return Err(Error::NoIntegrator("no process holds the lease".into()))
+        }
+        crate::store::Role::Follower { leader_url } => leader_url,
+    };
+    if headers.contains_key(FORWARDED) {
+        return Err(Error::NoIntegrator(
+            "the integrator changed while the entry was forwarded".into(),
+        ));
+    }
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT
+        .get_or_init(|| sigstore_lite_server::http_client(std::time::Duration::from_secs(30)));
+    let r = client
+        .post(format!("{leader}{path}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(FORWARDED, "1")
+        .body(body.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            Error::NoIntegrator(format!("the integrator at {leader} did not answer: {e}"))
+        })?;
+    let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut h = HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::LOCATION, header::ETAG] {
+        if let Some(v) = r.headers().get(name.as_str()) {
+            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+                h.insert(name, v);
+            }
+        }
+    }
+    let bytes = r
+        .bytes()
+        .await
+        .map_err(|e| Error::NoIntegrator(format!("the integrator's answer was cut off: {e}")))?;
+    Ok(Some((status, h, bytes).into_response()))
+}
+
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
     b.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -72,6 +125,7 @@ fn entry_map(v: EntryView) -> Value {
 
 async fn create_entry(
     State(log): State<Log>,
+    headers: HeaderMap,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let b = body(b)?;
@@ -82,6 +136,9 @@ async fn create_entry(
                 .rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         })?;
+    if let Some(r) = forward_if_follower(&log, &headers, "/api/v1/log/entries", &b).await? {
+        return Ok(r);
+    }
     match log.append(entry).await? {
         Appended::Duplicate { index, id } => Err(Error::Conflict {
             index,
@@ -376,13 +433,19 @@ async fn metrics(State(log): State<Log>) -> Response {
 /// supervisor restarting the process on this answer recovers the log).
 pub(crate) async fn healthz(State(log): State<Log>) -> Response {
     if log.is_healthy() {
-        Json(json!({"status": "SERVING"})).into_response()
+        // A log shared through PostgreSQL also says which process integrates.
+        let role = match log.role() {
+            crate::store::Role::Integrator => "integrator",
+            crate::store::Role::Follower { .. } => "follower",
+            crate::store::Role::NoIntegrator => "no_integrator",
+        };
+        Json(json!({"status": "SERVING", "role": role})).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
                 json!({"status": "NOT_SERVING", "code": 503, "reason": "unavailable",
-                "message": "a commit failed: the store may need reopening; restart the log"}),
+                "message": "the log cannot serve: a commit failed (the store may need reopening), or its database is unreachable or went back in time"}),
             ),
         )
             .into_response()

@@ -34,6 +34,7 @@ pub fn app(log: Log) -> Router {
 
 async fn create_entry(
     State(log): State<Log>,
+    headers: axum::http::HeaderMap,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let b = b.map_err(|r| {
@@ -60,6 +61,11 @@ async fn create_entry(
                 u16::MAX
             ),
         ));
+    }
+    if let Some(r) =
+        crate::api::forward_if_follower(&log, &headers, "/api/v2/log/entries", &b).await?
+    {
+        return Ok(r);
     }
     match log.append(entry).await? {
         Appended::New(EntryView::V2(t)) => Ok((StatusCode::CREATED, Json(t)).into_response()),

@@ -22,8 +22,17 @@ pub enum Cmd {
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
-        #[arg(long)]
-        data_dir: PathBuf,
+        /// Where the embedded (redb) store, key and tree ID live; not used with --store.
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
+        /// Keep the log in PostgreSQL: postgres://USER@HOST:PORT[,HOST:PORT...]/DB[?target_session_attrs=read-write]
+        /// (one log per database). Several processes may serve it; one integrates at a time.
+        #[arg(long, value_name = "URL", requires = "key")]
+        store: Option<String>,
+        /// With --store: the URL the log's other processes forward writes to while this one
+        /// integrates (default: http(s)://<the address this process listens on>).
+        #[arg(long, value_name = "URL", requires = "store")]
+        advertise: Option<String>,
         /// PKCS#8 PEM log key (v1: ECDSA P-256, default <data-dir>/rekor-key.pem; v2: Ed25519,
         /// default <data-dir>/rekor-v2-key.pem; created if missing).
         #[arg(long)]
@@ -37,5 +46,10 @@ pub enum Cmd {
         api_version: u8,
         #[command(flatten)]
         tls: sigstore_lite_server::tls::TlsArgs,
+    },
+    /// Create or upgrade the schema of a log kept in PostgreSQL (also done on first start).
+    Migrate {
+        #[arg(long, value_name = "URL")]
+        store: String,
     },
 }

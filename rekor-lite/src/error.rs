@@ -26,6 +26,12 @@ pub enum Error {
     ConflictV2 { index: u64 },
     #[error("the log is shutting down")]
     Unavailable,
+    /// A log shared by several processes has no reachable integrator at the moment (its
+    /// database or the integrating process is down, or a takeover is under way).
+    #[error(
+        "the log cannot take entries at the moment (no integrator reachable: {0}); retry shortly"
+    )]
+    NoIntegrator(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -54,6 +60,7 @@ impl Error {
                 (StatusCode::CONFLICT, "entry_exists")
             }
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::NoIntegrator(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_integrator"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod error;
 pub mod log;
 pub mod metrics;
+pub mod pgstore;
 pub mod sequencer;
 pub mod store;
 pub mod tree;
@@ -44,6 +45,11 @@ pub struct Config {
     pub origin: String,
     /// 1: Rekor v1 API; 2: Rekor v2 (rekor-tiles) API.
     pub api_version: u8,
+    /// `postgres://...`: the log in PostgreSQL instead of `data_dir` (see [`pgstore`]).
+    pub store: Option<String>,
+    /// With a PostgreSQL store: the URL other processes of the log forward writes to while this
+    /// one integrates.
+    pub advertise: Option<String>,
 }
 
 impl Config {
@@ -54,6 +60,8 @@ impl Config {
             key: None,
             origin: origin.to_string(),
             api_version: 1,
+            store: None,
+            advertise: None,
         }
     }
 
@@ -122,6 +130,9 @@ pub const WATERMARK: &str = "signed-size";
 /// Refuses a store that is missing, empty or smaller than a tree the log committed before.
 /// Must be called inside a tokio runtime.
 pub fn open(cfg: &Config) -> Result<Log, Error> {
+    if let Some(url) = &cfg.store {
+        return open_postgres(cfg, url);
+    }
     sigstore_lite_server::create_private_dir(&cfg.data_dir)
         .map_err(|e| io_err("cannot create", &cfg.data_dir, e))?;
     // A log's identity (key, tree ID, recorded size) without its store is a log whose entries
@@ -194,6 +205,85 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
     )
     .map_err(|e| io_err("cannot restrict", &store_path, e))?;
     Log::open_with_watermark(Arc::new(store), key, log::system_clock(), Some(watermark))
+}
+
+/// Opens the log kept in PostgreSQL at `url`. The key must be given (every process of the log
+/// signs with the same one) and is checked against the identity the database records; nothing is
+/// written to local disk.
+fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
+    let path = cfg.key.as_ref().ok_or_else(|| {
+        Error::Internal(
+            "a log on PostgreSQL needs --key FILE: every process of the log signs with the same key"
+                .into(),
+        )
+    })?;
+    let pem = std::fs::read_to_string(path).map_err(|e| io_err("cannot read", path, e))?;
+    let bad_key = |e: sigstore_lite_core::keys::KeyError| {
+        Error::Internal(format!("log key {}: {e}", path.display()))
+    };
+    let (key, identity) = match cfg.api_version {
+        1 => {
+            let signer = Signer::from_pkcs8_pem(&pem).map_err(bad_key)?;
+            let id = pgstore::Identity {
+                api_version: 1,
+                origin: cfg.origin.clone(),
+                key_id: hex::encode(signer.public_key().key_id()),
+            };
+            (Some(signer), id)
+        }
+        2 => {
+            let signer = Ed25519Signer::from_pkcs8_pem(&pem).map_err(bad_key)?;
+            let id = pgstore::Identity {
+                api_version: 2,
+                origin: cfg.origin.clone(),
+                key_id: hex::encode(sigstore_lite_core::note::c2sp_key_hash(
+                    &cfg.origin,
+                    signer.public_key(),
+                )),
+            };
+            let store = Arc::new(pgstore::PgStore::open(url, &id)?);
+            let log = Log::open_with_watermark(
+                store.clone(),
+                LogKey::V2 {
+                    signer,
+                    origin: cfg.origin.clone(),
+                },
+                log::system_clock(),
+                None,
+            )?;
+            store.start_lease(advertise(cfg)?);
+            return Ok(log);
+        }
+        v => {
+            return Err(Error::Internal(format!(
+                "API version {v} is not served (1 or 2)"
+            )))
+        }
+    };
+    let store = Arc::new(pgstore::PgStore::open(url, &identity)?);
+    let log = Log::open_with_watermark(
+        store.clone(),
+        LogKey::V1 {
+            signer: key.expect("v1 key"),
+            id: LogIdentity {
+                tree_id: store.tree_id(),
+                key_name: cfg.origin.clone(),
+            },
+        },
+        log::system_clock(),
+        None,
+    )?;
+    store.start_lease(advertise(cfg)?);
+    Ok(log)
+}
+
+fn advertise(cfg: &Config) -> Result<String, Error> {
+    cfg.advertise.clone().ok_or_else(|| {
+        Error::Internal(
+            "a log on PostgreSQL needs the URL other processes reach this one at (--advertise)"
+                .into(),
+        )
+    })
 }
 
 /// Serves `log` on `listener` until `shutdown` resolves.

@@ -132,7 +132,19 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// The latest signed checkpoint. A shared store's is read from the store (another process
+    /// may have integrated since); the one remembered is kept when the store cannot be read.
     pub(crate) fn latest(&self) -> Arc<SignedCheckpoint> {
+        if self.store.is_shared() {
+            if let Ok(Some(note)) = self.store.checkpoint() {
+                if let Ok(cp) = SignedCheckpoint::parse(note) {
+                    let mut l = self.latest.write().expect("lock");
+                    if cp.size >= l.size {
+                        *l = Arc::new(cp);
+                    }
+                }
+            }
+        }
         Arc::clone(&self.latest.read().expect("lock"))
     }
 }
@@ -325,10 +337,18 @@ impl Log {
                     new_size: 0,
                     checkpoint: cp.note.clone(),
                 })?;
-                cp
+                match store.checkpoint()? {
+                    // Another process of a shared log may have written it first (or more).
+                    Some(note) if store.is_shared() => SignedCheckpoint::parse(note)?,
+                    _ => cp,
+                }
             }
         };
-        let size = store.tree_size()?;
+        let size = if store.is_shared() {
+            latest.size
+        } else {
+            store.tree_size()?
+        };
         if size != latest.size {
             return Err(Error::Internal(format!(
                 "store holds {size} entries but its checkpoint says {}",
@@ -381,6 +401,26 @@ impl Log {
             .core()
             .failed
             .load(std::sync::atomic::Ordering::Relaxed)
+            && self.core().store.healthy()
+    }
+
+    /// Whether a commit failed on a store of this process alone (which may need reopening: the
+    /// binary exits so that a supervisor restarts it). A shared store's failures are not this.
+    pub fn commit_failed(&self) -> bool {
+        self.core()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops integrating a shared log at once (on shutdown), so that another process takes over
+    /// without waiting for the lease to run out. Appends after this get 503 or are forwarded.
+    pub fn release(&self) {
+        self.core().store.release();
+    }
+
+    /// Who integrates this log (always this process, unless the store is shared).
+    pub fn role(&self) -> crate::store::Role {
+        self.core().store.role()
     }
 
     /// Whether this is a Rekor v2 log.

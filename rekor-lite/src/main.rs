@@ -12,14 +12,32 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
-    let Cmd::Serve {
-        addr,
-        data_dir,
-        key,
-        origin,
-        api_version,
-        tls,
-    } = Cli::parse().cmd;
+    let (addr, data_dir, store, advertise, key, origin, api_version, tls) = match Cli::parse().cmd {
+        Cmd::Migrate { store } => {
+            let v = rekor_lite::pgstore::migrate(&store).map_err(|e| anyhow::anyhow!(e.0))?;
+            println!("rekor-lite: schema version {v} ready");
+            return Ok(());
+        }
+        Cmd::Serve {
+            addr,
+            data_dir,
+            store,
+            advertise,
+            key,
+            origin,
+            api_version,
+            tls,
+        } => (
+            addr,
+            data_dir,
+            store,
+            advertise,
+            key,
+            origin,
+            api_version,
+            tls,
+        ),
+    };
     let tls_config = match tls.load() {
         Ok(t) => t,
         Err(e) => {
@@ -27,11 +45,25 @@ async fn run() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
+    // Listen first: a log shared through PostgreSQL advertises the address it got.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let where_ = match (&store, &data_dir) {
+        (Some(_), _) => "the database".to_string(),
+        (None, Some(d)) => d.display().to_string(),
+        (None, None) => unreachable!("clap requires --data-dir or --store"),
+    };
     let cfg = rekor_lite::Config {
-        data_dir,
+        data_dir: data_dir.unwrap_or_default(),
         key,
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
         api_version,
+        advertise: store
+            .as_ref()
+            .map(|_| advertise.unwrap_or_else(|| format!("{}://{local}", tls.scheme()))),
+        store,
     };
     let log = match rekor_lite::open(&cfg) {
         Ok(l) => l,
@@ -39,37 +71,35 @@ async fn run() -> anyhow::Result<()> {
             // One sentence (a forked or lost store must stop the log, loudly and clearly).
             eprintln!(
                 "rekor-lite: cannot open the log in {}: {}",
-                printable(&cfg.data_dir.display().to_string()),
+                printable(&where_),
                 printable(&e.to_string())
             );
             std::process::exit(1);
         }
     };
-    // A failed commit may leave the store needing a reopen: exit, so that a supervisor
-    // restarts the log (which then checks the store against its recorded size).
+    // A failed commit may leave the embedded store needing a reopen: exit, so that a supervisor
+    // restarts the log (which then checks the store against its recorded size). A log in
+    // PostgreSQL reconnects by itself instead.
     let watched = log.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            if !watched.is_healthy() {
+            if watched.commit_failed() {
                 eprintln!("rekor-lite: a commit failed; exiting so that the log is restarted on a reopened store");
                 std::process::exit(70);
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
     // One plain line on stdout for scripts and tests (the address is useful with port 0).
     println!("rekor-lite listening on {}://{local}", tls.scheme());
     tracing::info!(addr = %local, origin = log.origin(), log_id = log.log_id_hex(), "rekor-lite serving");
     rekor_lite::serve_on(
         listener,
-        log,
+        log.clone(),
         tls_config,
         sigstore_lite_server::shutdown_signal(),
     )
     .await?;
+    log.release();
     Ok(())
 }

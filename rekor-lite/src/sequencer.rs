@@ -63,6 +63,28 @@ enum Outcome {
 /// new tree size (unchanged if the commit failed).
 fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     let store = &*core.store;
+    // A shared store: integrate only while holding the lease, from the size the database holds
+    // (another process may have integrated since this one last did).
+    let size = if store.is_shared() {
+        let now_size = match store.role() {
+            crate::store::Role::Integrator => store.tree_size().map_err(|e| e.0),
+            crate::store::Role::Follower { leader_url } => {
+                Err(format!("the integrator is now {leader_url}"))
+            }
+            crate::store::Role::NoIntegrator => Err("no process holds the lease".into()),
+        };
+        match now_size {
+            Ok(n) => n,
+            Err(why) => {
+                for p in batch {
+                    let _ = p.reply.send(Err(Error::NoIntegrator(why.clone())));
+                }
+                return size;
+            }
+        }
+    } else {
+        size
+    };
     let now = unix_seconds((core.clock)());
     let mut tb = TreeBuilder::new(store, size);
     let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
@@ -114,6 +136,16 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     match result {
         Err(e) => {
             tracing::error!(error = %e, "batch not committed");
+            if store.is_shared() {
+                // Nothing was committed (the transaction rolled back, or the fence refused it):
+                // the database decides what holds; the next batch starts from what it holds.
+                for p in batch {
+                    let _ = p.reply.send(Err(Error::NoIntegrator(
+                        "the batch was not committed".into(),
+                    )));
+                }
+                return size;
+            }
             core.failed
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             for p in batch {

@@ -91,6 +91,34 @@ pub trait Store: Send + Sync + 'static {
     fn checkpoint(&self) -> Result<Option<String>, StoreError>;
     /// Writes the batch atomically; durable when this returns `Ok`.
     fn append(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Who integrates: a store of one process always does; a shared store ([`crate::pgstore`])
+    /// only while it holds the lease.
+    fn role(&self) -> Role {
+        Role::Integrator
+    }
+    /// Whether other processes write the same log (the committed size and checkpoint must then
+    /// be read from the store, not remembered).
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Whether the store can serve now (a shared store: its database answers).
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// A process leaving a shared log gives up integrating at once (so that another takes over
+    /// without waiting for the lease to run out).
+    fn release(&self) {}
+}
+
+/// Who integrates a log, seen from one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// This process sequences, builds the tree and signs checkpoints.
+    Integrator,
+    /// Another process does: writes are forwarded to it.
+    Follower { leader_url: String },
+    /// Nobody holds the lease yet (or the database cannot be reached): writes get 503.
+    NoIntegrator,
 }
 
 /// Adapts a [`Store`] to tlog_tiles' hash reader.

@@ -2,6 +2,8 @@
 //! the real binary.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::Path;
 
 /// `rekor_lite::open`, waiting while a stopped server still holds the store: its last
