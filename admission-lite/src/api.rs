@@ -74,7 +74,10 @@ async fn handle(s: Arc<AppState>, body: Body, mutate: bool) -> Response {
     };
     let d = s.webhook.decide(&rv, mutate, now()).await;
     if !d.allowed {
-        tracing::info!(uid = %rv.uid, kind = %rv.kind, message = %d.message, "denied");
+        // The message names images as the Pod wrote them: escaped, so that one cannot forge
+        // log lines.
+        use sigstore_lite_core::text::printable;
+        tracing::info!(uid = %printable(&rv.uid), kind = %printable(&rv.kind), message = %printable(&d.message), "denied");
     }
     s.latency.observe(started.elapsed().as_secs_f64());
     Json(review::response(&rv.uid, &d)).into_response()

@@ -196,7 +196,14 @@ fn documents(text: &str) -> Vec<String> {
     let mut docs = vec![String::new()];
     for line in text.lines() {
         if line == "---" || line.starts_with("--- ") {
-            docs.push(String::new());
+            // A document may start on the separator's line (`--- {apiVersion: ...}`).
+            let rest = line.strip_prefix("---").unwrap_or("").trim_start();
+            let mut d = String::new();
+            if !rest.is_empty() {
+                d.push_str(rest);
+                d.push('\n');
+            }
+            docs.push(d);
         } else {
             let d = docs.last_mut().expect("one document");
             d.push_str(line);
@@ -408,8 +415,12 @@ fn identity(
     subject_re: Option<&str>,
     field: &str,
 ) -> Result<Identity, String> {
-    let m = |exact: Option<&str>, re: Option<&str>, what: &str| match (exact, re) {
+    let m = |exact: Option<&str>, re: Option<&str>, what: &str| {
+        match (exact, re) {
         (Some(e), None) if !e.is_empty() => Ok(Matcher::exact(e)),
+        (None, Some(r)) if r.trim().is_empty() => Err(format!(
+            "{field}.{what}RegExp: an empty regular expression matches every {what}; write the {what}s this policy trusts"
+        )),
         (None, Some(r)) => Matcher::regex_unanchored(r).map_err(|e| {
             format!(
                 "{field}.{what}RegExp: {r:?} is not a regular expression: {}",
@@ -418,6 +429,7 @@ fn identity(
         }),
         (Some(_), Some(_)) => Err(format!("{field}: give {what} or {what}RegExp, not both")),
         _ => Err(format!("{field}: {what} or {what}RegExp is required")),
+    }
     };
     Ok(Identity {
         issuer: m(issuer, issuer_re, "issuer")?,
@@ -905,6 +917,18 @@ fn kyverno_match(m: &KMatch, f: &str) -> Result<KindsAndNamespaces, String> {
             "use one resource filter or any",
         ));
     }
+    // One namespace list for the whole rule: filters that scope kinds to different namespaces
+    // cannot be merged into one (that would check one kind in the other's namespaces only).
+    if filters.len() > 1
+        && filters
+            .windows(2)
+            .any(|w| w[0].namespaces != w[1].namespaces)
+    {
+        return Err(unsupported(
+            &format!("{f}: resource filters with different namespaces"),
+            "write one rule per set of namespaces",
+        ));
+    }
     let mut kinds = Vec::new();
     let mut namespaces: Option<Vec<String>> = None;
     for r in filters {
@@ -913,6 +937,12 @@ fn kyverno_match(m: &KMatch, f: &str) -> Result<KindsAndNamespaces, String> {
             kinds.push(k.rsplit('/').next().unwrap_or(k).to_string());
         }
         if let Some(ns) = &r.namespaces {
+            if let Some(n) = ns.iter().find(|n| n.contains(['*', '?'])) {
+                return Err(unsupported(
+                    &format!("{f}: the namespace pattern {n:?}"),
+                    "name each namespace (wildcards are not matched here)",
+                ));
+            }
             if ns.is_empty() || ns.iter().any(|n| n.trim().is_empty()) {
                 return Err(format!(
                     "{f}: an empty namespace list or name matches no object; leave namespaces out to cover all"
@@ -1219,6 +1249,11 @@ impl Condition {
             .search(predicate)
             .map_err(|e| format!("{}: {e}", self.key))?;
         let found: Json = serde_json::to_value(&*found).unwrap_or(Json::Null);
+        // A key the predicate does not have is an error (as Kyverno cannot substitute it), never
+        // a value that makes the negative operators hold.
+        if found.is_null() {
+            return Err(format!("{}: the predicate has no such key", self.key));
+        }
         let as_list = |v: &Json| match v {
             Json::Array(a) => a.clone(),
             other => vec![other.clone()],

@@ -597,7 +597,12 @@ pub async fn tree(reg: &Registry, image: &str) -> Result<Vec<String>, Error> {
             "No Supply Chain Security Related Artifacts found for image {image},\n start creating one with simply running$ cosign sign <img>"
         )]);
     }
-    Ok(out)
+    // Digests, predicate types and artifact types come from the registry: escaped for the
+    // terminal.
+    Ok(out
+        .into_iter()
+        .map(|l| sigstore_lite_core::text::printable(&l).into_owned())
+        .collect())
 }
 
 /// What `download signature` and `download attestation` print, one JSON document per line.

@@ -74,6 +74,12 @@ pub async fn fulcio_certificate(
             service: "Fulcio",
             reason: "no certificate chain in the answer".into(),
         })?;
+    if chain.is_empty() {
+        return Err(Error::BadResponse {
+            service: "Fulcio",
+            reason: "the certificate chain in the answer is empty".into(),
+        });
+    }
     chain
         .iter()
         .map(|c| {

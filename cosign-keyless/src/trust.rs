@@ -38,9 +38,21 @@ fn pick(services: &[sigstore_lite_core::trust::Service], version: u32, now: i64)
         .iter()
         .filter(|s| s.major_api_version == version)
         .filter(|s| {
-            let from = s.valid_for.start.as_deref().and_then(parse_rfc3339);
-            let to = s.valid_for.end.as_deref().and_then(parse_rfc3339);
-            from.is_none_or(|f| f <= now) && to.is_none_or(|t| now <= t)
+            // A bound that is present but unreadable makes the service unusable, never
+            // unbounded (a retired service must not stay selectable).
+            let bound = |t: Option<&str>| match t {
+                None => Some(None),
+                Some(t) => parse_rfc3339(t).map(Some),
+            };
+            match (
+                bound(s.valid_for.start.as_deref()),
+                bound(s.valid_for.end.as_deref()),
+            ) {
+                (Some(from), Some(to)) => {
+                    from.is_none_or(|f| f <= now) && to.is_none_or(|t| now <= t)
+                }
+                _ => false,
+            }
         })
         .max_by_key(|s| {
             s.valid_for

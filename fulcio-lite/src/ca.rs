@@ -29,14 +29,18 @@ fn oid(n: u32) -> Vec<u64> {
     v
 }
 
-/// DER UTF8String.
+/// DER UTF8String (definite length in as many bytes as it takes: a claim is never truncated).
 fn utf8_der(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut v = vec![0x0c];
     match b.len() {
         n if n < 0x80 => v.push(n as u8),
-        n if n < 0x100 => v.extend_from_slice(&[0x81, n as u8]),
-        n => v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        n => {
+            let len = (n as u64).to_be_bytes();
+            let skip = len.iter().take_while(|&&x| x == 0).count();
+            v.push(0x80 | (8 - skip) as u8);
+            v.extend_from_slice(&len[skip..]);
+        }
     }
     v.extend_from_slice(b);
     v

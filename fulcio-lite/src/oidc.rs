@@ -346,15 +346,15 @@ fn check_claims(claims: &Map<String, Value>, cfg: &IssuerConfig, now: i64) -> Re
         }
     };
     let exp = time("exp")?.ok_or(Error::MissingValidity("exp"))?;
-    if exp + LEEWAY_SECS < now {
+    if exp.saturating_add(LEEWAY_SECS) < now {
         return Err(Error::TokenExpired);
     }
     let iat = time("iat")?.ok_or(Error::MissingValidity("iat"))?;
-    if iat > now + LEEWAY_SECS {
+    if iat > now.saturating_add(LEEWAY_SECS) {
         return Err(Error::TokenNotYetValid);
     }
     if let Some(nbf) = time("nbf")? {
-        if nbf > now + LEEWAY_SECS {
+        if nbf > now.saturating_add(LEEWAY_SECS) {
             return Err(Error::TokenNotYetValid);
         }
     }

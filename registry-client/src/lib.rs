@@ -87,7 +87,7 @@ impl Reference {
                 if !domain_ok(r) {
                     return Err(bad());
                 }
-                (r.to_string(), p.to_string())
+                (normalize_registry(r), p.to_string())
             }
             Some(_) => ("docker.io".to_string(), name.to_string()),
             None => ("docker.io".to_string(), format!("library/{name}")),
@@ -95,6 +95,13 @@ impl Reference {
         if !repository.split('/').all(path_component_ok) {
             return Err(bad());
         }
+        // Docker Hub's official images: `docker.io/nginx` is `docker.io/library/nginx`, as the
+        // kubelet pulls it (so that a policy on one spelling covers the other).
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_string())
         } else {
@@ -132,6 +139,18 @@ impl std::fmt::Display for Reference {
             write!(f, "@{d}")?;
         }
         Ok(())
+    }
+}
+
+/// The registry as the kubelet and containerd reach it: host names are case-insensitive, 443 is
+/// HTTPS's port, and `index.docker.io` is Docker Hub (`docker.io`). One spelling per registry,
+/// so that image policies match however a Pod writes the name.
+fn normalize_registry(r: &str) -> String {
+    let r = r.to_ascii_lowercase();
+    let r = r.strip_suffix(":443").map(str::to_string).unwrap_or(r);
+    match r.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        _ => r,
     }
 }
 
@@ -213,6 +232,36 @@ fn domain_ok(d: &str) -> bool {
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         })
+}
+
+/// The largest manifest read (distribution's own limit is 4 MiB).
+pub const MAX_MANIFEST: usize = 4 << 20;
+/// The largest blob read into memory (configs, signature and attestation layers); image layers
+/// are streamed with [`Registry::blob_to`] instead.
+pub const MAX_BLOB_IN_MEMORY: usize = 64 << 20;
+
+/// A response body of at most `limit` bytes: a hostile registry cannot exhaust memory.
+async fn body_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let too_big = || Error::Registry(format!("{what} is larger than the {limit}-byte limit"));
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::Registry(e.to_string()))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(too_big());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// `sha256:<hex>` of bytes.
@@ -331,8 +380,16 @@ impl Registry {
     }
 
     fn base(&self, r: &Reference) -> String {
-        let host = r.registry.split(':').next().unwrap_or("");
-        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.");
+        let host = match r.registry.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => r.registry.split(':').next().unwrap_or(""),
+        };
+        // Plain HTTP only for a loopback address (an IP, not a name that merely starts with
+        // "127."), or when asked for.
+        let local = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         let scheme = if local || self.insecure {
             "http"
         } else {
@@ -401,7 +458,9 @@ impl Registry {
             b
         };
         let net = |e: reqwest::Error| Error::Registry(format!("cannot reach {}: {e}", r.registry));
-        let cached = self.tokens.lock().expect("lock").get(&scope).cloned();
+        // Tokens and credentials are per registry: a token for one must never reach another.
+        let cache_key = format!("{} {scope}", r.registry);
+        let cached = self.tokens.lock().expect("lock").get(&cache_key).cloned();
         let resp = build(cached.clone()).send().await.map_err(net)?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -449,7 +508,7 @@ impl Registry {
         self.tokens
             .lock()
             .expect("lock")
-            .insert(scope, auth.clone());
+            .insert(cache_key, auth.clone());
         build(Some(auth)).send().await.map_err(net)
     }
 
@@ -483,11 +542,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .unwrap_or(OCI_MANIFEST)
             .to_string();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Registry(e.to_string()))?
-            .to_vec();
+        let body = body_limited(resp, MAX_MANIFEST, "the manifest").await?;
         let d = digest_of(&body);
         if reference.starts_with("sha256:") && d != reference {
             return Err(Error::Registry(format!(
@@ -516,11 +571,7 @@ impl Registry {
         if !resp.status().is_success() {
             return Err(Error::Registry(format!("GET {url}: {}", resp.status())));
         }
-        let b = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Registry(e.to_string()))?
-            .to_vec();
+        let b = body_limited(resp, MAX_BLOB_IN_MEMORY, "the blob").await?;
         if digest_of(&b) != digest {
             return Err(Error::Registry(format!(
                 "blob {digest} does not match its digest"
@@ -814,6 +865,27 @@ mod tests {
         ] {
             let ok = ok.replace("sha256:aaaa", &format!("sha256:{d}"));
             assert!(Reference::parse(&ok).is_ok(), "{ok} should parse");
+        }
+        // One spelling per image: the kubelet's normalisation (issue 24 audit: a policy on
+        // docker.io/library/* must cover every way of writing the same image).
+        for (written, normal) in [
+            ("nginx:1.27", "docker.io/library/nginx:1.27"),
+            ("docker.io/nginx:1.27", "docker.io/library/nginx:1.27"),
+            (
+                "index.docker.io/library/nginx:1.27",
+                "docker.io/library/nginx:1.27",
+            ),
+            ("index.docker.io/nginx:1.27", "docker.io/library/nginx:1.27"),
+            ("GHCR.IO/org/app:v1", "ghcr.io/org/app:v1"),
+            ("ghcr.io:443/org/app:v1", "ghcr.io/org/app:v1"),
+            ("ghcr.io:5000/org/app:v1", "ghcr.io:5000/org/app:v1"),
+            ("docker.io/org/app:v1", "docker.io/org/app:v1"),
+        ] {
+            assert_eq!(
+                Reference::parse(written).unwrap().to_string(),
+                normal,
+                "{written}"
+            );
         }
         let upper = format!("x@sha256:{}", "A".repeat(64));
         let long = format!("h.io/{}", "a".repeat(256));

@@ -62,6 +62,7 @@ pub(crate) async fn forward_if_follower(
         crate::store::Role::NoIntegrator => {
             return Err(Error::NoIntegrator("no process holds the lease".into()))
         }
+        crate::store::Role::ReadOnly => return Err(Error::ReadOnly),
         crate::store::Role::Follower { leader_url } => leader_url,
     };
     if headers.contains_key(FORWARDED) {
@@ -193,6 +194,10 @@ fn parse_uuid(log: &Log, s: &str) -> Result<[u8; 32], Error> {
             format!("{s:?} is not a 64-hex entry UUID or an 80-hex entry ID"),
         )
     };
+    // Hex only, before any byte offset is taken (a multi-byte character must not reach a slice).
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
     let hex_part = match s.len() {
         64 => s,
         80 => {
@@ -438,6 +443,7 @@ pub(crate) async fn healthz(State(log): State<Log>) -> Response {
             crate::store::Role::Integrator => "integrator",
             crate::store::Role::Follower { .. } => "follower",
             crate::store::Role::NoIntegrator => "no_integrator",
+            crate::store::Role::ReadOnly => "read_only",
         };
         Json(json!({"status": "SERVING", "role": role})).into_response()
     } else {

@@ -17,6 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start
 pub enum Cmd {
     /// Serve the log over HTTP.
     Serve {
@@ -33,6 +34,17 @@ pub enum Cmd {
         /// integrates (default: http(s)://<the address this process listens on>).
         #[arg(long, value_name = "URL", requires = "store")]
         advertise: Option<String>,
+        /// With --store: the database password, read from this file (a mounted Secret) rather
+        /// than written into the connection string.
+        #[arg(long, value_name = "FILE", requires = "store")]
+        store_password_file: Option<PathBuf>,
+        /// With --store: the PostgreSQL schema the log lives in, created if missing (default:
+        /// the connection's search_path; one log per database or per schema).
+        #[arg(long, value_name = "NAME", requires = "store")]
+        schema: Option<String>,
+        /// With --store: serve reads only (a read replica; SELECT rights suffice). Writes get 405.
+        #[arg(long, requires = "store")]
+        read_only: bool,
         /// PKCS#8 PEM log key (v1: ECDSA P-256, default <data-dir>/rekor-key.pem; v2: Ed25519,
         /// default <data-dir>/rekor-v2-key.pem; created if missing).
         #[arg(long)]

@@ -32,6 +32,8 @@ pub enum Error {
         "the log cannot take entries at the moment (no integrator reachable: {0}); retry shortly"
     )]
     NoIntegrator(String),
+    #[error("this log server is read-only: send entries to a writing one")]
+    ReadOnly,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -61,6 +63,7 @@ impl Error {
             }
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::NoIntegrator(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_integrator"),
+            Error::ReadOnly => (StatusCode::METHOD_NOT_ALLOWED, "read_only"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

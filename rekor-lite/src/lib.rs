@@ -50,6 +50,12 @@ pub struct Config {
     /// With a PostgreSQL store: the URL other processes of the log forward writes to while this
     /// one integrates.
     pub advertise: Option<String>,
+    /// With a PostgreSQL store: serve reads only (a read replica; SELECT rights suffice).
+    pub read_only: bool,
+    /// With a PostgreSQL store: the database password, when not in the URL.
+    pub store_password: Option<String>,
+    /// With a PostgreSQL store: the schema the log lives in (default: the connection's).
+    pub schema: Option<String>,
 }
 
 impl Config {
@@ -62,6 +68,9 @@ impl Config {
             api_version: 1,
             store: None,
             advertise: None,
+            read_only: false,
+            store_password: None,
+            schema: None,
         }
     }
 
@@ -207,6 +216,27 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
     Log::open_with_watermark(Arc::new(store), key, log::system_clock(), Some(watermark))
 }
 
+/// Makes the log key at `path` if there is none (ECDSA P-256 for API 1, Ed25519 for 2), 0600.
+/// For a launcher that owns its keys; a log shared by several processes is given its key.
+pub fn ensure_key(path: &Path, api_version: u8) -> Result<(), Error> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(d) = path.parent() {
+        sigstore_lite_server::create_private_dir(d).map_err(|e| io_err("cannot create", d, e))?;
+    }
+    let pem = match api_version {
+        1 => Signer::generate_p256()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .to_pkcs8_pem(),
+        _ => Ed25519Signer::generate()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .to_pkcs8_pem(),
+    };
+    sigstore_lite_server::write_private(path, pem.as_bytes())
+        .map_err(|e| io_err("cannot write", path, e))
+}
+
 /// Opens the log kept in PostgreSQL at `url`. The key must be given (every process of the log
 /// signs with the same one) and is checked against the identity the database records; nothing is
 /// written to local disk.
@@ -241,7 +271,7 @@ fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
                     signer.public_key(),
                 )),
             };
-            let store = Arc::new(pgstore::PgStore::open(url, &id)?);
+            let store = Arc::new(open_pg(url, &id, cfg)?);
             let log = Log::open_with_watermark(
                 store.clone(),
                 LogKey::V2 {
@@ -260,7 +290,7 @@ fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
             )))
         }
     };
-    let store = Arc::new(pgstore::PgStore::open(url, &identity)?);
+    let store = Arc::new(open_pg(url, &identity, cfg)?);
     let log = Log::open_with_watermark(
         store.clone(),
         LogKey::V1 {
@@ -275,6 +305,18 @@ fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
     )?;
     store.start_lease(advertise(cfg)?);
     Ok(log)
+}
+
+fn open_pg(url: &str, id: &pgstore::Identity, cfg: &Config) -> Result<pgstore::PgStore, Error> {
+    Ok(pgstore::PgStore::open_with(
+        url,
+        &pgstore::Options {
+            password: cfg.store_password.clone(),
+            schema: cfg.schema.clone(),
+            read_only: cfg.read_only,
+        },
+        id,
+    )?)
 }
 
 fn advertise(cfg: &Config) -> Result<String, Error> {

@@ -213,6 +213,8 @@ impl Drop for Inner {
         if let Some(t) = self.sequencer.take() {
             let _ = t.join();
         }
+        // A log shared through PostgreSQL: the last handle gone, this process leaves the lease.
+        self.core.store.release();
     }
 }
 

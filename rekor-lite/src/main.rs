@@ -12,31 +12,32 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     sigstore_lite_server::init_tracing();
-    let (addr, data_dir, store, advertise, key, origin, api_version, tls) = match Cli::parse().cmd {
+    match Cli::parse().cmd {
         Cmd::Migrate { store } => {
             let v = rekor_lite::pgstore::migrate(&store).map_err(|e| anyhow::anyhow!(e.0))?;
             println!("rekor-lite: schema version {v} ready");
-            return Ok(());
+            Ok(())
         }
-        Cmd::Serve {
-            addr,
-            data_dir,
-            store,
-            advertise,
-            key,
-            origin,
-            api_version,
-            tls,
-        } => (
-            addr,
-            data_dir,
-            store,
-            advertise,
-            key,
-            origin,
-            api_version,
-            tls,
-        ),
+        serve => serve_log(serve).await,
+    }
+}
+
+async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
+    let Cmd::Serve {
+        addr,
+        data_dir,
+        store,
+        advertise,
+        read_only,
+        store_password_file: password_file,
+        schema,
+        key,
+        origin,
+        api_version,
+        tls,
+    } = cmd
+    else {
+        unreachable!("run() handles the other commands")
     };
     let tls_config = match tls.load() {
         Ok(t) => t,
@@ -55,11 +56,23 @@ async fn run() -> anyhow::Result<()> {
         (None, Some(d)) => d.display().to_string(),
         (None, None) => unreachable!("clap requires --data-dir or --store"),
     };
+    let store_password = match &password_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the database password in {}", p.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
+        None => None,
+    };
     let cfg = rekor_lite::Config {
         data_dir: data_dir.unwrap_or_default(),
         key,
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
         api_version,
+        read_only,
+        store_password,
+        schema,
         advertise: store
             .as_ref()
             .map(|_| advertise.unwrap_or_else(|| format!("{}://{local}", tls.scheme()))),

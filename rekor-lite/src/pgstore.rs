@@ -96,6 +96,17 @@ pub struct Identity {
     pub key_id: String,
 }
 
+/// How a process reaches its log in the database.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The password, when not in the URL (read from a file: a mounted Secret).
+    pub password: Option<String>,
+    /// A PostgreSQL schema of the log's own (created if missing): several logs in one database.
+    pub schema: Option<String>,
+    /// Reads only: no migration, no lease, no writes.
+    pub read_only: bool,
+}
+
 /// Creates or upgrades the schema; refuses a database written by a newer rekor-lite.
 pub fn migrate(url: &str) -> Result<i32, StoreError> {
     let cfg = config(url)?;
@@ -192,12 +203,20 @@ struct Shared {
     reachable: AtomicBool,
     /// Set when this process leaves the log: it takes no lease any more.
     leaving: AtomicBool,
+    /// Serves reads only: never takes the lease, never writes.
+    read_only: bool,
 }
+
+/// Stored hashes kept in memory (immutable once committed): about 40 bytes each.
+const HASH_CACHE_ENTRIES: usize = 1 << 20;
 
 /// The PostgreSQL store.
 pub struct PgStore {
     jobs: Mutex<std::sync::mpsc::Sender<Job>>,
     shared: Arc<Shared>,
+    /// Committed stored hashes never change: the tree's right edge and the proofs of recent
+    /// entries are read from here instead of the database.
+    hashes: Mutex<std::collections::HashMap<u64, Hash>>,
     holder: String,
     tree_id: i64,
 }
@@ -206,14 +225,62 @@ impl PgStore {
     /// Connects, migrates, and checks (or, on first start, records) the log's identity. Returns
     /// the store with the log's tree ID.
     pub fn open(url: &str, id: &Identity) -> Result<PgStore, StoreError> {
-        let cfg = config(url)?;
+        Self::open_with(url, &Options::default(), id)
+    }
+
+    /// Opens an existing log to serve reads only (a read replica, or a frontend with SELECT
+    /// rights alone): no migration, no identity written, no lease taken.
+    pub fn open_read_only(url: &str, id: &Identity) -> Result<PgStore, StoreError> {
+        Self::open_with(
+            url,
+            &Options {
+                read_only: true,
+                ..Options::default()
+            },
+            id,
+        )
+    }
+
+    /// [`PgStore::open`] with options: a password kept out of the URL, a schema of its own (so
+    /// that several logs share a database), read-only or not.
+    pub fn open_with(url: &str, opts: &Options, id: &Identity) -> Result<PgStore, StoreError> {
+        let mut cfg = config(url)?;
+        if let Some(p) = &opts.password {
+            cfg.password(p);
+        }
+        if let Some(schema) = &opts.schema {
+            let ok = schema.len() <= 63
+                && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && schema
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+            if !ok {
+                return Err(StoreError(format!(
+                    "{schema:?} is not a schema name this log uses ([a-z_][a-z0-9_]*, at most 63 characters)"
+                )));
+            }
+            if !opts.read_only {
+                let cfg = cfg.clone();
+                let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                std::thread::spawn(move || connect(&cfg)?.batch_execute(&create).map_err(pg))
+                    .join()
+                    .map_err(|_| StoreError("the database connection thread panicked".into()))??;
+            }
+            let existing = cfg.get_options().unwrap_or("").to_string();
+            cfg.options(&format!("{existing} -c search_path={schema}"));
+        }
+        let read_only = opts.read_only;
         // The synchronous client runs its own runtime: never on an async runtime's thread.
         let (c, tree_id) = {
             let (cfg, id) = (cfg.clone(), id.clone());
             std::thread::spawn(move || -> Result<(Client, i64), StoreError> {
                 let mut c = connect(&cfg)?;
-                migrate_with(&mut c)?;
-                let tree_id = check_identity(&mut c, &id)?;
+                let tree_id = if read_only {
+                    read_identity(&mut c, &id)?
+                } else {
+                    migrate_with(&mut c)?;
+                    check_identity(&mut c, &id)?
+                };
                 Ok((c, tree_id))
             })
             .join()
@@ -226,6 +293,7 @@ impl PgStore {
             rolled_back: AtomicBool::new(false),
             reachable: AtomicBool::new(true),
             leaving: AtomicBool::new(false),
+            read_only,
         });
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -252,6 +320,7 @@ impl PgStore {
         Ok(PgStore {
             jobs: Mutex::new(tx),
             shared,
+            hashes: Mutex::new(std::collections::HashMap::new()),
             holder: hex::encode(holder),
             tree_id,
         })
@@ -265,6 +334,9 @@ impl PgStore {
     /// Starts taking part in the lease: this process integrates while it holds it, and its
     /// followers forward writes to `advertise` (its reachable URL).
     pub fn start_lease(self: &Arc<Self>, advertise: String) {
+        if self.shared.read_only {
+            return;
+        }
         let me = Arc::clone(self);
         std::thread::Builder::new()
             .name("rekor-lease".into())
@@ -276,7 +348,7 @@ impl PgStore {
         // When this process last renewed, by its own clock: it stops integrating when its lease
         // may have run out, whatever the database says later.
         let mut renewed: Option<Instant> = None;
-        loop {
+        while !self.shared.leaving.load(Ordering::SeqCst) {
             self.lease_round(&advertise, &mut renewed);
             std::thread::sleep(RENEW_EVERY);
         }
@@ -346,7 +418,7 @@ impl PgStore {
     /// Runs `f` on a pooled connection and waits for it.
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl Fn(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
         if self.shared.rolled_back.load(Ordering::SeqCst) {
             return Err(rolled_back(self.shared.max_seen.load(Ordering::SeqCst)));
@@ -354,7 +426,21 @@ impl PgStore {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let shared = Arc::clone(&self.shared);
         let job: Job = Box::new(move |conn: &mut Conn| {
-            let r = conn.get().and_then(|c| f(c).map_err(pg));
+            // A pooled connection to a database that died (or was failed over) is only found
+            // out on use: then reconnect (a multi-host URL finds the new primary) and try once
+            // more. Safe for writes too: a transaction cut off did not commit, and if its COMMIT
+            // did land, the fence refuses the retry (the tree has grown).
+            let mut r = conn.get().and_then(|c| f(c).map_err(pg));
+            if r.is_err() {
+                let lost = conn
+                    .client
+                    .as_mut()
+                    .is_none_or(|c| c.is_closed() || c.simple_query("SELECT 1").is_err());
+                if lost {
+                    conn.client = None;
+                    r = conn.get().and_then(|c| f(c).map_err(pg));
+                }
+            }
             if r.is_err() && conn.client.as_ref().is_some_and(|c| c.is_closed()) {
                 conn.client = None;
             }
@@ -399,6 +485,31 @@ fn rolled_back(seen: u64) -> StoreError {
     StoreError(format!(
         "the database holds a smaller tree than the {seen} entries this process has seen: it was restored to an older state, and serving it would fork the log; restore the newest backup"
     ))
+}
+
+/// The identity of an existing log, checked; never written (SELECT rights suffice).
+fn read_identity(c: &mut Client, id: &Identity) -> Result<i64, StoreError> {
+    let row = c
+        .query_opt(
+            "SELECT schema_version, api_version, origin, key_id, tree_id FROM rekor_meta WHERE id = 1",
+            &[],
+        )
+        .map_err(pg)?
+        .ok_or_else(|| StoreError("the database holds no log yet: start a writing rekor-lite on it first".into()))?;
+    let (schema, v, origin, key_id, tree_id): (i32, i32, String, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    if schema > SCHEMA_VERSION {
+        return Err(StoreError(format!(
+            "the database holds schema version {schema}, newer than this rekor-lite's {SCHEMA_VERSION}: upgrade rekor-lite"
+        )));
+    }
+    if v != i32::from(id.api_version) || origin != id.origin || key_id != id.key_id {
+        return Err(StoreError(format!(
+            "the database holds the Rekor v{v} log {origin:?} with key {key_id}, not the v{} log {:?} with key {}: another key, origin or API version (one log per database)",
+            id.api_version, id.origin, id.key_id
+        )));
+    }
+    Ok(tree_id)
 }
 
 fn check_identity(c: &mut Client, id: &Identity) -> Result<i64, StoreError> {
@@ -463,22 +574,55 @@ impl Store for PgStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Option<Vec<Hash>>, StoreError> {
-        let want: Vec<i64> = indexes.iter().map(|&i| i as i64).collect();
+        let mut found: std::collections::HashMap<u64, Hash> = {
+            let cache = self.hashes.lock().expect("lock");
+            indexes
+                .iter()
+                .filter_map(|i| cache.get(i).map(|h| (*i, *h)))
+                .collect()
+        };
+        let want: Vec<i64> = indexes
+            .iter()
+            .filter(|i| !found.contains_key(i))
+            .map(|&i| i as i64)
+            .collect();
+        if !want.is_empty() {
+            let rows = self.run(move |c| {
+                c.query(
+                    "SELECT idx, hash FROM rekor_hashes WHERE idx = ANY($1)",
+                    &[&want],
+                )
+            })?;
+            let mut cache = self.hashes.lock().expect("lock");
+            if cache.len() > HASH_CACHE_ENTRIES {
+                cache.clear();
+            }
+            for r in rows {
+                let h: Vec<u8> = r.get(1);
+                let h: [u8; 32] = h
+                    .try_into()
+                    .map_err(|_| StoreError("a stored hash is not 32 bytes".into()))?;
+                let i = r.get::<_, i64>(0) as u64;
+                found.insert(i, Hash(h));
+                cache.insert(i, Hash(h));
+            }
+        }
+        Ok(indexes.iter().map(|i| found.get(i).copied()).collect())
+    }
+
+    fn index_of_many(&self, leaves: &[[u8; 32]]) -> Result<Vec<Option<u64>>, StoreError> {
+        let want: Vec<Vec<u8>> = leaves.iter().map(|l| l.to_vec()).collect();
         let rows = self.run(move |c| {
             c.query(
-                "SELECT idx, hash FROM rekor_hashes WHERE idx = ANY($1)",
+                "SELECT leaf_hash, idx FROM rekor_entries WHERE leaf_hash = ANY($1)",
                 &[&want],
             )
         })?;
-        let mut found = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            let h: Vec<u8> = r.get(1);
-            let h: [u8; 32] = h
-                .try_into()
-                .map_err(|_| StoreError("a stored hash is not 32 bytes".into()))?;
-            found.insert(r.get::<_, i64>(0) as u64, Hash(h));
-        }
-        Ok(indexes.iter().map(|i| found.get(i).copied()).collect())
+        let found: std::collections::HashMap<Vec<u8>, u64> = rows
+            .iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64))
+            .collect();
+        Ok(leaves.iter().map(|l| found.get(&l[..]).copied()).collect())
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
@@ -597,6 +741,11 @@ impl Store for PgStore {
         match fenced {
             None => {
                 self.saw(b.new_size)?;
+                let mut cache = self.hashes.lock().expect("lock");
+                if cache.len() > HASH_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.extend(b.hashes.iter().copied());
                 Ok(())
             }
             Some((size, current)) => {
@@ -611,6 +760,9 @@ impl Store for PgStore {
     }
 
     fn role(&self) -> Role {
+        if self.shared.read_only {
+            return Role::ReadOnly;
+        }
         if self.shared.epoch.load(Ordering::SeqCst) != 0 {
             return Role::Integrator;
         }

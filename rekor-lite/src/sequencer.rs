@@ -72,6 +72,7 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
                 Err(format!("the integrator is now {leader_url}"))
             }
             crate::store::Role::NoIntegrator => Err("no process holds the lease".into()),
+            crate::store::Role::ReadOnly => Err("this process is read-only".into()),
         };
         match now_size {
             Ok(n) => n,
@@ -91,12 +92,15 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut entries = Vec::new();
     let result: Result<(), Error> = (|| {
-        for p in &batch {
+        // Which entries the log already holds, asked once for the whole batch.
+        let leaves: Vec<[u8; 32]> = batch.iter().map(|p| p.leaf).collect();
+        let logged = store.index_of_many(&leaves)?;
+        for (p, logged) in batch.iter().zip(logged) {
             if let Some(&i) = in_batch.get(&p.leaf) {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
             }
-            if let Some(i) = store.index_of(&p.leaf)? {
+            if let Some(i) = logged {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
             }

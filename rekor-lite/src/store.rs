@@ -85,6 +85,10 @@ pub trait Store: Send + Sync + 'static {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Option<Vec<Hash>>, StoreError>;
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
     fn index_of(&self, leaf_hash: &[u8; 32]) -> Result<Option<u64>, StoreError>;
+    /// [`Store::index_of`] for many leaves at once (one round trip for a database).
+    fn index_of_many(&self, leaves: &[[u8; 32]]) -> Result<Vec<Option<u64>>, StoreError> {
+        leaves.iter().map(|l| self.index_of(l)).collect()
+    }
     /// Entry indexes filed under a search key, ascending.
     fn search(&self, key: &str) -> Result<Vec<u64>, StoreError>;
     /// The latest signed checkpoint (note wire form).
@@ -119,6 +123,8 @@ pub enum Role {
     Follower { leader_url: String },
     /// Nobody holds the lease yet (or the database cannot be reached): writes get 503.
     NoIntegrator,
+    /// This process serves reads only (`--read-only`, a read replica): writes get 405.
+    ReadOnly,
 }
 
 /// Adapts a [`Store`] to tlog_tiles' hash reader.

@@ -18,10 +18,12 @@ mod common;
 struct Server;
 
 impl Server {
-    async fn start(dir: &Path) -> common::Server {
-        common::Server::start_with(dir, |d| {
-            rekor_lite::Config::v1(d.to_path_buf(), "127.0.0.1")
-        })
+    async fn start(dir: &Path, b: &common::Backend) -> common::Server {
+        common::Server::start_on(
+            dir,
+            |d| rekor_lite::Config::v1(d.to_path_buf(), "127.0.0.1"),
+            b,
+        )
         .await
     }
 }
@@ -120,10 +122,12 @@ fn check_entry(map: &Value, key: &PublicKey) -> (String, LogEntry) {
     (id.clone(), e)
 }
 
-#[tokio::test]
-async fn create_read_search_and_prove() {
+on_both_stores!(create_read_search_and_prove);
+
+/// Run on both stores (`create_read_search_and_prove::redb`, `create_read_search_and_prove::postgres`).
+async fn create_read_search_and_prove(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     let c = http();
 
@@ -381,10 +385,12 @@ fn dsse_proposal(signers: &[&Signer], verifiers: &[&Signer], payload: &[u8]) -> 
     )
 }
 
-#[tokio::test]
-async fn dsse_is_stored_in_canonical_form() {
+on_both_stores!(dsse_is_stored_in_canonical_form);
+
+/// Run on both stores (`dsse_is_stored_in_canonical_form::redb`, `dsse_is_stored_in_canonical_form::postgres`).
+async fn dsse_is_stored_in_canonical_form(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     let (a, b) = (
         Signer::generate_p256().unwrap(),
@@ -442,10 +448,12 @@ async fn dsse_is_stored_in_canonical_form() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_and_changes_nothing() {
+on_both_stores!(bad_input_is_refused_and_changes_nothing);
+
+/// Run on both stores (`bad_input_is_refused_and_changes_nothing::redb`, `bad_input_is_refused_and_changes_nothing::postgres`).
+async fn bad_input_is_refused_and_changes_nothing(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let c = http();
     let (k, good) = key_entry(b"x");
     let other = Signer::generate_p256().unwrap();
@@ -572,10 +580,12 @@ async fn bad_input_is_refused_and_changes_nothing() {
     srv.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_submissions_and_restart_keep_everything() {
+on_both_stores!(concurrent_submissions_and_restart_keep_everything);
+
+/// Run on both stores (`concurrent_submissions_and_restart_keep_everything::redb`, `concurrent_submissions_and_restart_keep_everything::postgres`).
+async fn concurrent_submissions_and_restart_keep_everything(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     let url = Arc::new(srv.url.clone());
     let mut tasks = Vec::new();
@@ -613,7 +623,7 @@ async fn concurrent_submissions_and_restart_keep_everything() {
     srv.stop().await;
 
     // Same directory: same key, tree ID and entries; the new checkpoint is consistent with the old.
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     assert_eq!(log_key(&srv.url).await, key);
     let after: Value = get_json(format!("{}/api/v1/log", srv.url)).await;
     assert_eq!(after["treeID"], before["treeID"]);
@@ -786,12 +796,12 @@ async fn a_lost_or_rolled_back_store_is_refused() {
             assert_eq!(r.status(), 201);
         }
     };
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), &common::Backend::Redb).await;
     append(srv.url.clone(), b"one").await;
     srv.stop().await;
     let old = dir.path().join("old.redb");
     std::fs::copy(&store, &old).unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), &common::Backend::Redb).await;
     append(srv.url.clone(), b"two").await;
     append(srv.url.clone(), b"three").await;
     let health: Value = c
@@ -840,7 +850,7 @@ async fn a_lost_or_rolled_back_store_is_refused() {
     assert!(!store.exists(), "nothing was created");
     // Restored: it serves again, with every entry.
     std::fs::write(&store, &good).unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), &common::Backend::Redb).await;
     let info: Value = c
         .get(format!("{}/api/v1/log", srv.url))
         .send()
@@ -853,12 +863,14 @@ async fn a_lost_or_rolled_back_store_is_refused() {
     srv.stop().await;
 }
 
-/// Only JSON writes (a browser's text/plain or form post needs no preflight, so a page could
-/// otherwise write entries), and JSON errors for every status.
-#[tokio::test]
-async fn non_json_posts_and_wrong_methods_get_json_errors() {
+// Only JSON writes (a browser's text/plain or form post needs no preflight, so a page could
+// otherwise write entries), and JSON errors for every status.
+on_both_stores!(non_json_posts_and_wrong_methods_get_json_errors);
+
+/// Run on both stores (`non_json_posts_and_wrong_methods_get_json_errors::redb`, `non_json_posts_and_wrong_methods_get_json_errors::postgres`).
+async fn non_json_posts_and_wrong_methods_get_json_errors(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let c = http();
     let (_, proposed) = key_entry(b"via a form");
     let body = serde_json::to_vec(&proposed).unwrap();
@@ -907,6 +919,26 @@ async fn non_json_posts_and_wrong_methods_get_json_errors() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["reason"], "bad_path");
+    // An 80-byte ID with a multi-byte character where the tree ID ends: refused, no panic.
+    let odd = format!("{}%C3%A9{}", "0".repeat(15), "0".repeat(63));
+    let r = c
+        .get(format!("{}/api/v1/log/entries/{odd}", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .post(format!("{}/api/v1/log/entries/retrieve", srv.url))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"entryUUIDs": ["{}\u00e9{}"]}}"#,
+            "0".repeat(15),
+            "0".repeat(63)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     // The method is judged before the body's type: a method a path does not take is 405 and
     // an unknown path 404, whatever Content-Type came with it (as Rekor's router answers).
     for (method, path, ct, status) in [

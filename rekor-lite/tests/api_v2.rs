@@ -25,8 +25,8 @@ mod common;
 struct Server;
 
 impl Server {
-    async fn start(dir: &Path) -> common::Server {
-        common::Server::start_with(dir, |d| rekor_lite::Config::v2(d.to_path_buf(), ORIGIN)).await
+    async fn start(dir: &Path, b: &common::Backend) -> common::Server {
+        common::Server::start_on(dir, |d| rekor_lite::Config::v2(d.to_path_buf(), ORIGIN), b).await
     }
 }
 
@@ -159,10 +159,12 @@ fn bundle_entries(mut b: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_tiles_and_checkpoints_verify() {
+on_both_stores!(entries_tiles_and_checkpoints_verify);
+
+/// Run on both stores (`entries_tiles_and_checkpoints_verify::redb`, `entries_tiles_and_checkpoints_verify::postgres`).
+async fn entries_tiles_and_checkpoints_verify(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     assert!(matches!(
         key.kind(),
@@ -285,10 +287,12 @@ async fn entries_tiles_and_checkpoints_verify() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn duplicates_bad_input_and_restart() {
+on_both_stores!(duplicates_bad_input_and_restart);
+
+/// Run on both stores (`duplicates_bad_input_and_restart::redb`, `duplicates_bad_input_and_restart::postgres`).
+async fn duplicates_bad_input_and_restart(b: &common::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     let (k, good) = request(b"first");
     let r = post(&srv.url, &good).await;
@@ -447,7 +451,7 @@ async fn duplicates_bad_input_and_restart() {
 
     // A restart keeps the key, the origin and the entries.
     srv.stop().await;
-    let srv = Server::start(dir.path()).await;
+    let srv = Server::start(dir.path(), b).await;
     assert_eq!(log_key(&srv.url).await, key);
     assert_eq!(checkpoint(&srv.url, &key).await, before);
     assert_eq!(post(&srv.url, &good).await.status(), 409);
@@ -456,13 +460,23 @@ async fn duplicates_bad_input_and_restart() {
     assert_eq!(v["logIndex"], "1");
     srv.stop().await;
 
-    // The same data directory under another origin is refused, in one sentence.
-    let e = common::open_released(&rekor_lite::Config::v2(
-        dir.path().to_path_buf(),
-        "rekor.example",
-    ))
-    .err()
-    .expect("another origin is refused");
+    // The same log under another origin is refused, in one sentence.
+    let mut other = rekor_lite::Config::v2(dir.path().to_path_buf(), "rekor.example");
+    if let common::Backend::Postgres(cluster) = b {
+        let same = rekor_lite::Config::v2(dir.path().to_path_buf(), ORIGIN);
+        let db = format!(
+            "log_{}",
+            &hex::encode(sigstore_lite_core::keys::sha256(
+                same.data_dir.to_string_lossy().as_bytes()
+            ))[..16]
+        );
+        other.store = Some(cluster.url(&db));
+        other.key = Some(dir.path().join("pg-log-key.pem"));
+        other.advertise = Some("http://127.0.0.1:1".into());
+    }
+    let e = common::open_released(&other)
+        .err()
+        .expect("another origin is refused");
     assert!(e.to_string().contains("rekor.example"), "{e}");
 }
 

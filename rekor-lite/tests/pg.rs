@@ -102,6 +102,37 @@ async fn role(url: &str) -> String {
     }
 }
 
+/// Posts `p` to the frontends in turn (from the `n`th) until it is in the log, retrying a 5xx or
+/// a dropped connection as a client would, for at most 60 s. Returns the entry when this post
+/// logged it; `None` for a 409 (an earlier attempt committed before its answer was lost).
+async fn post_until_logged(
+    c: &reqwest::Client,
+    urls: &[String],
+    p: &Value,
+    mut n: usize,
+    what: &str,
+) -> Option<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let url = &urls[n % urls.len()];
+        n += 1;
+        match c
+            .post(format!("{url}/api/v1/log/entries"))
+            .json(p)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 201 => return Some(only(&r.json().await.unwrap())),
+            Ok(r) if r.status() == 409 => return None,
+            Ok(r) if r.status().is_server_error() => {}
+            Ok(r) => panic!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(_) => {}
+        }
+        assert!(Instant::now() < deadline, "{what}: an entry never got in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the frontend has role `want`.
 async fn wait_role(url: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -275,6 +306,33 @@ async fn both_rekor_apis_run_on_postgres() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409, "duplicates survive a restart");
+    // A read replica: --read-only with a database user that may only SELECT.
+    pg.execute(
+        "v1",
+        "CREATE ROLE reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader",
+    );
+    let reader_url = url.replace("postgres://postgres@", "postgres://reader@");
+    let ro = spawn(&reader_url, &key, &["--read-only"]);
+    assert_eq!(role(&ro.url).await, "read_only");
+    assert_eq!(log_info(&ro.url).await, last);
+    let e: Value = c
+        .get(format!("{}/api/v1/log/entries/{}", ro.url, ids[2]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    check_inclusion(&only(&e).1);
+    let r = c
+        .post(format!("{}/api/v1/log/entries", ro.url))
+        .json(&proposal(b"to a replica"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "read_only");
+    drop(ro);
     // Another key on the same database is refused in one sentence.
     let other = dir.path().join("other.pem");
     std::fs::write(&other, Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
@@ -406,38 +464,16 @@ async fn two_frontends_survive_the_integrator_killed_mid_load() {
                 let art = format!("writer {w} entry {i}");
                 let p = proposal(art.as_bytes());
                 // Retry a 5xx or a dropped connection on the other frontend, as a client would.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                let mut n = w + i;
-                loop {
-                    let url = &urls[n % 2];
-                    n += 1;
-                    match c
-                        .post(format!("{url}/api/v1/log/entries"))
-                        .json(&p)
-                        .send()
-                        .await
-                    {
-                        Ok(r) if r.status() == 201 => {
-                            let (id, e) = only(&r.json().await.unwrap());
-                            let (index, size, root) = check_inclusion(&e);
-                            if killed_at.lock().unwrap().is_some() {
-                                first_after_kill
-                                    .lock()
-                                    .unwrap()
-                                    .get_or_insert(Instant::now());
-                            }
-                            acked.lock().unwrap().push((index, id, art.into_bytes()));
-                            checkpoints.lock().unwrap().push((size, root));
-                            break;
-                        }
-                        // Committed before its answer was lost: it is in the log.
-                        Ok(r) if r.status() == 409 => break,
-                        Ok(r) if r.status().is_server_error() => {}
-                        Ok(r) => panic!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-                        Err(_) => {}
+                if let Some((id, e)) = post_until_logged(&c, &urls, &p, w + i, "a writer").await {
+                    let (index, size, root) = check_inclusion(&e);
+                    if killed_at.lock().unwrap().is_some() {
+                        first_after_kill
+                            .lock()
+                            .unwrap()
+                            .get_or_insert(Instant::now());
                     }
-                    assert!(Instant::now() < deadline, "{art} never got in");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    acked.lock().unwrap().push((index, id, art.into_bytes()));
+                    checkpoints.lock().unwrap().push((size, root));
                 }
             }
         }));
@@ -654,4 +690,120 @@ async fn a_stale_integrator_cannot_commit_and_a_rolled_back_database_is_refused(
         "every operation refused"
     );
     assert!(!a.healthy());
+}
+
+/// Database failover: a primary with a synchronous standby, two frontends on a multi-host URL
+/// (`target_session_attrs=read-write`), writers running; kill -9 of the primary, promotion of
+/// the standby. The frontends reconnect by themselves, /healthz says NOT_SERVING while no
+/// database answers, and every acknowledged entry is in the promoted database's tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_fails_over_to_a_synchronous_standby_and_nothing_acknowledged_is_lost() {
+    let mut primary = Cluster::start();
+    primary.execute("postgres", "CREATE DATABASE ha");
+    let standby = primary.start_standby();
+    primary.make_standbys_synchronous();
+    primary.wait_synchronous();
+    let dir = tempfile::tempdir().unwrap();
+    let key = v1_key(dir.path());
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/ha?target_session_attrs=read-write&connect_timeout=2",
+        primary.port, standby.port
+    );
+    let a = spawn(&url, &key, &[]);
+    wait_role(&a.url, "integrator").await;
+    let b = spawn(&url, &key, &[]);
+    wait_role(&b.url, "follower").await;
+
+    let acked: Shared<(u64, String)> = Arc::default();
+    let failed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let urls = [a.url.clone(), b.url.clone()];
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (acked, urls, failed_over) = (acked.clone(), urls.clone(), failed_over.clone());
+        writers.push(tokio::spawn(async move {
+            let c = http();
+            let mut after = 0;
+            let mut i = 0;
+            // Keep writing until 10 entries went in after the failover.
+            while after < 10 {
+                let p = proposal(format!("failover writer {w} entry {i}").as_bytes());
+                i += 1;
+                if let Some((id, e)) =
+                    post_until_logged(&c, &urls, &p, w + i, "after the failover").await
+                {
+                    check_inclusion(&e);
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push((e["logIndex"].as_u64().unwrap(), id));
+                    if failed_over.load(std::sync::atomic::Ordering::SeqCst) {
+                        after += 1;
+                    }
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = acked.lock().unwrap().len();
+    primary.kill9();
+    let killed = Instant::now();
+    // No database answers: the frontends say so.
+    let mut saw_not_serving = false;
+    for _ in 0..30 {
+        if let Ok(r) = http().get(format!("{}/healthz", b.url)).send().await {
+            if r.status() == 503 {
+                saw_not_serving = r.json::<Value>().await.unwrap()["status"] == "NOT_SERVING";
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        saw_not_serving,
+        "/healthz said NOT_SERVING while no database answered"
+    );
+    standby.promote();
+    failed_over.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    eprintln!(
+        "database failover: {} entries acknowledged before the kill, {} in all; every writer had 10 more in {:?} after the kill",
+        before,
+        acked.lock().unwrap().len(),
+        killed.elapsed()
+    );
+    // Every acknowledged entry is in the promoted database, at its index.
+    let (size, root) = log_info(&a.url).await;
+    let mut indexes = HashSet::new();
+    let acked = acked.lock().unwrap().clone();
+    for (index, id) in acked.iter() {
+        assert!(indexes.insert(*index), "index {index} given twice");
+        let e: Value = http()
+            .get(format!("{}/api/v1/log/entries/{id}", b.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            e.get("code").is_none(),
+            "{id} (index {index}) lost in the failover: {e}"
+        );
+        let (_, e) = only(&e);
+        assert_eq!(
+            e["logIndex"].as_u64(),
+            Some(*index),
+            "{id} lost in the failover"
+        );
+        let (_, s, r) = check_inclusion(&e);
+        assert!(s <= size);
+        if s == size {
+            assert_eq!(r, root);
+        }
+    }
+    assert!(indexes.len() >= before + 80);
 }

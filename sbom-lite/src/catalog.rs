@@ -670,12 +670,15 @@ fn go_blob(blob: &[u8], contents: Option<&dyn Fn() -> Option<String>>) -> Vec<Pa
         let Some((n, used)) = uvarint(rest) else {
             return Vec::new();
         };
-        let n = n as usize;
-        if rest.len() < used + n {
+        // A length from the file: checked, never trusted to fit.
+        let Some(end) = usize::try_from(n).ok().and_then(|n| used.checked_add(n)) else {
             return Vec::new();
-        }
-        strings.push(&rest[used..used + n]);
-        rest = &rest[used + n..];
+        };
+        let Some(s) = rest.get(used..end) else {
+            return Vec::new();
+        };
+        strings.push(s);
+        rest = &rest[end..];
     }
     let go_version = String::from_utf8_lossy(strings[0]).into_owned();
     let mut modinfo = strings[1];
@@ -795,6 +798,23 @@ fn go_module(name: &str, version: &str) -> Package {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Go build-info blob whose string length is near u64::MAX: no overflow, no panic.
+    #[test]
+    fn hostile_go_build_info_lengths_are_refused() {
+        let mut b = GO_MAGIC.to_vec();
+        b.resize(16, 0);
+        b[14] = 8;
+        b[15] = 2;
+        b.resize(32, 0);
+        b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        b.resize(64, 0);
+        assert!(go_blob(&b, None).is_empty());
+        // A length that fits usize but not the blob.
+        let mut c = b[..32].to_vec();
+        c.extend_from_slice(&[0x80, 0x80, 0x04]);
+        assert!(go_blob(&c, None).is_empty());
+    }
 
     #[test]
     fn dpkg_stanzas_and_purls() {

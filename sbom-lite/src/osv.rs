@@ -477,7 +477,15 @@ pub fn scan(db: &Db, inv: &Inventory) -> (Vec<Match>, Vec<String>) {
                     .iter()
                     .flat_map(|r| r.events.iter().filter_map(|e| e.get("fixed").cloned()))
                     .collect();
-                fixed.sort_by(|a, b| eco.compare(a, b).unwrap_or(Ordering::Equal));
+                // A total order (sort_by may panic on one that is not): versions that parse in
+                // the ecosystem's order, then the rest by their text.
+                fixed.sort_by(|a, b| match eco.compare(a, b) {
+                    Some(o) => o,
+                    None => {
+                        let (pa, pb) = (eco.compare(a, a).is_some(), eco.compare(b, b).is_some());
+                        pb.cmp(&pa).then_with(|| a.cmp(b))
+                    }
+                });
                 fixed.dedup();
                 let m = Match {
                     target: t.clone(),

@@ -352,7 +352,14 @@ pub fn read_oci_dir(root: &Path, sq: &mut Squash, progress: bool) -> Result<Sour
         &read_small(&manifest.config.digest, "config")?,
         "the config",
     )?;
-    let b = bar(manifest.layers.iter().map(|l| l.size).sum(), progress);
+    let b = bar(
+        manifest
+            .layers
+            .iter()
+            .map(|l| l.size)
+            .fold(0, u64::saturating_add),
+        progress,
+    );
     let mut layers = Vec::new();
     for (i, l) in manifest.layers.iter().enumerate() {
         let what = format!("layer {} ({})", i + 1, l.digest);
@@ -438,7 +445,7 @@ pub fn read_docker_archive(
         .layers
         .iter()
         .filter_map(|l| entries.get(l.trim_start_matches("./")).map(|e| e.1))
-        .sum();
+        .fold(0, u64::saturating_add);
     let b = bar(total, progress);
     let mut layers = Vec::new();
     for (i, l) in m.layers.iter().enumerate() {
@@ -502,6 +509,9 @@ pub async fn read_registry(
         let d = pick(&index)
             .ok_or_else(|| Error::Source("the image index lists no manifest".into()))?;
         let d = d.digest.clone();
+        // The index names its manifest by digest; a tag or a path there would make a pinned
+        // index point at something mutable.
+        checked_digest(&d)?;
         (body, mt, digest) = reg
             .manifest(&r, &d)
             .await?
@@ -512,7 +522,14 @@ pub async fn read_registry(
         &reg.blob(&r, &manifest.config.digest).await?,
         "the image config",
     )?;
-    let b = bar(manifest.layers.iter().map(|l| l.size).sum(), progress);
+    let b = bar(
+        manifest
+            .layers
+            .iter()
+            .map(|l| l.size)
+            .fold(0, u64::saturating_add),
+        progress,
+    );
     let mut layers = Vec::new();
     for (i, l) in manifest.layers.iter().enumerate() {
         checked_digest(&l.digest)?;

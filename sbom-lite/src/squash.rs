@@ -347,22 +347,28 @@ impl Squash {
     pub fn resolve(&self, path: &str) -> Option<(String, &Entry)> {
         let mut cur = normalize(path)?;
         for _ in 0..40 {
+            // Longer than Linux's PATH_MAX is no path a program could open (and each prefix is
+            // looked up: the work is quadratic in the length).
+            if cur.len() > 4096 {
+                return None;
+            }
             if let Some(e) = self.files.get(&cur) {
                 return Some((cur, e));
             }
-            // Find the first component that is a symlink and substitute its target.
-            let parts: Vec<&str> = cur.split('/').collect();
+            // Find the first component that is a symlink and substitute its target; prefixes
+            // are slices of the path, not rebuilt.
+            let mut ends: Vec<usize> = cur.match_indices('/').map(|(i, _)| i).collect();
+            ends.push(cur.len());
             let mut replaced = None;
-            for i in 1..=parts.len() {
-                let prefix = parts[..i].join("/");
-                if let Some((_, target)) = self.links.get(&prefix) {
+            for (k, &end) in ends.iter().enumerate() {
+                if let Some((_, target)) = self.links.get(&cur[..end]) {
                     let base = if target.starts_with('/') {
                         target.clone()
                     } else {
-                        let parent = parts[..i - 1].join("/");
+                        let parent = if k == 0 { "" } else { &cur[..ends[k - 1]] };
                         format!("{parent}/{target}")
                     };
-                    let rest = parts[i..].join("/");
+                    let rest = cur.get(end + 1..).unwrap_or("");
                     replaced = Some(resolve_dots(&format!("{base}/{rest}")));
                     break;
                 }
@@ -399,6 +405,10 @@ pub fn catalogue(sq: &Squash) -> (Option<Distro>, Vec<Package>, Vec<String>) {
                 let r = if path.ends_with("lib/dpkg/status") || path.contains("lib/dpkg/status.d/")
                 {
                     Ok(catalog::dpkg(b, distro.as_ref(), |pkg| {
+                        // A package name is one path component (Debian policy 5.6.1).
+                        if pkg.contains('/') || pkg.len() > 255 {
+                            return Vec::new();
+                        }
                         sq.resolve(&format!("usr/share/doc/{pkg}/copyright"))
                             .and_then(|(_, e)| match &e.kept {
                                 Kept::Bytes(b) => Some(catalog::copyright_licenses(b)),
@@ -438,16 +448,18 @@ pub fn catalogue(sq: &Squash) -> (Option<Distro>, Vec<Package>, Vec<String>) {
     }
     // One package per distribution package named by ELF notes, found in every binary that
     // carries the note (syft merges them likewise).
+    // Indexed by (name, version): linear in the notes, whatever a crafted binary holds.
     let mut merged: Vec<Package> = Vec::new();
+    let mut seen: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
     for p in out.drain(..) {
         if p.found_by == "elf-binary-package-cataloger" {
-            if let Some(m) = merged
-                .iter_mut()
-                .find(|m| m.found_by == p.found_by && m.name == p.name && m.version == p.version)
-            {
-                m.locations.extend(p.locations);
+            let key = (p.name.clone(), p.version.clone());
+            if let Some(&i) = seen.get(&key) {
+                merged[i].locations.extend(p.locations);
                 continue;
             }
+            seen.insert(key, merged.len());
         }
         merged.push(p);
     }

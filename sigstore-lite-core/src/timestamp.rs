@@ -431,7 +431,16 @@ fn verify_chain(a: &Authority, at: i64) -> Result<(), TimestampError> {
     let chain_err = |reason: String| TimestampError::Chain { at, reason };
     let (leaf, rest) = a.chain.split_first().expect("non-empty");
     let Some((root, inter)) = rest.split_last() else {
-        // A single self-issued TSA certificate: trusted as given.
+        // A single self-issued TSA certificate: trusted as given, but only within its own
+        // validity period.
+        let (_, c) = x509_parser::parse_x509_certificate(leaf)
+            .map_err(|e| chain_err(format!("the TSA certificate does not parse: {e}")))?;
+        let v = c.validity();
+        if at < v.not_before.timestamp() || at > v.not_after.timestamp() {
+            return Err(chain_err(
+                "the time is outside the TSA certificate's validity".into(),
+            ));
+        }
         return Ok(());
     };
     let leaf = CertificateDer::from(leaf.as_slice());

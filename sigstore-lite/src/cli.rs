@@ -88,6 +88,10 @@ pub struct UpArgs {
     /// with SSL_CERT_FILE, sigstore-python with REQUESTS_CA_BUNDLE).
     #[arg(long)]
     pub tls: bool,
+    /// Keep both logs in PostgreSQL (postgres://USER@HOST:PORT/DB): Rekor v1 in schema
+    /// rekor_v1, Rekor v2 in rekor_v2, created if missing; their keys stay in --data-dir.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 impl From<UpArgs> for crate::Options {
@@ -105,6 +109,7 @@ impl From<UpArgs> for crate::Options {
             issuers: a.issuers,
             public_host: a.public_host,
             tls: a.tls,
+            store: a.store,
         }
     }
 }

@@ -65,6 +65,9 @@ pub struct Options {
     pub public_host: Option<String>,
     /// Serve every service over HTTPS with a local CA (`<data_dir>/tls/ca.crt`).
     pub tls: bool,
+    /// Keep both logs in PostgreSQL (schemas `rekor_v1` and `rekor_v2` of this database) instead
+    /// of the data directory; their keys stay in the data directory.
+    pub store: Option<String>,
 }
 
 impl Options {
@@ -83,6 +86,7 @@ impl Options {
             issuers: Vec::new(),
             public_host: None,
             tls: false,
+            store: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Stack {
     pub extra_issuers: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Both logs, to give up a PostgreSQL lease on stop.
+    logs: Vec<rekor_lite::Log>,
 }
 
 fn parse_issuer(spec: &str) -> Result<fulcio_lite::config::IssuerConfig, Error> {
@@ -237,16 +243,32 @@ impl Stack {
         })
         .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
         let origin = host.trim_matches(['[', ']']).to_string();
-        let log = rekor_lite::open(&rekor_lite::Config::v1(
-            opts.data_dir.join("rekor"),
-            &origin,
-        ))
-        .map_err(|e| svc("rekor-lite")(e.to_string()))?;
-        let log_v2 = rekor_lite::open(&rekor_lite::Config::v2(
-            opts.data_dir.join("rekor-v2"),
-            &origin,
-        ))
-        .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?;
+        // Each log in its data directory, or in its own schema of the PostgreSQL database.
+        let log_config = |api: u8, dir: &str, url: &str| -> Result<rekor_lite::Config, Error> {
+            let data_dir = opts.data_dir.join(dir);
+            let mut c = if api == 1 {
+                rekor_lite::Config::v1(data_dir.clone(), &origin)
+            } else {
+                rekor_lite::Config::v2(data_dir.clone(), &origin)
+            };
+            if let Some(store) = &opts.store {
+                let key = data_dir.join(if api == 1 {
+                    "rekor-key.pem"
+                } else {
+                    "rekor-v2-key.pem"
+                });
+                rekor_lite::ensure_key(&key, api).map_err(|e| svc("rekor-lite")(e.to_string()))?;
+                c.key = Some(key);
+                c.store = Some(store.clone());
+                c.schema = Some(format!("rekor_v{api}"));
+                c.advertise = Some(url.to_string());
+            }
+            Ok(c)
+        };
+        let log = rekor_lite::open(&log_config(1, "rekor", &rekor_url)?)
+            .map_err(|e| svc("rekor-lite")(e.to_string()))?;
+        let log_v2 = rekor_lite::open(&log_config(2, "rekor-v2", &rekor_v2_url)?)
+            .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?;
         let tsa = tsa_lite::open(&opts.data_dir.join("tsa"))
             .map_err(|e| svc("tsa-lite")(e.to_string()))?;
 
@@ -291,10 +313,15 @@ impl Stack {
                 cfg.clone(),
                 until(),
             )),
-            tokio::spawn(rekor_lite::serve_on(rekor_l, log, cfg.clone(), until())),
+            tokio::spawn(rekor_lite::serve_on(
+                rekor_l,
+                log.clone(),
+                cfg.clone(),
+                until(),
+            )),
             tokio::spawn(rekor_lite::serve_on(
                 rekor_v2_l,
-                log_v2,
+                log_v2.clone(),
                 cfg.clone(),
                 until(),
             )),
@@ -323,6 +350,7 @@ impl Stack {
             extra_issuers,
             stop,
             tasks,
+            logs: vec![log, log_v2],
         })
     }
 
@@ -343,6 +371,11 @@ impl Stack {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        // A log in PostgreSQL hands its lease over at once (another process, or the next start,
+        // integrates without waiting for it to run out).
+        for l in &self.logs {
+            l.release();
         }
     }
 }

@@ -278,3 +278,174 @@ fn unsafe_free_uid() -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap()
 }
+
+/// deploy/ha: the HA topology's files, checked by the tools that will read them: docker-compose
+/// (`config -q`, on a copy with keys made by its own make-keys.sh), HAProxy (`haproxy -c`),
+/// kubernetes-validate --strict (the Kubernetes manifests), and every service command, in both,
+/// by the binaries' own command-line parsers.
+#[test]
+fn the_ha_deployment_files_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ha = root.join("deploy/ha");
+    // docker-compose, with the secrets the compose file names made as a user would.
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root.join("deploy"))
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let keys = std::process::Command::new("bash")
+        .arg(tmp.path().join("deploy/ha/make-keys.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        keys.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keys.stderr)
+    );
+    let pem =
+        std::fs::read_to_string(tmp.path().join("deploy/ha/secrets/rekor-v1-key.pem")).unwrap();
+    sigstore_lite_core::keys::Signer::from_pkcs8_pem(&pem)
+        .expect("make-keys.sh writes a key rekor-lite reads");
+    let pem =
+        std::fs::read_to_string(tmp.path().join("deploy/ha/secrets/rekor-v2-key.pem")).unwrap();
+    sigstore_lite_core::keys::Ed25519Signer::from_pkcs8_pem(&pem)
+        .expect("an Ed25519 key rekor-lite reads");
+    let o = std::process::Command::new("docker-compose")
+        .arg("-f")
+        .arg(tmp.path().join("deploy/ha/docker-compose.yml"))
+        .args(["config", "-q"])
+        .output()
+        .expect("docker-compose is installed (scripts/test)");
+    assert!(
+        o.status.success(),
+        "docker-compose config: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // HAProxy reads its config (unresolvable replicas are warnings: they resolve at run time).
+    let o = std::process::Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(ha.join("haproxy.cfg"))
+        .output()
+        .expect("haproxy is installed (scripts/test)");
+    assert!(
+        o.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Kubernetes.
+    let kv = root.join(".venv-interop/bin/kubernetes-validate");
+    assert!(
+        kv.exists(),
+        "kubernetes-validate is not installed: run `bash scripts/test`"
+    );
+    let k8s = ha.join("k8s/sigstore-lite-ha.yaml");
+    let o = std::process::Command::new(kv)
+        .args(["--strict", "-k", "1.32.0"])
+        .arg(&k8s)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success() && !report.contains("ERROR"), "{report}");
+
+    // Every command parses with its binary's parser; the logs are on PostgreSQL, two frontends
+    // each, on multi-host URLs; fulcio and tsa are two replicas each.
+    // The file as docker-compose resolves it (anchors and merge keys applied).
+    let o = std::process::Command::new("docker-compose")
+        .arg("-f")
+        .arg(tmp.path().join("deploy/ha/docker-compose.yml"))
+        .arg("config")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let c: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+    let s = &c["services"];
+    for (name, v2) in [
+        ("rekor-v1-a", false),
+        ("rekor-v1-b", false),
+        ("rekor-v2-a", true),
+        ("rekor-v2-b", true),
+    ] {
+        let cmd = command(s, name);
+        match rekor_lite::cli::Cli::try_parse_from(&cmd)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .cmd
+        {
+            rekor_lite::cli::Cmd::Serve {
+                store: Some(url),
+                api_version,
+                advertise: Some(adv),
+                key: Some(_),
+                ..
+            } => {
+                assert!(
+                    url.contains("target_session_attrs=read-write") && url.contains(','),
+                    "{name}: {url}"
+                );
+                assert_eq!(api_version == 2, v2, "{name}");
+                assert!(adv.contains(name), "{name} advertises itself: {adv}");
+            }
+            _ => panic!("{name} is not a rekor-lite serve on PostgreSQL"),
+        }
+    }
+    for name in ["fulcio-a", "fulcio-b"] {
+        assert!(
+            fulcio_lite::cli::Cli::try_parse_from(command(s, name)).is_ok(),
+            "{name}"
+        );
+    }
+    for name in ["tsa-a", "tsa-b"] {
+        assert!(
+            tsa_lite::cli::Cli::try_parse_from(command(s, name)).is_ok(),
+            "{name}"
+        );
+    }
+    let docs: Vec<Value> = std::fs::read_to_string(&k8s)
+        .unwrap()
+        .split("\n---\n")
+        .map(|d| serde_yaml::from_str::<Value>(d).unwrap())
+        .filter(|d| !d.is_null())
+        .collect();
+    let mut deployments = 0;
+    for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
+        deployments += 1;
+        let name = d["metadata"]["name"].as_str().unwrap();
+        assert!(d["spec"]["replicas"].as_u64().unwrap() >= 2, "{name}");
+        assert!(
+            docs.iter()
+                .any(|p| p["kind"] == "PodDisruptionBudget" && p["metadata"]["name"] == name),
+            "{name} has a PodDisruptionBudget"
+        );
+        let ctr = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            ctr["readinessProbe"]["httpGet"]["path"], "/healthz",
+            "{name}"
+        );
+        let args: Vec<String> = ctr["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("$(REKOR_STORE)", "postgres://rekor@db/rekor")
+                    .replace("$(POD_IP)", "10.0.0.1")
+            })
+            .collect();
+        let ok = match args[0].as_str() {
+            "rekor-lite" => rekor_lite::cli::Cli::try_parse_from(&args).is_ok(),
+            "fulcio-lite" => fulcio_lite::cli::Cli::try_parse_from(&args).is_ok(),
+            "tsa-lite" => tsa_lite::cli::Cli::try_parse_from(&args).is_ok(),
+            other => panic!("{other}"),
+        };
+        assert!(ok, "{name}: {args:?}");
+    }
+    assert_eq!(deployments, 4);
+}

@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
+/// A real PostgreSQL cluster for `up --store` (the harness rekor-lite's own tests use).
+#[path = "../../rekor-lite/tests/common/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
 fn cosign(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))
         .args(args)
@@ -651,4 +656,206 @@ async fn intoto_entries_are_logged_and_their_bundles_verify() {
             .unwrap();
         assert!(!js.status.success(), "sigstore-js accepted a forged {what}");
     }
+}
+
+/// fulcio-lite and tsa-lite as stateless replicas (issue 19): a second stack started on a copy
+/// of the first one's data directory issues certificates and timestamps that the first one's
+/// trust root accepts, so a client may talk to either behind a load balancer. Nothing else is
+/// kept per process (fulcio-lite's JWKS cache and the metrics are the only other state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fulcio_and_tsa_replicas_on_the_same_material_are_interchangeable() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let a = sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(&a_dir))
+        .await
+        .unwrap();
+    let b_dir = dir.path().join("b");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&a_dir)
+        .arg(&b_dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let b = sigstore_lite::Stack::start(&sigstore_lite::Options {
+        issuers: vec![format!("{}=email", a.oidc_url)],
+        ..sigstore_lite::Options::loopback(&b_dir)
+    })
+    .await
+    .unwrap();
+    // The same CA chain and TSA chain from both.
+    let get = |u: String| async move { reqwest::get(u).await.unwrap().text().await.unwrap() };
+    assert_eq!(
+        get(format!("{}/api/v2/trustBundle", a.fulcio_url)).await,
+        get(format!("{}/api/v2/trustBundle", b.fulcio_url)).await
+    );
+    assert_eq!(
+        get(format!("{}/api/v1/timestamp/certchain", a.tsa_url)).await,
+        get(format!("{}/api/v1/timestamp/certchain", b.tsa_url)).await
+    );
+    // Sign through replica B's Fulcio and TSA (A's Rekor v2), verify with A's trust root.
+    let mut tc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.trust_config_path()).unwrap()).unwrap();
+    let sc = &mut tc["signingConfig"];
+    for (field, base, path) in [
+        ("caUrls", &b.fulcio_url, ""),
+        ("tsaUrls", &b.tsa_url, "/api/v1/timestamp"),
+    ] {
+        for svc in sc[field].as_array_mut().unwrap() {
+            svc["url"] = format!("{base}{path}").into();
+        }
+    }
+    let via_b = dir.path().join("via-b.json");
+    std::fs::write(&via_b, tc.to_string()).unwrap();
+    let token = mock_oidc::fetch_token(&a.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+        .await
+        .unwrap();
+    let art = dir.path().join("artifact.txt");
+    std::fs::write(&art, b"signed through the second replica\n").unwrap();
+    let bundle = dir.path().join("b.sigstore.json");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let o = cosign_bg(s(&[
+        "sign-blob",
+        art.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--identity-token",
+        &token,
+        "--trust-config",
+        via_b.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(
+        b_json["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "timestamped by replica B"
+    );
+    let o = cosign_bg(s(&[
+        "verify-blob",
+        art.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--trust-config",
+        a.trust_config_path().to_str().unwrap(),
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &a.oidc_url,
+    ]))
+    .await;
+    assert!(
+        o.status.success(),
+        "A's trust root refuses B's certificate: {}",
+        stderr(&o)
+    );
+    drop(b);
+}
+
+/// `sigstore-lite up --store postgres://...` (issue 19): both logs in one PostgreSQL database, in
+/// schemas of their own; cosign-keyless signs through Rekor v2 and the TSA and verifies, an entry
+/// goes into Rekor v1; a restart on the same database keeps both trees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_stack_runs_on_postgres() {
+    let cluster = tokio::task::spawn_blocking(pg::Cluster::start)
+        .await
+        .unwrap();
+    let url = cluster.create_db("stack");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = sigstore_lite::Options {
+        store: Some(url.clone()),
+        ..sigstore_lite::Options::loopback(&dir.path().join("stack"))
+    };
+    let stack = sigstore_lite::Stack::start(&opts).await.unwrap();
+    let token = mock_oidc::fetch_token(&stack.oidc_url, &mock_oidc::email_claims("pg@example.com"))
+        .await
+        .unwrap();
+    let art = dir.path().join("artifact.txt");
+    std::fs::write(&art, b"logged in PostgreSQL\n").unwrap();
+    let bundle = dir.path().join("pg.sigstore.json");
+    let tc = stack.trust_config_path();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let o = cosign_bg(s(&[
+        "sign-blob",
+        art.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--identity-token",
+        &token,
+        "--trust-config",
+        tc.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(witnessed_by(&bundle).0, "0.0.2", "through Rekor v2");
+    let verify = |b: std::path::PathBuf, tc: std::path::PathBuf, iss: String| {
+        let (art, b, tc) = (art.clone(), b, tc);
+        async move {
+            cosign_bg(
+                [
+                    "verify-blob",
+                    art.to_str().unwrap(),
+                    "--bundle",
+                    b.to_str().unwrap(),
+                    "--trust-config",
+                    tc.to_str().unwrap(),
+                    "--certificate-identity",
+                    "pg@example.com",
+                    "--certificate-oidc-issuer",
+                    &iss,
+                ]
+                .iter()
+                .map(|x| x.to_string())
+                .collect(),
+            )
+            .await
+        }
+    };
+    let o = verify(bundle.clone(), tc.clone(), stack.oidc_url.clone()).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Rekor v1 takes an entry too.
+    let k = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+    let p = sigstore_lite_core::rekor::Proposed::hashedrekord(
+        sigstore_lite_core::keys::sha256(b"v1 on postgres"),
+        k.sign(b"v1 on postgres"),
+        sigstore_lite_core::rekor::Verifier::PublicKey(k.public_key().spki_der().to_vec()),
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/log/entries", stack.rekor_url))
+        .json(&p.to_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let size = |u: String| async move {
+        let v: serde_json::Value = reqwest::get(u).await.unwrap().json().await.unwrap();
+        v["treeSize"].as_u64().unwrap()
+    };
+    let checkpoint_size = |u: String| async move {
+        let t = reqwest::get(u).await.unwrap().text().await.unwrap();
+        t.lines().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    assert_eq!(size(format!("{}/api/v1/log", stack.rekor_url)).await, 1);
+    assert_eq!(
+        checkpoint_size(format!("{}/checkpoint", stack.rekor_v2_url)).await,
+        1
+    );
+    stack.stop().await;
+    // The logs are in the database, in two schemas; a restart finds them there.
+    let nothing_on_disk = !dir.path().join("stack/rekor/rekor.redb").exists()
+        && !dir.path().join("stack/rekor-v2/rekor.redb").exists();
+    assert!(nothing_on_disk, "no redb store is made with --store");
+    let stack = sigstore_lite::Stack::start(&opts).await.unwrap();
+    assert_eq!(size(format!("{}/api/v1/log", stack.rekor_url)).await, 1);
+    assert_eq!(
+        checkpoint_size(format!("{}/checkpoint", stack.rekor_v2_url)).await,
+        1
+    );
+    stack.stop().await;
+    cluster.execute("stack", "DO $$ BEGIN IF (SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('rekor_v1', 'rekor_v2') AND table_name = 'rekor_entries') <> 2 THEN RAISE EXCEPTION 'the logs are not in their schemas'; END IF; END $$");
 }

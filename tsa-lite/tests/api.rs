@@ -301,6 +301,10 @@ async fn bad_requests_get_a_refusal_or_a_4xx_never_a_5xx() {
         ("application/json", "a short hash", json!({"artifactHash": "AAAA"}).to_string().into_bytes(), 400, "bad_request"),
         ("application/json", "another policy", json!({"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "tsaPolicyOID": "1.2.3.4"}).to_string().into_bytes(), 400, "unaccepted_policy"),
         ("application/timestamp-query", "a huge body", vec![0u8; 1 << 20], 413, "body_too_large"),
+        // A nonce that cannot be echoed is refused, never dropped (issue 24).
+        ("application/json", "a nonce as a string", json!({"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "nonce": "12"}).to_string().into_bytes(), 400, "bad_nonce"),
+        ("application/json", "a fractional nonce", br#"{"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "nonce": 1.5}"#.to_vec(), 400, "bad_nonce"),
+        ("application/json", "a nonce in exponent form", br#"{"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "nonce": 1e30}"#.to_vec(), 400, "bad_nonce"),
     ];
     for (ct, what, body, status, reason) in cases {
         let r = post(&srv.url, ct, body).await;
@@ -319,6 +323,23 @@ async fn bad_requests_get_a_refusal_or_a_4xx_never_a_5xx() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    // A nonce beyond 2^64 is echoed exactly.
+    let big = "340282366920938463463374607431768211457"; // 2^128 + 1
+    let r = post(
+        &srv.url,
+        "application/json",
+        format!(
+            r#"{{"artifactHash": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "nonce": {big}}}"#
+        )
+        .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let p = timestamp::parse_response(&r.bytes().await.unwrap()).unwrap();
+    let mut want = vec![0x01];
+    want.extend([0u8; 15]);
+    want.push(0x01);
+    assert_eq!(p.tst_info.nonce.unwrap().as_bytes(), &want[..]);
     let r = reqwest::get(format!("{}/nope", srv.url)).await.unwrap();
     assert_eq!(r.status(), 404);
     let m = reqwest::get(format!("{}/metrics", srv.url))
@@ -327,7 +348,7 @@ async fn bad_requests_get_a_refusal_or_a_4xx_never_a_5xx() {
         .text()
         .await
         .unwrap();
-    assert!(m.contains("tsa_lite_timestamps_total 1"), "{m}");
+    assert!(m.contains("tsa_lite_timestamps_total 2"), "{m}");
 }
 
 /// Issue 24: a refusal's failInfo is RFC 3161's named bit, read back by `openssl ts -reply

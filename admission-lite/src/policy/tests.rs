@@ -198,6 +198,24 @@ fn conditions_operators() {
     assert!(cond("GreaterThan", "{{ n }}", json!(2)).holds(&p).unwrap());
     assert!(cond("Equals", "{{ n }}", json!("3")).holds(&p).unwrap());
     assert!(!cond("LessThan", "{{ n }}", json!(3)).holds(&p).unwrap());
+    // A key the predicate lacks is an error (the attestation check fails), not a pass for the
+    // negative operators.
+    for op in ["NotEquals", "NotIn", "AllNotIn", "AnyNotIn", "Equals"] {
+        let e = cond(op, "{{ scan.result }}", json!("FAIL")).holds(&p);
+        assert!(e.is_err(), "{op} on a missing key: {e:?}");
+    }
+}
+
+/// A document may begin on its `---` line; it is read, not dropped.
+#[test]
+fn documents_starting_on_the_separator_line_are_read() {
+    let two = format!(
+        "{}\n--- {{apiVersion: policy.sigstore.dev/v1beta1, kind: ClusterImagePolicy, metadata: {{name: inline}}, spec: {{images: [{{glob: \"x/**\"}}], authorities: [{{static: {{action: fail}}}}]}}}}\n",
+        cip().split("---").next().unwrap().trim_end()
+    );
+    let p = parse("p.yaml", &two).unwrap();
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(p[1].name, "ClusterImagePolicy/inline");
 }
 
 #[test]
@@ -320,6 +338,24 @@ fn unknown_and_unsupported_fields_are_errors_naming_the_field() {
         (
             "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: n}\nspec:\n  rules: []\n".to_string(),
             "spec.rules: at least one rule",
+        ),
+        // The audit's fail-open cases: an empty regexp trusts every signer; filters with their
+        // own namespaces cannot be merged; namespace wildcards are not matched.
+        (
+            cip().replace("subjectRegExp: \"@example\\\\.com$\"", "subjectRegExp: \"\""),
+            "an empty regular expression matches every subject",
+        ),
+        (
+            cip().replace("issuer: \"http://127.0.0.1:8080\", subjectRegExp", "issuerRegExp: \" \", subjectRegExp"),
+            "an empty regular expression matches every issuer",
+        ),
+        (
+            KYVERNO.replace("match: {any: [{resources: {kinds: [Pod]}}]}", "match: {any: [{resources: {kinds: [Pod], namespaces: [prod]}}, {resources: {kinds: [Deployment]}}]}"),
+            "resource filters with different namespaces",
+        ),
+        (
+            KYVERNO.replace("kinds: [Pod]", "kinds: [Pod], namespaces: [\"prod-*\"]"),
+            "the namespace pattern \"prod-*\"",
         ),
         (
             "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: n}\nspec:\n  rules:\n  - name: r\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    verifyImages: []\n".to_string(),

@@ -26,13 +26,89 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Where a test's log lives: the embedded redb store in its directory, or a database of a real
+/// PostgreSQL cluster started for the test (one database per log directory, so that a restart
+/// on the same directory finds the same log).
+pub enum Backend {
+    Redb,
+    Postgres(pg::Cluster),
+}
+
+impl Backend {
+    pub fn redb() -> Backend {
+        Backend::Redb
+    }
+
+    pub fn postgres() -> Backend {
+        Backend::Postgres(pg::Cluster::start())
+    }
+
+    /// The log configuration for `dir` on this backend; `url` is the server's own address.
+    fn configure(&self, mut c: rekor_lite::Config, url: &str) -> rekor_lite::Config {
+        if let Backend::Postgres(cluster) = self {
+            let name = format!(
+                "log_{}",
+                &hex::encode(sigstore_lite_core::keys::sha256(
+                    c.data_dir.to_string_lossy().as_bytes()
+                ))[..16]
+            );
+            if !cluster.database_exists(&name) {
+                cluster.create_db(&name);
+            }
+            std::fs::create_dir_all(&c.data_dir).unwrap();
+            let key = c.data_dir.join("pg-log-key.pem");
+            rekor_lite::ensure_key(&key, c.api_version).unwrap();
+            c.key = Some(key);
+            c.store = Some(cluster.url(&name));
+            c.advertise = Some(url.to_string());
+        }
+        c
+    }
+}
+
+/// Runs an async test body once per backend (the same test on both stores).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redb() {
+                super::$name(&super::common::Backend::redb()).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let b = tokio::task::spawn_blocking(super::common::Backend::postgres)
+                    .await
+                    .unwrap();
+                super::$name(&b).await
+            }
+        }
+    };
+}
+
 impl Server {
     /// Opens the log `config(dir)` describes and serves it on a free loopback port.
     pub async fn start_with(dir: &Path, config: fn(&Path) -> rekor_lite::Config) -> Server {
-        let log =
-            open_released(&config(dir)).unwrap_or_else(|e| panic!("cannot open the log: {e}"));
+        Self::start_on(dir, config, &Backend::Redb).await
+    }
+
+    /// [`Server::start_with`] on a backend; on PostgreSQL it returns once this server integrates.
+    pub async fn start_on(
+        dir: &Path,
+        config: fn(&Path) -> rekor_lite::Config,
+        backend: &Backend,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let cfg = backend.configure(config(dir), &url);
+        let log = open_released(&cfg).unwrap_or_else(|e| panic!("cannot open the log: {e}"));
+        if let Backend::Postgres(_) = backend {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while log.role() != rekor_lite::store::Role::Integrator {
+                assert!(std::time::Instant::now() < deadline, "never took the lease");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             rekor_lite::serve(listener, log, async {

@@ -45,6 +45,22 @@ fn tool(bin: &Path, name: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
 }
 
+/// A temporary directory the server's user owns.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if running_as_root() {
+        // The temporary directory is 0700 root's: the server's user must own it.
+        let ok = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown to postgres failed");
+    }
+    dir
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -65,18 +81,8 @@ impl Cluster {
     /// initdb + pg_ctl start on a free port of 127.0.0.1.
     pub fn start() -> Cluster {
         let bin = bin_dir();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_dir();
         let data = dir.path().join("data");
-        if running_as_root() {
-            // The temporary directory is 0700 root's: the server's user must own it.
-            let ok = Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "chown to postgres failed");
-        }
         let o = tool(
             &bin,
             "initdb",
@@ -95,6 +101,103 @@ impl Cluster {
             "initdb: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        Self::launch(bin, dir, data)
+    }
+
+    /// A streaming standby of this cluster (pg_basebackup -R), started on its own port. Make it
+    /// synchronous with [`Cluster::make_standbys_synchronous`].
+    pub fn start_standby(&self) -> Cluster {
+        let dir = private_dir();
+        let data = dir.path().join("data");
+        let port = self.port.to_string();
+        let o = tool(
+            &self.bin,
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Self::launch(self.bin.clone(), dir, data)
+    }
+
+    /// Every commit waits for a standby (`synchronous_standby_names = '*'`).
+    pub fn make_standbys_synchronous(&self) {
+        // ALTER SYSTEM may not run in a transaction block: two statements, two round trips.
+        self.execute(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        self.execute("postgres", "SELECT pg_reload_conf()");
+    }
+
+    /// Waits until a standby streams synchronously (`pg_stat_replication.sync_state = 'sync'`):
+    /// from then on a commit returns only once the standby has it.
+    pub fn wait_synchronous(&self) {
+        let url = self.url("postgres");
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            for _ in 0..300 {
+                let rows = c
+                    .query("SELECT sync_state FROM pg_stat_replication", &[])
+                    .unwrap();
+                if rows.iter().any(|r| r.get::<_, String>(0) == "sync") {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("the standby never became synchronous");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Promotes a standby to primary.
+    pub fn promote(&self) {
+        let o = tool(
+            &self.bin,
+            "pg_ctl",
+            &["-D", self.data.to_str().unwrap(), "-w", "promote"],
+        );
+        assert!(
+            o.status.success(),
+            "promote: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// kill -9 of the postmaster and of every backend (each calls setsid(), so signalling the
+    /// postmaster's process group would not reach them).
+    pub fn kill9(&mut self) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_string))
+            .expect("a running postmaster");
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        // A dead postmaster's pid file would stop a later pg_ctl.
+        let _ = std::fs::remove_file(self.data.join("postmaster.pid"));
+        self.stopped = true;
+    }
+
+    fn launch(bin: PathBuf, dir: tempfile::TempDir, data: PathBuf) -> Cluster {
         let mut port = 0;
         for _ in 0..5 {
             port = free_port();
@@ -143,6 +246,19 @@ impl Cluster {
     pub fn create_db(&self, db: &str) -> String {
         self.execute("postgres", &format!("CREATE DATABASE {db}"));
         self.url(db)
+    }
+
+    /// Whether database `db` exists.
+    pub fn database_exists(&self, db: &str) -> bool {
+        let (url, db) = (self.url("postgres"), db.to_string());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+                .unwrap()
+                .is_some()
+        })
+        .join()
+        .unwrap()
     }
 
     /// Runs SQL in database `db` (on a thread of its own: the synchronous client must not run

@@ -357,6 +357,9 @@ pub struct CanonicalEntry {
     pub index_keys: Vec<String>,
 }
 
+/// The most signatures (and verifiers) a DSSE entry may carry.
+pub const MAX_DSSE_SIGNATURES: usize = 16;
+
 /// What a client proposes to a Rekor v1 log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -534,6 +537,15 @@ impl Proposed {
                     return Err(EntryError::BadEnvelope(
                         "the envelope has no signatures".into(),
                     ));
+                }
+                // Each signature is tried with each verifier: bounded, so that one request
+                // cannot ask for millions of signature checks.
+                if env.signatures.len() > MAX_DSSE_SIGNATURES
+                    || verifiers.len() > MAX_DSSE_SIGNATURES
+                {
+                    return Err(EntryError::BadEnvelope(format!(
+                        "at most {MAX_DSSE_SIGNATURES} signatures and {MAX_DSSE_SIGNATURES} verifiers are accepted"
+                    )));
                 }
                 let payload = b64(&env.payload, "envelope.payload")?;
                 let pae = pae(&env.payload_type, &payload);
@@ -816,5 +828,21 @@ mod tests {
             verifiers: verifiers[..1].to_vec(),
         };
         assert_eq!(p.admit().unwrap_err(), EntryError::BadSignature);
+        // Signatures x verifiers is bounded: 17 verifiers (or signatures) are refused before
+        // any signature check.
+        let many = Proposed::DsseV001 {
+            envelope: serde_json::json!({"payloadType": "t", "payload": B64.encode(payload),
+                "signatures": vec![serde_json::json!({"sig": B64.encode(a.sign(&pae_bytes))}); 17]})
+            .to_string(),
+            verifiers: verifiers.clone(),
+        };
+        assert!(matches!(many.admit(), Err(EntryError::BadEnvelope(_))));
+        let many = Proposed::DsseV001 {
+            envelope: serde_json::json!({"payloadType": "t", "payload": B64.encode(payload),
+                "signatures": [{"sig": B64.encode(a.sign(&pae_bytes))}]})
+            .to_string(),
+            verifiers: vec![verifiers[0].clone(); MAX_DSSE_SIGNATURES + 1],
+        };
+        assert!(matches!(many.admit(), Err(EntryError::BadEnvelope(_))));
     }
 }

@@ -138,6 +138,12 @@ impl ProposedIntoto {
             .signatures
             .filter(|s| !s.is_empty())
             .ok_or(EntryError::MissingField("spec.content.envelope.signatures"))?;
+        if sigs.len() > super::entry::MAX_DSSE_SIGNATURES {
+            return Err(EntryError::BadEnvelope(format!(
+                "at most {} signatures are accepted",
+                super::entry::MAX_DSSE_SIGNATURES
+            )));
+        }
         let signatures = sigs
             .iter()
             .map(|s| sig_in(s, "spec.content.envelope.signatures"))
