@@ -38,6 +38,10 @@ pub enum Cmd {
         /// than written into the connection string.
         #[arg(long, value_name = "FILE", requires = "store")]
         store_password_file: Option<PathBuf>,
+        /// With --store: the CA certificates (PEM) the database's TLS certificate must chain to
+        /// (default: the system's). Ask for TLS with sslmode=require in the URL.
+        #[arg(long, value_name = "FILE", requires = "store")]
+        store_ca: Option<PathBuf>,
         /// With --store: the PostgreSQL schema the log lives in, created if missing (default:
         /// the connection's search_path; one log per database or per schema).
         #[arg(long, value_name = "NAME", requires = "store")]

@@ -19,6 +19,7 @@ pub mod error;
 pub mod log;
 pub mod metrics;
 pub mod pgstore;
+pub mod pgtls;
 pub mod sequencer;
 pub mod store;
 pub mod tree;
@@ -56,6 +57,8 @@ pub struct Config {
     pub store_password: Option<String>,
     /// With a PostgreSQL store: the schema the log lives in (default: the connection's).
     pub schema: Option<String>,
+    /// With a PostgreSQL store: the CA (PEM) the database's TLS certificate chains to.
+    pub store_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -71,6 +74,7 @@ impl Config {
             read_only: false,
             store_password: None,
             schema: None,
+            store_ca: None,
         }
     }
 
@@ -314,6 +318,7 @@ fn open_pg(url: &str, id: &pgstore::Identity, cfg: &Config) -> Result<pgstore::P
             password: cfg.store_password.clone(),
             schema: cfg.schema.clone(),
             read_only: cfg.read_only,
+            ca_file: cfg.store_ca.clone(),
         },
         id,
     )?)

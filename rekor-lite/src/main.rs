@@ -30,6 +30,7 @@ async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
         advertise,
         read_only,
         store_password_file: password_file,
+        store_ca,
         schema,
         key,
         origin,
@@ -72,6 +73,7 @@ async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
         api_version,
         read_only,
         store_password,
+        store_ca,
         schema,
         advertise: store
             .as_ref()

@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+
+use crate::pgtls::RustlsConnect;
 use tlog_tiles::Hash;
 
 use crate::store::{Batch, Role, Store, StoreError, StoredEntry};
@@ -82,7 +84,17 @@ fn pg(e: postgres::Error) -> StoreError {
     // The server's own message (constraint, connection) without the driver's wrapping.
     match e.as_db_error() {
         Some(d) => StoreError(format!("database: {}", d.message())),
-        None => StoreError(format!("database: {e}")),
+        None => {
+            // The cause too (a TLS handshake fails because of the certificate, a connection
+            // because it was refused): the driver's own message alone does not say.
+            let mut m = format!("database: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                m.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            StoreError(m)
+        }
     }
 }
 
@@ -105,12 +117,16 @@ pub struct Options {
     pub schema: Option<String>,
     /// Reads only: no migration, no lease, no writes.
     pub read_only: bool,
+    /// The CA certificates (PEM) the database's TLS certificate must chain to (default: the
+    /// system's). TLS is used as the URL's `sslmode` says (`require`, `prefer` by default).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Creates or upgrades the schema; refuses a database written by a newer rekor-lite.
 pub fn migrate(url: &str) -> Result<i32, StoreError> {
     let cfg = config(url)?;
-    std::thread::spawn(move || migrate_with(&mut connect(&cfg)?))
+    let tls = RustlsConnect::new(None)?;
+    std::thread::spawn(move || migrate_with(&mut connect(&cfg, &tls)?))
         .join()
         .map_err(|_| StoreError("the database connection thread panicked".into()))?
 }
@@ -162,8 +178,8 @@ fn config(url: &str) -> Result<postgres::Config, StoreError> {
     Ok(cfg)
 }
 
-fn connect(cfg: &postgres::Config) -> Result<Client, StoreError> {
-    let mut c = cfg.connect(NoTls).map_err(pg)?;
+fn connect(cfg: &postgres::Config, tls: &RustlsConnect) -> Result<Client, StoreError> {
+    let mut c = cfg.connect(tls.clone()).map_err(pg)?;
     c.batch_execute(
         "SET statement_timeout = '10s'; SET idle_in_transaction_session_timeout = '30s'; SET client_min_messages = 'warning'",
     )
@@ -176,6 +192,7 @@ type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 /// One pooled connection, reopened after it broke (a restarted or promoted database).
 struct Conn {
     cfg: postgres::Config,
+    tls: RustlsConnect,
     client: Option<Client>,
 }
 
@@ -183,7 +200,7 @@ impl Conn {
     fn get(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
-            self.client = Some(connect(&self.cfg)?);
+            self.client = Some(connect(&self.cfg, &self.tls)?);
         }
         Ok(self.client.as_mut().expect("connected"))
     }
@@ -245,6 +262,7 @@ impl PgStore {
     /// that several logs share a database), read-only or not.
     pub fn open_with(url: &str, opts: &Options, id: &Identity) -> Result<PgStore, StoreError> {
         let mut cfg = config(url)?;
+        let tls = RustlsConnect::new(opts.ca_file.as_deref())?;
         if let Some(p) = &opts.password {
             cfg.password(p);
         }
@@ -260,9 +278,9 @@ impl PgStore {
                 )));
             }
             if !opts.read_only {
-                let cfg = cfg.clone();
+                let (cfg, tls) = (cfg.clone(), tls.clone());
                 let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-                std::thread::spawn(move || connect(&cfg)?.batch_execute(&create).map_err(pg))
+                std::thread::spawn(move || connect(&cfg, &tls)?.batch_execute(&create).map_err(pg))
                     .join()
                     .map_err(|_| StoreError("the database connection thread panicked".into()))??;
             }
@@ -272,9 +290,9 @@ impl PgStore {
         let read_only = opts.read_only;
         // The synchronous client runs its own runtime: never on an async runtime's thread.
         let (c, tree_id) = {
-            let (cfg, id) = (cfg.clone(), id.clone());
+            let (cfg, id, tls) = (cfg.clone(), id.clone(), tls.clone());
             std::thread::spawn(move || -> Result<(Client, i64), StoreError> {
-                let mut c = connect(&cfg)?;
+                let mut c = connect(&cfg, &tls)?;
                 let tree_id = if read_only {
                     read_identity(&mut c, &id)?
                 } else {
@@ -302,6 +320,7 @@ impl PgStore {
             let rx = Arc::clone(&rx);
             let mut conn = Conn {
                 cfg: cfg.clone(),
+                tls: tls.clone(),
                 client: first.take(),
             };
             std::thread::Builder::new()

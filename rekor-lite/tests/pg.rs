@@ -807,3 +807,49 @@ async fn the_database_fails_over_to_a_synchronous_standby_and_nothing_acknowledg
     }
     assert!(indexes.len() >= before + 80);
 }
+
+/// TLS to the database (rustls on aws-lc-rs): with `sslmode=require` and the database's CA the
+/// frontend's connections are encrypted (the server's own pg_stat_ssl says so); a certificate
+/// that does not chain to a trusted CA is refused at start, in one sentence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_connection_is_tls_when_asked() {
+    let (pg, ca) = tokio::task::spawn_blocking(Cluster::start_with_tls)
+        .await
+        .unwrap();
+    let url = format!("{}?sslmode=require", pg.create_db("tls"));
+    let dir = tempfile::tempdir().unwrap();
+    let key = v1_key(dir.path());
+    let f = spawn(&url, &key, &["--store-ca", ca.to_str().unwrap()]);
+    wait_role(&f.url, "integrator").await;
+    let r = http()
+        .post(format!("{}/api/v1/log/entries", f.url))
+        .json(&proposal(b"over TLS"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let encrypted = pg.query_text(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.application_name = 'rekor-lite'",
+    );
+    assert!(
+        encrypted.parse::<u32>().unwrap() > 0,
+        "no TLS connection from rekor-lite"
+    );
+    let plain = pg.query_text(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE NOT s.ssl AND a.application_name = 'rekor-lite'",
+    );
+    assert_eq!(plain, "0", "every rekor-lite connection is encrypted");
+    drop(f);
+    // Without the CA, the server's certificate is not trusted: refused at start.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", &url, "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "one sentence: {e}");
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+}

@@ -45,6 +45,32 @@ fn tool(bin: &Path, name: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
 }
 
+/// A fresh cluster directory made by initdb (trust authentication on loopback).
+fn initdb() -> (PathBuf, tempfile::TempDir, PathBuf) {
+    let bin = bin_dir();
+    let dir = private_dir();
+    let data = dir.path().join("data");
+    let o = tool(
+        &bin,
+        "initdb",
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (bin, dir, data)
+}
+
 /// A temporary directory the server's user owns.
 fn private_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -80,28 +106,60 @@ pub struct Cluster {
 impl Cluster {
     /// initdb + pg_ctl start on a free port of 127.0.0.1.
     pub fn start() -> Cluster {
-        let bin = bin_dir();
-        let dir = private_dir();
-        let data = dir.path().join("data");
-        let o = tool(
-            &bin,
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
+        let (bin, dir, data) = initdb();
+        Self::launch(bin, dir, data, "")
+    }
+
+    /// [`Cluster::start`] with TLS on (a server certificate for 127.0.0.1 and localhost, made by
+    /// a CA of the test's own); returns the CA's PEM file too.
+    pub fn start_with_tls() -> (Cluster, PathBuf) {
+        let (bin, dir, data) = initdb();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let (crt, kf) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&crt, cert.pem()).unwrap();
+        std::fs::write(&kf, key.serialize_pem()).unwrap();
+        std::fs::set_permissions(&kf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        if running_as_root() {
+            let _ = Command::new("chown")
+                .arg("postgres")
+                .arg(&crt)
+                .arg(&kf)
+                .status();
+        }
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let c = Self::launch(
+            bin,
+            dir,
+            data,
+            "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
         );
-        assert!(
-            o.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Self::launch(bin, dir, data)
+        (c, ca_file)
+    }
+
+    /// The first column of the first row of `sql` in database `db`, as text.
+    pub fn query_text(&self, db: &str, sql: &str) -> String {
+        let (url, sql) = (self.url(db), sql.to_string());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let rows = c.simple_query(&sql).unwrap();
+            rows.iter()
+                .find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        })
+        .join()
+        .unwrap()
     }
 
     /// A streaming standby of this cluster (pg_basebackup -R), started on its own port. Make it
@@ -134,7 +192,7 @@ impl Cluster {
             "pg_basebackup: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        Self::launch(self.bin.clone(), dir, data)
+        Self::launch(self.bin.clone(), dir, data, "")
     }
 
     /// Every commit waits for a standby (`synchronous_standby_names = '*'`).
@@ -197,12 +255,12 @@ impl Cluster {
         self.stopped = true;
     }
 
-    fn launch(bin: PathBuf, dir: tempfile::TempDir, data: PathBuf) -> Cluster {
+    fn launch(bin: PathBuf, dir: tempfile::TempDir, data: PathBuf, extra: &str) -> Cluster {
         let mut port = 0;
         for _ in 0..5 {
             port = free_port();
             let opts = format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=100",
+                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=100 {extra}",
                 dir.path().display()
             );
             let log = dir.path().join("server.log");
