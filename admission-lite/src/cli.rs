@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sigstore_lite_core::trust::TrustedRoot;
-use sigstore_lite_core::verify::TrustMaterial;
 
+pub use crate::manifests::ManifestArgs;
+pub use crate::material::{load_trust, self_signed, SelfSigned, CA_CERT, TLS_CERT, TLS_KEY};
 use crate::policy::PolicySet;
 use crate::webhook::Webhook;
 use crate::Error;
@@ -70,38 +70,6 @@ pub struct ServeArgs {
     pub allow_no_policies: bool,
 }
 
-#[derive(clap::Args)]
-pub struct ManifestArgs {
-    #[arg(long)]
-    pub namespace: String,
-    /// The webhook's Service (and Deployment, Secret, ConfigMap) name.
-    #[arg(long)]
-    pub service: String,
-    /// The CA that signed the serving certificate (PEM), for the registrations' caBundle.
-    #[arg(long, value_name = "PEM")]
-    pub ca_bundle: Option<PathBuf>,
-    /// The serving certificate and key for the Secret.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Make (once) a CA and a serving certificate for the Service's DNS names in DIR.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "ca_bundle"])]
-    pub self_signed: Option<PathBuf>,
-    /// Policy files to ship in the ConfigMap; repeatable.
-    #[arg(long = "policy", value_name = "FILE")]
-    pub policies: Vec<PathBuf>,
-    /// The trusted_root.json to ship in the ConfigMap.
-    #[arg(long, value_name = "FILE")]
-    pub trusted_root: Option<PathBuf>,
-    /// The container image of admission-lite.
-    #[arg(long, default_value = "admission-lite:0.1.0")]
-    pub image: String,
-    /// The API server's timeout for each call (1-30).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=30))]
-    pub timeout_seconds: u32,
-}
-
 /// Runs the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -123,17 +91,6 @@ pub fn main() -> i32 {
             1
         }
     }
-}
-
-/// Reads a trusted_root.json.
-pub fn load_trust(path: &Path) -> Result<TrustMaterial, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::TrustedRoot(format!("{} cannot be read: {e}", path.display())))?;
-    let tr: TrustedRoot = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::TrustedRoot(format!("{} is not a trusted root: {e}", path.display()))
-    })?;
-    TrustMaterial::from_trusted_root(&tr)
-        .map_err(|e| Error::TrustedRoot(format!("{}: {e}", path.display())))
 }
 
 async fn serve(a: ServeArgs) -> Result<(), Error> {
@@ -198,14 +155,4 @@ async fn serve(a: ServeArgs) -> Result<(), Error> {
     )
     .await
     .map_err(|e| Error::Io(e.to_string()))
-}
-
-pub use sigstore_lite_server::tls::{CA_CERT, TLS_CERT, TLS_KEY};
-
-/// The files of a self-signed serving setup.
-pub type SelfSigned = sigstore_lite_server::tls::LocalCa;
-
-/// Makes (once) a CA and a serving certificate for `sans` in `dir`; reuses them afterwards.
-pub fn self_signed(dir: &Path, sans: &[String]) -> Result<SelfSigned, Error> {
-    sigstore_lite_server::tls::local_ca(dir, sans).map_err(Error::Tls)
 }

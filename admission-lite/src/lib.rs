@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod manifests;
+pub mod material;
 pub mod policy;
 pub mod review;
 pub mod verify;

@@ -10,8 +10,41 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::cli::ManifestArgs;
+use std::path::PathBuf;
+
 use crate::Error;
+
+#[derive(clap::Args)]
+pub struct ManifestArgs {
+    #[arg(long)]
+    pub namespace: String,
+    /// The webhook's Service (and Deployment, Secret, ConfigMap) name.
+    #[arg(long)]
+    pub service: String,
+    /// The CA that signed the serving certificate (PEM), for the registrations' caBundle.
+    #[arg(long, value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
+    /// The serving certificate and key for the Secret.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Make (once) a CA and a serving certificate for the Service's DNS names in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "ca_bundle"])]
+    pub self_signed: Option<PathBuf>,
+    /// Policy files to ship in the ConfigMap; repeatable.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// The trusted_root.json to ship in the ConfigMap.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The container image of admission-lite.
+    #[arg(long, default_value = "admission-lite:0.1.0")]
+    pub image: String,
+    /// The API server's timeout for each call (1-30).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub timeout_seconds: u32,
+}
 
 /// The Kubernetes version the manifests are written for (and validated against in tests).
 pub const KUBERNETES_VERSION: &str = "1.32";
@@ -33,7 +66,7 @@ pub fn print(a: &ManifestArgs) -> Result<String, Error> {
                 format!("{name}.{ns}.svc"),
                 format!("{name}.{ns}.svc.cluster.local"),
             ];
-            let f = crate::cli::self_signed(dir, &sans)?;
+            let f = crate::material::self_signed(dir, &sans)?;
             (read(&f.ca)?, read(&f.cert)?, read(&f.key)?)
         }
         (None, Some(ca), Some(c), Some(k)) => (read(ca)?, read(c)?, read(k)?),
@@ -62,7 +95,7 @@ pub fn print(a: &ManifestArgs) -> Result<String, Error> {
         config.insert(file, json!(text));
     }
     if let Some(tr) = &a.trusted_root {
-        crate::cli::load_trust(tr)?;
+        crate::material::load_trust(tr)?;
         config.insert("trusted_root.json".into(), json!(read(tr)?));
         args.push(json!("--trusted-root=/config/trusted_root.json"));
     }

@@ -460,363 +460,429 @@ impl Who {
 
 async fn run(cmd: Cmd) -> Result<(), Error> {
     match cmd {
-        Cmd::Sign {
-            image,
-            bundle,
-            sign,
-            registry,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = sign_trust(&sign, &trust)?;
-            let reg = registry.client();
-            let signing = Signing::resolve(&sign).await?;
-            let with = signing.with(&sign);
-            let layout = sign.layout();
-            let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, layout, now(), n).await?;
-            if let Some(path) = bundle {
-                write(
-                    &path,
-                    &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
-                    false,
-                )?;
-            }
-            match layout {
-                image::Layout::Bundle => {
-                    eprintln!("Pushed the signature bundle as a referrer of {digest}")
-                }
-                image::Layout::Legacy => {
-                    eprintln!("Pushing signature to: {}", image::signature_tag(&digest))
-                }
-            }
-            Ok(())
+        c @ Cmd::Sign { .. } => sign(c).await,
+        c @ Cmd::Verify { .. } => verify(c).await,
+        c @ Cmd::Attest { .. } => attest(c).await,
+        c @ Cmd::VerifyAttestation { .. } => verify_attestation(c).await,
+        c @ Cmd::Download { .. } => download(c).await,
+        c @ Cmd::SignBlob { .. } => sign_blob(c).await,
+        c @ Cmd::VerifyBlob { .. } => verify_blob(c).await,
+        c @ Cmd::GenerateKeyPair { .. } => generate_key_pair(c).await,
+        c @ Cmd::Triangulate { .. } => triangulate(c).await,
+        c @ Cmd::Tree { .. } => tree(c).await,
+    }
+}
+
+/// `cosign sign`.
+async fn sign(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Sign {
+        image,
+        bundle,
+        sign,
+        registry,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches Sign here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let t = sign_trust(&sign, &trust)?;
+    let reg = registry.client();
+    let signing = Signing::resolve(&sign).await?;
+    let with = signing.with(&sign);
+    let layout = sign.layout();
+    let (digest, b) = image::sign(t.as_ref(), &reg, &image, with, layout, now(), n).await?;
+    if let Some(path) = bundle {
+        write(
+            &path,
+            &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
+            false,
+        )?;
+    }
+    match layout {
+        image::Layout::Bundle => {
+            eprintln!("Pushed the signature bundle as a referrer of {digest}")
         }
-        Cmd::Verify {
-            images,
-            output_file,
-            identity,
-            offline,
-            registry,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = verify_trust(&identity, &trust)?;
-            let reg = registry.client();
-            let opts = identity.options(offline, n);
-            let who = identity.who().await?;
-            let with = who.with();
-            // As cosign: each image in turn, stopping at the first that does not verify.
-            let mut out = String::new();
-            for image in &images {
-                let payloads = image::verify(&t, &reg, image, with, &opts).await?;
-                print_verification_header(image, identity.insecure_ignore_tlog, &who);
-                out.push_str(&format!(
-                    "\n{}\n",
-                    serde_json::to_string(&payloads).expect("json")
-                ));
-            }
-            emit(&out, output_file.as_deref())
-        }
-        Cmd::Attest {
-            image,
-            predicate,
-            kind,
-            bundle,
-            replace,
-            sign,
-            registry,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let predicate_file = std::fs::read(&predicate).map_err(|e| Error::Read {
-                path: predicate.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            // Refuse a bad predicate before anything else happens.
-            sigstore_lite_core::attestation::predicate(&kind, &predicate_file, now())
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            let t = sign_trust(&sign, &trust)?;
-            let reg = registry.client();
-            let signing = Signing::resolve(&sign).await?;
-            let with = signing.with(&sign);
-            let (digest, b) = image::attest(
-                t.as_ref(),
-                &reg,
-                &image,
-                &kind,
-                &predicate_file,
-                with,
-                sign.layout(),
-                replace,
-                now(),
-                n,
-            )
-            .await?;
-            if let Some(path) = bundle {
-                write(
-                    &path,
-                    &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
-                    false,
-                )?;
-            }
-            match sign.layout() {
-                image::Layout::Bundle => {
-                    eprintln!("Pushed the attestation bundle as a referrer of {digest}")
-                }
-                image::Layout::Legacy => {
-                    eprintln!(
-                        "Pushing attestation to: {}",
-                        image::attestation_tag(&digest)
-                    )
-                }
-            }
-            Ok(())
-        }
-        Cmd::VerifyAttestation {
-            image,
-            output_file,
-            kind,
-            policy,
-            identity,
-            offline,
-            registry,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let mut policies = Vec::new();
-            for p in &policy {
-                match p.extension().and_then(|e| e.to_str()) {
-                    Some("rego") => policies.push((p.display().to_string(), read_text(p)?)),
-                    Some("cue") => {
-                        return Err(Error::Usage(format!(
-                            "{}: CUE policies are not supported; write the policy in Rego (data.signature.allow)",
-                            p.display()
-                        )))
-                    }
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "{}: a policy file must end in .rego",
-                            p.display()
-                        )))
-                    }
-                }
-            }
-            let t = verify_trust(&identity, &trust)?;
-            let reg = registry.client();
-            let opts = identity.options(offline, n);
-            let who = identity.who().await?;
-            let with = who.with();
-            let wanted = sigstore_lite_core::attestation::predicate_type(&kind)
-                .map(str::to_string)
-                .unwrap_or(kind);
-            let verified =
-                image::verify_attestation(&t, &reg, &image, with, &wanted, &policies, &opts)
-                    .await?;
-            print_verification_header(&image, identity.insecure_ignore_tlog, &who);
-            let mut out = String::new();
-            for v in verified {
-                if let Some((id, iss)) = &v.identity {
-                    eprintln!(
-                        "Certificate subject: {}\nCertificate issuer URL: {}",
-                        printable(&id.to_string()),
-                        printable(&iss.to_string())
-                    );
-                }
-                out.push_str(&format!(
-                    "{}\n",
-                    String::from_utf8(v.envelope.to_json()).expect("JSON is UTF-8")
-                ));
-            }
-            emit(&out, output_file.as_deref())
-        }
-        Cmd::Download {
-            what,
-            image,
-            predicate_type,
-            registry,
-        } => {
-            let reg = registry.client();
-            let what = match what.as_str() {
-                "signature" => image::Download::Signature,
-                _ => image::Download::Attestation(
-                    predicate_type
-                        .map(|t| {
-                            sigstore_lite_core::attestation::predicate_type(&t)
-                                .map(str::to_string)
-                                .map_err(|_| Error::Usage(format!("invalid predicate type: {t}")))
-                        })
-                        .transpose()?,
-                ),
-            };
-            for line in image::download(&reg, &image, what).await? {
-                println!("{line}");
-            }
-            Ok(())
-        }
-        Cmd::SignBlob {
-            file,
-            bundle,
-            sign,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = sign_trust(&sign, &trust)?;
-            let b = match private_key(&sign).await? {
-                Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
-                None => {
-                    let t = t.ok_or_else(|| {
-                        Error::Usage("give --trust-config or --trusted-root".into())
-                    })?;
-                    let token =
-                        crate::keyless::resolve_token(sign.identity_token.as_deref()).await?;
-                    blob::sign_blob(&t, &file, &token, now(), n).await?
-                }
-            };
-            let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
-            std::fs::write(&bundle, json).map_err(|e| Error::Write {
-                path: bundle.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            eprintln!("Wrote bundle to file {}", bundle.display());
-            Ok(())
-        }
-        Cmd::VerifyBlob {
-            artifact,
-            bundle,
-            offline: _,
-            identity,
-            trust,
-        } => {
-            let n = Narrator {
-                verbose: trust.verbose,
-            };
-            let t = verify_trust(&identity, &trust)?;
-            match identity.who().await? {
-                Who::Policy(p) => {
-                    let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
-                    let times: Vec<String> = v
-                        .integrated_time
-                        .iter()
-                        .map(|t| format!("integrated {}", sigstore_lite_core::trust::rfc3339(*t)))
-                        .chain(v.timestamps.iter().map(|t| {
-                            format!("timestamped {}", sigstore_lite_core::trust::rfc3339(*t))
-                        }))
-                        .collect();
-                    n.say(format!(
-                        "log entry {} ({}): log entry and timestamps verified; certificate chain and SCT verified at those times; identity {} and issuer {} match; signature verified",
-                        v.log_index,
-                        times.join(", "),
-                        v.identity,
-                        v.issuer
-                    ));
-                }
-                Who::Key(k) => {
-                    let at = blob::verify_blob_with_key(
-                        &t.material,
-                        &artifact,
-                        &bundle,
-                        &k,
-                        identity.insecure_ignore_tlog,
-                    )?;
-                    n.say(match at {
-                        Some(t) => format!(
-                            "signature verified with the key; logged at {}",
-                            sigstore_lite_core::trust::rfc3339(t)
-                        ),
-                        None => {
-                            "signature verified with the key; the transparency log was not checked"
-                                .into()
-                        }
-                    });
-                }
-            }
-            eprintln!("Verified OK");
-            Ok(())
-        }
-        Cmd::GenerateKeyPair {
-            key_ref,
-            output_key_prefix,
-        } => {
-            if let Some(spec) = key_ref {
-                let r = kube::SecretRef::parse(&spec).unwrap_or_else(|| {
-                    Err(Error::Usage(format!(
-                        "{spec:?}: give k8s://<namespace>/<secret>, or no argument for files"
-                    )))
-                })?;
-                let pub_path = PathBuf::from(format!("{output_key_prefix}.pub"));
-                if pub_path.exists() {
-                    return Err(Error::Usage(format!(
-                        "{} already exists; not overwriting it",
-                        pub_path.display()
-                    )));
-                }
-                let client = kube::Client::from_env()?;
-                let immutable = client.minor_version().await? >= 21;
-                let key = sigstore_lite_core::keys::Signer::generate_p256()
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                let password = keyfile::password(true)?;
-                let enc = keyfile::encrypt(&key, &password)?;
-                let public = key.public_key().to_pem();
-                let data = [
-                    (kube::KEY.to_string(), enc.into_bytes()),
-                    (kube::PUB.to_string(), public.clone().into_bytes()),
-                    (kube::PASSWORD.to_string(), password),
-                ]
-                .into();
-                client.put_secret(&r, &data, immutable).await?;
-                eprintln!(
-                    "Successfully created secret {} in namespace {}",
-                    r.name, r.namespace
-                );
-                write(&pub_path, public.as_bytes(), true)?;
-                eprintln!("Public key written to {}", pub_path.display());
-                return Ok(());
-            }
-            let (priv_path, pub_path) = (
-                PathBuf::from(format!("{output_key_prefix}.key")),
-                PathBuf::from(format!("{output_key_prefix}.pub")),
-            );
-            for p in [&priv_path, &pub_path] {
-                if p.exists() {
-                    return Err(Error::Usage(format!(
-                        "{} already exists; not overwriting it",
-                        p.display()
-                    )));
-                }
-            }
-            let key = sigstore_lite_core::keys::Signer::generate_p256()
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            let enc = keyfile::encrypt(&key, &keyfile::password(true)?)?;
-            write(&priv_path, enc.as_bytes(), true)?;
-            write(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
-            eprintln!(
-                "Private key written to {}\nPublic key written to {}",
-                priv_path.display(),
-                pub_path.display()
-            );
-            Ok(())
-        }
-        Cmd::Triangulate { image, registry } => {
-            println!("{}", image::triangulate(&registry.client(), &image).await?);
-            Ok(())
-        }
-        Cmd::Tree { image, registry } => {
-            for line in image::tree(&registry.client(), &image).await? {
-                println!("{line}");
-            }
-            Ok(())
+        image::Layout::Legacy => {
+            eprintln!("Pushing signature to: {}", image::signature_tag(&digest))
         }
     }
+    Ok(())
+}
+
+/// `cosign verify`.
+async fn verify(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Verify {
+        images,
+        output_file,
+        identity,
+        offline,
+        registry,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches Verify here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let t = verify_trust(&identity, &trust)?;
+    let reg = registry.client();
+    let opts = identity.options(offline, n);
+    let who = identity.who().await?;
+    let with = who.with();
+    // As cosign: each image in turn, stopping at the first that does not verify.
+    let mut out = String::new();
+    for image in &images {
+        let payloads = image::verify(&t, &reg, image, with, &opts).await?;
+        print_verification_header(image, identity.insecure_ignore_tlog, &who);
+        out.push_str(&format!(
+            "\n{}\n",
+            serde_json::to_string(&payloads).expect("json")
+        ));
+    }
+    emit(&out, output_file.as_deref())
+}
+
+/// `cosign attest`.
+async fn attest(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Attest {
+        image,
+        predicate,
+        kind,
+        bundle,
+        replace,
+        sign,
+        registry,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches Attest here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let predicate_file = std::fs::read(&predicate).map_err(|e| Error::Read {
+        path: predicate.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    // Refuse a bad predicate before anything else happens.
+    sigstore_lite_core::attestation::predicate(&kind, &predicate_file, now())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let t = sign_trust(&sign, &trust)?;
+    let reg = registry.client();
+    let signing = Signing::resolve(&sign).await?;
+    let with = signing.with(&sign);
+    let (digest, b) = image::attest(
+        t.as_ref(),
+        &reg,
+        &image,
+        &kind,
+        &predicate_file,
+        with,
+        sign.layout(),
+        replace,
+        now(),
+        n,
+    )
+    .await?;
+    if let Some(path) = bundle {
+        write(
+            &path,
+            &serde_json::to_vec_pretty(&b).expect("bundle serializes"),
+            false,
+        )?;
+    }
+    match sign.layout() {
+        image::Layout::Bundle => {
+            eprintln!("Pushed the attestation bundle as a referrer of {digest}")
+        }
+        image::Layout::Legacy => {
+            eprintln!(
+                "Pushing attestation to: {}",
+                image::attestation_tag(&digest)
+            )
+        }
+    }
+    Ok(())
+}
+
+/// `cosign verify-attestation`.
+async fn verify_attestation(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::VerifyAttestation {
+        image,
+        output_file,
+        kind,
+        policy,
+        identity,
+        offline,
+        registry,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches VerifyAttestation here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let mut policies = Vec::new();
+    for p in &policy {
+        match p.extension().and_then(|e| e.to_str()) {
+            Some("rego") => policies.push((p.display().to_string(), read_text(p)?)),
+            Some("cue") => {
+                return Err(Error::Usage(format!(
+                    "{}: CUE policies are not supported; write the policy in Rego (data.signature.allow)",
+                    p.display()
+                )))
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{}: a policy file must end in .rego",
+                    p.display()
+                )))
+            }
+        }
+    }
+    let t = verify_trust(&identity, &trust)?;
+    let reg = registry.client();
+    let opts = identity.options(offline, n);
+    let who = identity.who().await?;
+    let with = who.with();
+    let wanted = sigstore_lite_core::attestation::predicate_type(&kind)
+        .map(str::to_string)
+        .unwrap_or(kind);
+    let verified =
+        image::verify_attestation(&t, &reg, &image, with, &wanted, &policies, &opts).await?;
+    print_verification_header(&image, identity.insecure_ignore_tlog, &who);
+    let mut out = String::new();
+    for v in verified {
+        if let Some((id, iss)) = &v.identity {
+            eprintln!(
+                "Certificate subject: {}\nCertificate issuer URL: {}",
+                printable(&id.to_string()),
+                printable(&iss.to_string())
+            );
+        }
+        out.push_str(&format!(
+            "{}\n",
+            String::from_utf8(v.envelope.to_json()).expect("JSON is UTF-8")
+        ));
+    }
+    emit(&out, output_file.as_deref())
+}
+
+/// `cosign download`.
+async fn download(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Download {
+        what,
+        image,
+        predicate_type,
+        registry,
+    } = cmd
+    else {
+        unreachable!("run() dispatches Download here")
+    };
+    let reg = registry.client();
+    let what = match what.as_str() {
+        "signature" => image::Download::Signature,
+        _ => image::Download::Attestation(
+            predicate_type
+                .map(|t| {
+                    sigstore_lite_core::attestation::predicate_type(&t)
+                        .map(str::to_string)
+                        .map_err(|_| Error::Usage(format!("invalid predicate type: {t}")))
+                })
+                .transpose()?,
+        ),
+    };
+    for line in image::download(&reg, &image, what).await? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `cosign sign-blob`.
+async fn sign_blob(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::SignBlob {
+        file,
+        bundle,
+        sign,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches SignBlob here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let t = sign_trust(&sign, &trust)?;
+    let b = match private_key(&sign).await? {
+        Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
+        None => {
+            let t =
+                t.ok_or_else(|| Error::Usage("give --trust-config or --trusted-root".into()))?;
+            let token = crate::keyless::resolve_token(sign.identity_token.as_deref()).await?;
+            blob::sign_blob(&t, &file, &token, now(), n).await?
+        }
+    };
+    let json = serde_json::to_vec_pretty(&b).expect("bundle serializes");
+    std::fs::write(&bundle, json).map_err(|e| Error::Write {
+        path: bundle.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    eprintln!("Wrote bundle to file {}", bundle.display());
+    Ok(())
+}
+
+/// `cosign verify-blob`.
+async fn verify_blob(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::VerifyBlob {
+        artifact,
+        bundle,
+        offline: _,
+        identity,
+        trust,
+    } = cmd
+    else {
+        unreachable!("run() dispatches VerifyBlob here")
+    };
+    let n = Narrator {
+        verbose: trust.verbose,
+    };
+    let t = verify_trust(&identity, &trust)?;
+    match identity.who().await? {
+        Who::Policy(p) => {
+            let v = blob::verify_blob(&t.material, &artifact, &bundle, &p)?;
+            let times: Vec<String> = v
+                .integrated_time
+                .iter()
+                .map(|t| format!("integrated {}", sigstore_lite_core::trust::rfc3339(*t)))
+                .chain(
+                    v.timestamps
+                        .iter()
+                        .map(|t| format!("timestamped {}", sigstore_lite_core::trust::rfc3339(*t))),
+                )
+                .collect();
+            n.say(format!(
+                "log entry {} ({}): log entry and timestamps verified; certificate chain and SCT verified at those times; identity {} and issuer {} match; signature verified",
+                v.log_index,
+                times.join(", "),
+                v.identity,
+                v.issuer
+            ));
+        }
+        Who::Key(k) => {
+            let at = blob::verify_blob_with_key(
+                &t.material,
+                &artifact,
+                &bundle,
+                &k,
+                identity.insecure_ignore_tlog,
+            )?;
+            n.say(match at {
+                Some(t) => format!(
+                    "signature verified with the key; logged at {}",
+                    sigstore_lite_core::trust::rfc3339(t)
+                ),
+                None => {
+                    "signature verified with the key; the transparency log was not checked".into()
+                }
+            });
+        }
+    }
+    eprintln!("Verified OK");
+    Ok(())
+}
+
+/// `cosign generate-key-pair`.
+async fn generate_key_pair(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::GenerateKeyPair {
+        key_ref,
+        output_key_prefix,
+    } = cmd
+    else {
+        unreachable!("run() dispatches GenerateKeyPair here")
+    };
+    if let Some(spec) = key_ref {
+        let r = kube::SecretRef::parse(&spec).unwrap_or_else(|| {
+            Err(Error::Usage(format!(
+                "{spec:?}: give k8s://<namespace>/<secret>, or no argument for files"
+            )))
+        })?;
+        let pub_path = PathBuf::from(format!("{output_key_prefix}.pub"));
+        if pub_path.exists() {
+            return Err(Error::Usage(format!(
+                "{} already exists; not overwriting it",
+                pub_path.display()
+            )));
+        }
+        let client = kube::Client::from_env()?;
+        let immutable = client.minor_version().await? >= 21;
+        let key = sigstore_lite_core::keys::Signer::generate_p256()
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let password = keyfile::password(true)?;
+        let enc = keyfile::encrypt(&key, &password)?;
+        let public = key.public_key().to_pem();
+        let data = [
+            (kube::KEY.to_string(), enc.into_bytes()),
+            (kube::PUB.to_string(), public.clone().into_bytes()),
+            (kube::PASSWORD.to_string(), password),
+        ]
+        .into();
+        client.put_secret(&r, &data, immutable).await?;
+        eprintln!(
+            "Successfully created secret {} in namespace {}",
+            r.name, r.namespace
+        );
+        write(&pub_path, public.as_bytes(), true)?;
+        eprintln!("Public key written to {}", pub_path.display());
+        return Ok(());
+    }
+    let (priv_path, pub_path) = (
+        PathBuf::from(format!("{output_key_prefix}.key")),
+        PathBuf::from(format!("{output_key_prefix}.pub")),
+    );
+    for p in [&priv_path, &pub_path] {
+        if p.exists() {
+            return Err(Error::Usage(format!(
+                "{} already exists; not overwriting it",
+                p.display()
+            )));
+        }
+    }
+    let key = sigstore_lite_core::keys::Signer::generate_p256()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let enc = keyfile::encrypt(&key, &keyfile::password(true)?)?;
+    write(&priv_path, enc.as_bytes(), true)?;
+    write(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
+    eprintln!(
+        "Private key written to {}\nPublic key written to {}",
+        priv_path.display(),
+        pub_path.display()
+    );
+    Ok(())
+}
+
+/// `cosign triangulate`.
+async fn triangulate(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Triangulate { image, registry } = cmd else {
+        unreachable!("run() dispatches Triangulate here")
+    };
+    println!("{}", image::triangulate(&registry.client(), &image).await?);
+    Ok(())
+}
+
+/// `cosign tree`.
+async fn tree(cmd: Cmd) -> Result<(), Error> {
+    let Cmd::Tree { image, registry } = cmd else {
+        unreachable!("run() dispatches Tree here")
+    };
+    for line in image::tree(&registry.client(), &image).await? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Parses the command line, runs the command, and exits with cosign's exit code on failure.

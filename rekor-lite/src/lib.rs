@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pgstore;
 pub mod pgtls;
 pub mod sequencer;
+mod state;
 pub mod store;
 pub mod tree;
 

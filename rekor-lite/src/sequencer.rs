@@ -11,7 +11,7 @@ use sigstore_lite_core::rekor::CanonicalEntry;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::log::{sign_checkpoint, unix_seconds, Core, SignedCheckpoint};
+use crate::state::{sign_checkpoint, unix_seconds, Core, SignedCheckpoint};
 use crate::store::{Batch, NewEntry, StoredEntry};
 use crate::tree::TreeBuilder;
 
@@ -164,7 +164,7 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
                 Some(cp) => {
                     *core.latest.write().expect("lock") = Arc::clone(&cp);
                     if let Some(w) = &core.watermark {
-                        if let Err(e) = crate::log::write_watermark(w, n) {
+                        if let Err(e) = crate::state::write_watermark(w, n) {
                             tracing::error!(error = %e, "tree size not recorded");
                             core.failed
                                 .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -540,6 +540,24 @@ pub fn random_bytes(buf: &mut [u8]) {
     aws_lc_rs::rand::fill(buf).expect("the system random generator works");
 }
 
+/// Signature algorithms a certificate chain may use.
+static ALGS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::aws_lc_rs::ECDSA_P256_SHA256,
+    webpki::aws_lc_rs::ECDSA_P256_SHA384,
+    webpki::aws_lc_rs::ECDSA_P384_SHA256,
+    webpki::aws_lc_rs::ECDSA_P384_SHA384,
+    webpki::aws_lc_rs::ED25519,
+    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
+    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA384,
+    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA512,
+];
+
+/// The signature algorithms certificate chains may use (rustls-webpki on aws-lc-rs).
+pub(crate) fn cert_algs() -> &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm]
+{
+    ALGS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,7 @@ impl LogInstance {
     /// A Rekor v2 log: its log ID (and checkpoint key ID) is the C2SP key hash under the base
     /// URL's host name, the name its checkpoints are signed as.
     pub fn new_v2(base_url: &str, key: &PublicKey, valid_from: &str) -> LogInstance {
-        let id = crate::note::c2sp_key_hash(&crate::verify::host_of(base_url), key);
+        let id = crate::note::c2sp_key_hash(&host_of(base_url), key);
         LogInstance {
             log_id: LogId {
                 key_id: B64.encode(id),
@@ -289,6 +289,18 @@ pub fn rfc3339(unix: i64) -> String {
         secs % 3600 / 60,
         secs % 60
     )
+}
+
+/// The host of a URL, without scheme, port or path (`https://rekor.example:3001/x` ->
+/// `rekor.example`): the origin a Rekor v2 log signs its checkpoints as.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_string();
+    }
+    host.split(':').next().unwrap_or("").to_string()
 }
 
 /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, as protobuf-JSON writes a

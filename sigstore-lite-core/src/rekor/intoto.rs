@@ -13,7 +13,7 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::entry::{b64, EntryError, Verifier};
+use super::base::{b64, EntryError, Verifier, MAX_DSSE_SIGNATURES};
 use crate::dsse::pae;
 use crate::keys::sha256;
 
@@ -138,10 +138,10 @@ impl ProposedIntoto {
             .signatures
             .filter(|s| !s.is_empty())
             .ok_or(EntryError::MissingField("spec.content.envelope.signatures"))?;
-        if sigs.len() > super::entry::MAX_DSSE_SIGNATURES {
+        if sigs.len() > MAX_DSSE_SIGNATURES {
             return Err(EntryError::BadEnvelope(format!(
                 "at most {} signatures are accepted",
-                super::entry::MAX_DSSE_SIGNATURES
+                MAX_DSSE_SIGNATURES
             )));
         }
         let signatures = sigs

@@ -4,6 +4,7 @@
 //!   admission policy; [`intoto`]: intoto 0.0.2; [`v2`]: Rekor v2's hashedrekord 0.0.2.
 //! - This module: the v1 `LogEntry` JSON, SETs, entry IDs.
 
+mod base;
 pub mod entry;
 pub mod intoto;
 pub mod v2;

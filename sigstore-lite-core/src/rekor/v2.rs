@@ -8,7 +8,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::entry::{b64, CanonicalEntry, EntryError, Proposed, Verifier};
+use super::base::{b64, CanonicalEntry, EntryError, Verifier};
 use crate::keys::{DigestAlg, KeyKind, PublicKey};
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -388,39 +388,6 @@ impl ProposedV2 {
         }))
     }
 
-    /// The Rekor v2 request for what a client would propose to Rekor v1: a hashedrekord as it
-    /// is, a DSSE envelope (one signature, one verifier) over its PAE; the key details are the
-    /// verifier key's defaults ([`default_key_details`]).
-    pub fn from_v1(p: &Proposed) -> Result<ProposedV2, EntryError> {
-        let details = |v: &Verifier| -> Result<&'static str, EntryError> {
-            let (key, _) = v.key().map_err(EntryError::BadKey)?;
-            Ok(default_key_details(&key).0)
-        };
-        match p {
-            Proposed::HashedRekordV001(h) => Ok(ProposedV2::HashedRekord(HashedRekordV002 {
-                digest_alg: DigestAlg::Sha256,
-                digest: h.digest.to_vec(),
-                signature: h.signature.clone(),
-                key_details: details(&h.verifier)?.to_string(),
-                verifier: h.verifier.clone(),
-            })),
-            Proposed::DsseV001 {
-                envelope,
-                verifiers,
-            } => {
-                let [v] = verifiers.as_slice() else {
-                    return Err(EntryError::BadEnvelope(
-                        "Rekor v2 logs a DSSE envelope with exactly one verifier".into(),
-                    ));
-                };
-                let env: crate::dsse::Envelope = serde_json::from_str(envelope)
-                    .map_err(|e| EntryError::BadEnvelope(e.to_string()))?;
-                ProposedV2::dsse(&env, v.clone(), details(v)?)
-            }
-            Proposed::IntotoV002(_) => Err(EntryError::OnlyHashedRekord("intoto")),
-        }
-    }
-
     /// The request as a client sends it.
     pub fn to_json(&self) -> serde_json::Value {
         let verifier = |v: &Verifier, details: &str| match v {
@@ -444,6 +411,7 @@ impl ProposedV2 {
 mod tests {
     use super::*;
     use crate::keys::Signer;
+    use crate::rekor::entry::Proposed;
 
     #[test]
     fn requests_roundtrip_and_are_checked() {

@@ -1,33 +1,16 @@
 //! The certificate checks: the leaf's chain to a trusted CA at a given time (rustls-webpki, EKU
 //! codeSigning) and its embedded SCT from a trusted CT log.
 
-use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::fulcio::{self, FulcioCert};
-use crate::keys::sha256;
+use crate::keys::{cert_algs, sha256};
 use crate::sct;
 
 use super::material::{within, TrustMaterial};
 use super::{ChainError, SctFailure, VerifyError};
 
-/// Signature algorithms a certificate chain may use.
-static ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
-    webpki::aws_lc_rs::ECDSA_P256_SHA256,
-    webpki::aws_lc_rs::ECDSA_P256_SHA384,
-    webpki::aws_lc_rs::ECDSA_P384_SHA256,
-    webpki::aws_lc_rs::ECDSA_P384_SHA384,
-    webpki::aws_lc_rs::ED25519,
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA384,
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA512,
-];
-
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
-
-/// The signature algorithms certificate chains may use (rustls-webpki on aws-lc-rs).
-pub(crate) fn cert_algs() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
-    ALGS
-}
 
 impl TrustMaterial {
     /// Verifies the leaf's chain to a trusted CA valid at `at` (with extra intermediates, e.g. a
@@ -55,7 +38,7 @@ impl TrustMaterial {
             let verify = |anchor: &rustls_pki_types::TrustAnchor<'_>,
                           inter: &[CertificateDer<'_>]| {
                 ee.verify_for_usage(
-                    ALGS,
+                    cert_algs(),
                     std::slice::from_ref(anchor),
                     inter,
                     time,

@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 
 use crate::keys::PublicKey;
-use crate::trust::{parse_rfc3339, LogInstance, TimeRange, TrustedRoot};
+use crate::trust::{host_of, parse_rfc3339, LogInstance, TimeRange, TrustedRoot};
 
 use super::VerifyError;
 
@@ -135,18 +135,6 @@ fn pre_verify(chain: &[Vec<u8>]) -> Option<PreVerified> {
         not_before,
         not_after,
     })
-}
-
-/// The host of a URL, without scheme, port or path (`https://rekor.example:3001/x` ->
-/// `rekor.example`): the origin a Rekor v2 log signs its checkpoints as.
-pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = host.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("").to_string();
-    }
-    host.split(':').next().unwrap_or("").to_string()
 }
 
 /// A trusted root, decoded once.

@@ -14,15 +14,13 @@ mod material;
 mod policy;
 pub mod tlog;
 
-pub(crate) use cert::cert_algs;
+pub use crate::trust::host_of;
 pub use content::Artifact;
 pub use error::{
     ArtifactMismatch, BodyMismatch, ChainError, CheckpointError, SctFailure, Unsupported,
     VerifyError,
 };
-pub use material::{host_of, TrustMaterial};
-#[cfg(test)]
-pub(crate) use material::{range as time_range, Window};
+pub use material::TrustMaterial;
 pub use policy::{Matcher, Policy};
 pub use tlog::LoggedEntry;
 
