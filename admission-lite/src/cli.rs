@@ -68,6 +68,8 @@ pub struct ServeArgs {
     /// it such a webhook refuses to start: enforcing nothing is a misconfiguration that fails open.
     #[arg(long)]
     pub allow_no_policies: bool,
+    #[command(flatten)]
+    pub log: sigstore_lite_server::LogArgs,
 }
 
 /// Runs the command line; returns the exit code.
@@ -75,7 +77,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Serve(a) => {
-            sigstore_lite_server::init_tracing();
+            sigstore_lite_server::init_logging(a.log.log_format);
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             rt.block_on(serve(a))
         }

@@ -29,5 +29,7 @@ pub enum Cmd {
         config: PathBuf,
         #[command(flatten)]
         tls: sigstore_lite_server::tls::TlsArgs,
+        #[command(flatten)]
+        log: sigstore_lite_server::LogArgs,
     },
 }

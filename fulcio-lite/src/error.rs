@@ -99,8 +99,6 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let body =
-            serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
-        (status, axum::Json(body)).into_response()
+        sigstore_lite_server::json_error(status, reason, &message)
     }
 }

@@ -10,13 +10,14 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    sigstore_lite_server::init_tracing();
     let Cmd::Serve {
         addr,
         data_dir,
         config,
         tls,
+        log,
     } = Cli::parse().cmd;
+    sigstore_lite_server::init_logging(log.log_format);
     let tls_config = tls.load().map_err(anyhow::Error::msg)?;
     let settings = fulcio_lite::Settings {
         data_dir,

@@ -30,6 +30,8 @@ pub enum Cmd {
         issuer_url: Option<String>,
         #[command(flatten)]
         tls: sigstore_lite_server::tls::TlsArgs,
+        #[command(flatten)]
+        log: sigstore_lite_server::LogArgs,
     },
     /// Print a token from a running issuer.
     Token {

@@ -11,14 +11,15 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    sigstore_lite_server::init_tracing();
     match Cli::parse().cmd {
         Cmd::Serve {
             addr,
             data_dir,
             issuer_url,
             tls,
+            log,
         } => {
+            sigstore_lite_server::init_logging(log.log_format);
             let tls_config = tls.load().map_err(anyhow::Error::msg)?;
             if !addr.ip().is_loopback() {
                 eprintln!(

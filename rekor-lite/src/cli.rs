@@ -62,6 +62,8 @@ pub enum Cmd {
         api_version: u8,
         #[command(flatten)]
         tls: sigstore_lite_server::tls::TlsArgs,
+        #[command(flatten)]
+        log: sigstore_lite_server::LogArgs,
     },
     /// Create or upgrade the schema of a log kept in PostgreSQL (also done on first start).
     Migrate {

@@ -81,9 +81,7 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let body =
-            serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
-        let mut resp = (status, axum::Json(body)).into_response();
+        let mut resp = sigstore_lite_server::json_error(status, reason, &message);
         if let Error::Conflict { entry_id, .. } = &self {
             if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/log/entries/{entry_id}")) {
                 resp.headers_mut().insert(header::LOCATION, v);

@@ -11,8 +11,12 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    sigstore_lite_server::init_tracing();
-    match Cli::parse().cmd {
+    let cmd = Cli::parse().cmd;
+    sigstore_lite_server::init_logging(match &cmd {
+        Cmd::Serve { log, .. } => log.log_format,
+        Cmd::Migrate { .. } => Default::default(),
+    });
+    match cmd {
         Cmd::Migrate { store } => {
             let v = rekor_lite::pgstore::migrate(&store).map_err(|e| anyhow::anyhow!(e.0))?;
             println!("rekor-lite: schema version {v} ready");
@@ -36,6 +40,7 @@ async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
         origin,
         api_version,
         tls,
+        log: _,
     } = cmd
     else {
         unreachable!("run() handles the other commands")

@@ -1133,3 +1133,61 @@ async fn the_binary_serves_https_with_its_certificate() {
         "an untrusted certificate"
     );
 }
+
+/// `--log-format json`: one JSON object per line on stderr, and every refusal logged with its
+/// reason (and the client's input escaped).
+#[tokio::test]
+async fn json_logs_carry_each_refusal_with_its_reason() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let r = http()
+        .post(format!("{url}/api/v1/log/entries"))
+        .header("content-type", "application/json")
+        .body(r#"{"kind": "hashedrekord\n\u001b[31m", "apiVersion": "0.0.1", "spec": {}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "refused")
+        .unwrap_or_else(|| panic!("no refusal logged: {err}"));
+    assert_eq!(refused["reason"], "unknown_kind", "{refused}");
+    assert_eq!(refused["code"], 400);
+    assert!(
+        !err.contains('\u{1b}'),
+        "an escape reached the log: {err:?}"
+    );
+}

@@ -18,14 +18,40 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// How a server writes its log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), for log collectors.
+    Json,
+}
+
+/// `--log-format`, for every server's command line.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// The log lines on stderr: text, or json (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Logs to stderr as text; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
+    init_logging(LogFormat::Text)
+}
+
+/// Logs to stderr in `format`; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
+        .with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Ends a program after a failure: `PROG: message` on one line of stderr (an error chain is
@@ -99,6 +125,16 @@ pub async fn access_log(req: Request, next: Next) -> Response {
 /// The error body every server sends: `{"code": <HTTP status>, "message": "<one sentence>",
 /// "reason": "<stable snake_case name>"}`.
 pub fn json_error(status: StatusCode, reason: &str, message: &str) -> Response {
+    // Every refusal is logged with its reason (the message is the client's input at times:
+    // escaped).
+    if status.is_client_error() {
+        tracing::info!(
+            code = status.as_u16(),
+            reason,
+            detail = %sigstore_lite_core::text::printable(message),
+            "refused"
+        );
+    }
     let body = serde_json::json!({"code": status.as_u16(), "message": message, "reason": reason});
     (status, axum::Json(body)).into_response()
 }

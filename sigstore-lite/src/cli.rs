@@ -92,6 +92,8 @@ pub struct UpArgs {
     /// rekor_v1, Rekor v2 in rekor_v2, created if missing; their keys stay in --data-dir.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    #[command(flatten)]
+    pub log: sigstore_lite_server::LogArgs,
 }
 
 impl From<UpArgs> for crate::Options {

@@ -3,8 +3,12 @@ use sigstore_lite::cli::{Cli, Cmd};
 
 #[tokio::main]
 async fn main() {
-    sigstore_lite_server::init_tracing();
-    let opts = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    sigstore_lite_server::init_logging(match &cli.cmd {
+        Cmd::Up(args) => args.log.log_format,
+        _ => Default::default(),
+    });
+    let opts = match cli.cmd {
         Cmd::Up(args) => sigstore_lite::Options::from(args),
         Cmd::TrustFiles {
             oidc_url,

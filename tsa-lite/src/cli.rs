@@ -27,5 +27,7 @@ pub enum Cmd {
         data_dir: PathBuf,
         #[command(flatten)]
         tls: sigstore_lite_server::tls::TlsArgs,
+        #[command(flatten)]
+        log: sigstore_lite_server::LogArgs,
     },
 }

@@ -10,12 +10,13 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    sigstore_lite_server::init_tracing();
     let Cmd::Serve {
         addr,
         data_dir,
         tls,
+        log,
     } = Cli::parse().cmd;
+    sigstore_lite_server::init_logging(log.log_format);
     let tls_config = tls.load().map_err(anyhow::Error::msg)?;
     let t = tsa_lite::open(&data_dir).with_context(|| {
         format!(
