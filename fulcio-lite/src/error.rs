@@ -91,8 +91,10 @@ impl IntoResponse for Error {
         let message = match &self {
             Error::Internal(d) | Error::Config(d) | Error::Discovery(d) => {
                 tracing::error!(detail = %d, "internal error");
+                // Which URL failed and how is the operator's to read in the log, not the
+                // client's: the client learns that the issuer could not be reached.
                 if matches!(self, Error::Discovery(_)) {
-                    self.to_string()
+                    "the identity token's issuer cannot be reached to verify the token".to_string()
                 } else {
                     "internal error".to_string()
                 }

@@ -61,7 +61,15 @@ impl IntoResponse for Error {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        sigstore_lite_server::json_error(status, reason, &self.to_string())
+        // Internal details are logged, never sent.
+        let message = match &self {
+            Error::Storage(_) | Error::Key(_) | Error::Fetch(_) => {
+                tracing::error!(detail = %self, "internal error");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        };
+        sigstore_lite_server::json_error(status, reason, &message)
     }
 }
 

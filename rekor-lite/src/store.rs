@@ -214,6 +214,8 @@ pub type Reindex = dyn Fn(&[u8]) -> Vec<String> + Send + Sync;
 pub struct RedbStore {
     db: redb::Database,
     pending: RwLock<Pending>,
+    /// Tests leave it unset to drop the store as a crash would.
+    flush_on_drop: std::sync::atomic::AtomicBool,
 }
 
 impl RedbStore {
@@ -235,6 +237,7 @@ impl RedbStore {
         let store = RedbStore {
             db,
             pending: RwLock::new(Pending::default()),
+            flush_on_drop: std::sync::atomic::AtomicBool::new(true),
         };
         store.reindex(reindex)?;
         Ok(store)
@@ -298,6 +301,36 @@ impl RedbStore {
         tx.open_table(META)?
             .insert("indexed_size", size.to_be_bytes().as_slice())?;
         Ok(())
+    }
+}
+
+/// A clean stop writes the indexes still held in memory, so that the next start has nothing to
+/// re-index (only a crash leaves that work).
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        if !self
+            .flush_on_drop
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let empty = {
+            let p = self.pending.read().expect("lock");
+            p.leaves.is_empty() && p.search.is_empty()
+        };
+        if empty {
+            return;
+        }
+        let flushed = (|| -> Result<(), StoreError> {
+            let size = self.tree_size()?;
+            let tx = self.db.begin_write()?;
+            self.write_pending(&tx, size)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "the indexes will be rebuilt at the next start");
+        }
     }
 }
 
@@ -544,6 +577,8 @@ mod tests {
             assert!(!s.pending.read().unwrap().leaves.is_empty());
             assert_eq!(s.search("all").unwrap(), vec![0, 1, 2, 3, 4]);
             assert_eq!(s.indexed_size().unwrap(), 0);
+            s.flush_on_drop
+                .store(false, std::sync::atomic::Ordering::Relaxed);
         } // dropped without a flush: as after a crash
         let s = RedbStore::open(&path, 1 << 20, &reindex).unwrap();
         assert_eq!(s.tree_size().unwrap(), 5);
@@ -555,5 +590,15 @@ mod tests {
         assert_eq!(s.search("all").unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(s.search("k:3").unwrap(), vec![3]);
         assert_eq!(s.search("k:9").unwrap(), Vec::<u64>::new());
+        // A clean stop writes what is pending: the next start has nothing to re-index.
+        s.append(&batch(5, 2)).unwrap();
+        assert!(!s.pending.read().unwrap().leaves.is_empty());
+        drop(s);
+        let s = RedbStore::open(&path, 1 << 20, &|_: &[u8]| -> Vec<String> {
+            panic!("nothing is re-indexed after a clean stop")
+        })
+        .unwrap();
+        assert_eq!(s.indexed_size().unwrap(), 7);
+        assert_eq!(s.search("all").unwrap(), vec![0, 1, 2, 3, 4, 5, 6]);
     }
 }

@@ -228,8 +228,19 @@ async fn scan(
 }
 
 /// Runs the command line with the process's arguments.
+/// syft's habit: `sbom-lite SOURCE -o FORMAT` means `sbom-lite generate SOURCE -o FORMAT` (syft
+/// scans when it is given a source and no command).
+fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    let known = ["generate", "scan", "help"];
+    if !first.is_empty() && !first.starts_with('-') && !known.contains(&first) {
+        args.insert(1, "generate".into());
+    }
+    args
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

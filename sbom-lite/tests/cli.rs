@@ -797,3 +797,21 @@ fn hostile_bytes_neither_hang_nor_reach_the_terminal() {
     assert!(!has_control(&err), "control bytes echoed: {err:?}");
     assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err:?}");
 }
+
+/// syft's habit works: `sbom-lite SOURCE -o FORMAT` is `generate`; `scan` and flags are untouched.
+#[test]
+fn a_source_without_a_command_is_generated_as_syft_does() {
+    let src = format!("dir:{}", fixtures().join("debian-root").display());
+    let a = ok(&sbom_lite(&[&src, "-o", "table"]));
+    let b = ok(&sbom_lite(&["generate", &src, "-o", "table"]));
+    assert_eq!(a, b);
+    assert!(a.contains("libc6"), "{a}");
+    let o = sbom_lite(&["--version"]);
+    assert!(o.status.success());
+    let o = sbom_lite(&["nonsense-command-or-source"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an unreadable source is refused, not a usage error"
+    );
+}
