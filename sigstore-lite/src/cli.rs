@@ -92,6 +92,23 @@ pub struct UpArgs {
     /// rekor_v1, Rekor v2 in rekor_v2, created if missing; their keys stay in --data-dir.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// A throwaway stack for a test: a fresh temporary data directory (removed at exit) and
+    /// every port chosen free on the host; keys are made anew.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Once every service answers, write (atomically) a JSON file with every URL, the trust
+    /// files, a token file and the PID, under setup-sigstore-env's names.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+    /// Print the same values as shell `export` lines once ready.
+    #[arg(long)]
+    pub print_env: bool,
+    /// Append the same values as `name=value` lines (a GitHub Actions step's $GITHUB_OUTPUT).
+    #[arg(long, value_name = "FILE")]
+    pub github_output: Option<PathBuf>,
+    /// Stop (and clean up) when the process that started this one exits.
+    #[arg(long)]
+    pub exit_with_parent: bool,
     #[command(flatten)]
     pub log: sigstore_lite_server::LogArgs,
 }

@@ -380,6 +380,42 @@ impl Stack {
     }
 }
 
+/// The values a test (or a CI step) needs from a running stack, under setup-sigstore-env's
+/// names where it has one: every URL, the trust files, a token file, the PID.
+pub fn ready_values(stack: &Stack, token_file: &Path) -> Vec<(&'static str, String)> {
+    let p = |x: PathBuf| x.display().to_string();
+    vec![
+        ("oidc-url", stack.oidc_url.clone()),
+        ("issuer-url", stack.oidc_url.clone()),
+        ("fulcio-url", stack.fulcio_url.clone()),
+        ("rekor-url", stack.rekor_url.clone()),
+        ("rekor-v2-url", stack.rekor_v2_url.clone()),
+        ("tsa-url", format!("{}/api/v1/timestamp", stack.tsa_url)),
+        ("explorer-url", stack.explorer_url.clone()),
+        ("oidc-token", token_file.display().to_string()),
+        (
+            "oidc-token-command",
+            format!(
+                "curl -s -X POST {}/token -H 'content-type: application/json' -d '{{\"preset\":\"email\",\"email\":\"you@example.com\"}}'",
+                stack.oidc_url
+            ),
+        ),
+        ("trusted-root", p(stack.trusted_root_path())),
+        ("signing-config", p(stack.signing_config_path())),
+        ("trust-config", p(stack.trust_config_path())),
+        ("data-dir", p(stack.data_dir.clone())),
+        ("pid", std::process::id().to_string()),
+    ]
+}
+
+/// Writes `contents` to `path` whole or not at all (a temporary file beside it, then a rename),
+/// so that a reader never sees half of it.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// What the trust files are made of.
 pub struct TrustInputs {
     /// The CA chain as DER, intermediates first and the root last.

@@ -8,8 +8,33 @@ async fn main() {
         Cmd::Up(args) => args.log.log_format,
         _ => Default::default(),
     });
-    let opts = match cli.cmd {
-        Cmd::Up(args) => sigstore_lite::Options::from(args),
+    let (opts, fixture) = match cli.cmd {
+        Cmd::Up(args) => {
+            let fixture = Fixture {
+                ephemeral: args.ephemeral,
+                ready_file: args.ready_file.clone(),
+                print_env: args.print_env,
+                github_output: args.github_output.clone(),
+                exit_with_parent: args.exit_with_parent,
+            };
+            let mut opts = sigstore_lite::Options::from(args);
+            if fixture.ephemeral {
+                let mut b = [0u8; 6];
+                sigstore_lite_core::keys::random_bytes(&mut b);
+                opts.data_dir = std::env::temp_dir().join(format!(
+                    "sigstore-lite-{}-{}",
+                    std::process::id(),
+                    hex::encode(b)
+                ));
+                opts.fulcio_port = 0;
+                opts.rekor_port = 0;
+                opts.rekor_v2_port = 0;
+                opts.tsa_port = 0;
+                opts.explorer_port = 0;
+                opts.oidc_port = 0;
+            }
+            (opts, fixture)
+        }
         Cmd::TrustFiles {
             oidc_url,
             fulcio_url,
@@ -107,6 +132,18 @@ async fn main() {
             sigstore_lite_server::fail("sigstore-lite", &e.to_string());
         }
     };
+    if let Err(e) = fixture.announce(&stack) {
+        stack.stop().await;
+        fixture.clean_up(&opts.data_dir);
+        sigstore_lite_server::fail("sigstore-lite", &e.to_string());
+    }
+    if fixture.quiet() {
+        fixture.wait().await;
+        eprintln!("sigstore-lite: stopping");
+        stack.stop().await;
+        fixture.clean_up(&opts.data_dir);
+        return;
+    }
     let dir = stack.data_dir.display();
     let email = "you@example.com";
     let signs_through = if opts.rekor_api == 1 {
@@ -170,7 +207,101 @@ Next:
         tc = sigstore_lite::TRUST_CONFIG,
         extra = if stack.extra_issuers.is_empty() { String::new() } else { format!("\n  extra issuers     {}", stack.extra_issuers.join(", ")) },
     );
-    sigstore_lite_server::shutdown_signal().await;
+    fixture.wait().await;
     eprintln!("sigstore-lite: stopping");
     stack.stop().await;
+    fixture.clean_up(&opts.data_dir);
+}
+
+/// What `up` does for a test fixture: an ephemeral data directory, the ready file and the
+/// environment outputs, stopping with its parent.
+struct Fixture {
+    ephemeral: bool,
+    ready_file: Option<std::path::PathBuf>,
+    print_env: bool,
+    github_output: Option<std::path::PathBuf>,
+    exit_with_parent: bool,
+}
+
+impl Fixture {
+    /// A fixture prints no banner: its values go where it was asked to put them.
+    fn quiet(&self) -> bool {
+        self.ephemeral
+            || self.ready_file.is_some()
+            || self.print_env
+            || self.github_output.is_some()
+    }
+
+    /// Mints a token into the data directory, then writes the ready file and the outputs.
+    fn announce(&self, stack: &sigstore_lite::Stack) -> std::io::Result<()> {
+        if !self.quiet() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let token = stack
+            .issuer
+            .mint(
+                mock_oidc::email_claims("you@example.com"),
+                mock_oidc::Alg::RS256,
+                now,
+            )
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let token_file = stack.data_dir.join("oidc-token");
+        let _ = std::fs::remove_file(&token_file);
+        sigstore_lite_server::write_private(&token_file, token.as_bytes())?;
+        let values = sigstore_lite::ready_values(stack, &token_file);
+        if let Some(out) = &self.github_output {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(out)?;
+            for (k, v) in &values {
+                writeln!(f, "{k}={v}")?;
+            }
+        }
+        if self.print_env {
+            for (k, v) in &values {
+                let name = format!("SIGSTORE_LITE_{}", k.to_ascii_uppercase().replace('-', "_"));
+                println!("export {name}='{}'", v.replace('\'', "'\\''"));
+            }
+        }
+        if let Some(path) = &self.ready_file {
+            let map: serde_json::Map<String, serde_json::Value> = values
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+                .collect();
+            sigstore_lite::write_atomically(path, &serde_json::to_vec_pretty(&map).expect("JSON"))?;
+        }
+        Ok(())
+    }
+
+    /// Until Ctrl-C, SIGTERM or (with --exit-with-parent) the parent's exit.
+    async fn wait(&self) {
+        if !self.exit_with_parent {
+            return sigstore_lite_server::shutdown_signal().await;
+        }
+        let parent = std::os::unix::process::parent_id();
+        let orphaned = async move {
+            while std::os::unix::process::parent_id() == parent {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        };
+        tokio::select! {
+            _ = sigstore_lite_server::shutdown_signal() => {}
+            _ = orphaned => {}
+        }
+    }
+
+    /// Removes what a fixture made: the ephemeral data directory and the ready file.
+    fn clean_up(&self, data_dir: &std::path::Path) {
+        if self.ephemeral {
+            let _ = std::fs::remove_dir_all(data_dir);
+        }
+        if let Some(p) = &self.ready_file {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

@@ -486,3 +486,194 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// `sigstore-lite up --ephemeral --ready-file` (issue 23): two stacks side by side on free
+/// ports, each announcing itself in a ready file under setup-sigstore-env's names; cosign-keyless
+/// and sigstore-python sign and verify against each with its own token file; SIGTERM, and the
+/// end of the parent (`--exit-with-parent`), stop a stack and leave no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let up = repo.join("target/debug/sigstore-lite");
+    if !up.exists() {
+        let ok = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "sigstore-lite"])
+            .current_dir(&repo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let ready = dir.path().join(name);
+        let child = Command::new(&up)
+            .args(["up", "--ephemeral", "--ready-file"])
+            .arg(&ready)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, ready)
+    };
+    let wait_ready = |p: &Path| -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(b) = std::fs::read(p) {
+                return serde_json::from_slice(&b).expect("a ready file is whole JSON");
+            }
+            assert!(std::time::Instant::now() < deadline, "no ready file");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let (mut a, ready_a) = start("a.json");
+    let (mut b, ready_b) = start("b.json");
+    let (va, vb) = (wait_ready(&ready_a), wait_ready(&ready_b));
+    assert_ne!(
+        va["fulcio-url"], vb["fulcio-url"],
+        "each stack on its own ports"
+    );
+    assert_ne!(va["data-dir"], vb["data-dir"]);
+    assert_eq!(va["pid"], a.id().to_string());
+    let cosign = env!("CARGO_BIN_EXE_cosign-keyless-e2e");
+    for (v, who) in [(&va, "a"), (&vb, "b")] {
+        for key in ["oidc-url", "fulcio-url", "rekor-url", "rekor-v2-url"] {
+            let u = v[key].as_str().unwrap();
+            let r = reqwest::get(format!("{u}/healthz")).await.unwrap();
+            assert!(r.status().is_success(), "{who}: {key} {u}");
+        }
+        for key in ["trusted-root", "signing-config", "trust-config"] {
+            let f = v[key].as_str().unwrap();
+            serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()).unwrap();
+        }
+        let token = std::fs::read_to_string(v["oidc-token"].as_str().unwrap()).unwrap();
+        let tc = v["trust-config"].as_str().unwrap();
+        let iss = v["oidc-url"].as_str().unwrap();
+        let art = dir.path().join(format!("{who}.txt"));
+        std::fs::write(&art, format!("signed against stack {who}\n")).unwrap();
+        let bundle = dir.path().join(format!("{who}.sigstore.json"));
+        let o = Command::new(cosign)
+            .arg("sign-blob")
+            .arg(&art)
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(["--identity-token", &token, "--trust-config", tc])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{who}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = Command::new(sigstore_python())
+            .args(["--trust-config", tc, "verify", "identity", "--bundle"])
+            .arg(&bundle)
+            .args([
+                "--cert-identity",
+                "you@example.com",
+                "--cert-oidc-issuer",
+                iss,
+            ])
+            .arg(&art)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{who}: sigstore-python: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let py_bundle = dir.path().join(format!("{who}.py.sigstore.json"));
+        let o = Command::new(sigstore_python())
+            .args([
+                "--trust-config",
+                tc,
+                "sign",
+                "--identity-token",
+                &token,
+                "--bundle",
+            ])
+            .arg(&py_bundle)
+            .arg(&art)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{who}: sigstore-python sign: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = Command::new(cosign)
+            .arg("verify-blob")
+            .arg(&art)
+            .arg("--bundle")
+            .arg(&py_bundle)
+            .args([
+                "--trust-config",
+                tc,
+                "--certificate-identity",
+                "you@example.com",
+                "--certificate-oidc-issuer",
+                iss,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{who}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // A bundle from one stack does not verify with the other's trust root.
+    let o = Command::new(cosign)
+        .arg("verify-blob")
+        .arg(dir.path().join("a.txt"))
+        .arg("--bundle")
+        .arg(dir.path().join("a.sigstore.json"))
+        .args([
+            "--trust-config",
+            vb["trust-config"].as_str().unwrap(),
+            "--certificate-identity",
+            "you@example.com",
+            "--certificate-oidc-issuer",
+            va["oidc-url"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "stack b trusts stack a's CA");
+    // SIGTERM: the stack stops and removes its data directory and its ready file.
+    for (child, ready, v) in [(&mut a, &ready_a, &va), (&mut b, &ready_b, &vb)] {
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(
+            !Path::new(v["data-dir"].as_str().unwrap()).exists(),
+            "data left behind"
+        );
+        assert!(!ready.exists(), "ready file left behind");
+    }
+    // The parent goes away: the stack notices and cleans up.
+    let ready_c = dir.path().join("c.json");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} up --ephemeral --exit-with-parent --ready-file {} >/dev/null 2>&1 & \
+             while [ ! -f {} ]; do sleep 0.05; done",
+            up.display(),
+            ready_c.display(),
+            ready_c.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ready_c.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphaned stack never stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
