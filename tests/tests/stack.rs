@@ -677,3 +677,38 @@ async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The pytest plugin packaged in this repository (interop/python/pytest-sigstore-lite, installed
+/// by scripts/test): a real pytest run whose `sigstore_stack` fixture starts an ephemeral stack,
+/// and sigstore-python signs and verifies against it.
+#[test]
+fn the_pytest_fixture_runs_a_stack_for_sigstore_python() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let up = repo.join("target/debug/sigstore-lite");
+    if !up.exists() {
+        let ok = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "sigstore-lite"])
+            .current_dir(&repo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let python = repo.join(".venv-interop/bin/python");
+    assert!(
+        python.exists(),
+        "run `bash scripts/test`: it installs pytest and the plugin"
+    );
+    let o = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(repo.join("interop/python/tests"))
+        .env("SIGSTORE_LITE_BIN", &up)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "pytest failed: {out}");
+    assert!(out.contains("2 passed"), "{out}");
+}
