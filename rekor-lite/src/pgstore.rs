@@ -38,6 +38,8 @@ pub const SCHEMA_VERSION: i32 = 1;
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often each process renews or tries to take the lease.
 pub const RENEW_EVERY: Duration = Duration::from_millis(1000);
+/// The longest a process waits for one database round trip.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Connections per process (one integrator commit at a time, the rest serve reads).
 pub const POOL: usize = 8;
 
@@ -172,6 +174,11 @@ fn config(url: &str) -> Result<postgres::Config, StoreError> {
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(3));
     }
+    // A database host that vanishes without a reset (a partition, a moved address) must not
+    // hold a query for the kernel's hours: keepalives and a TCP user timeout of seconds.
+    cfg.keepalives(true);
+    cfg.keepalives_idle(Duration::from_secs(5));
+    cfg.tcp_user_timeout(Duration::from_secs(10));
     if cfg.get_application_name().is_none() {
         cfg.application_name("rekor-lite");
     }
@@ -391,13 +398,16 @@ impl PgStore {
                 )?;
                 let (h, u, epoch, expires, now): (String, String, i64, i64, i64) =
                     (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-                let out = if h == holder && expires > now {
+                // A lease that runs further ahead than a whole TTL was stamped by a clock that
+                // has since stepped back (a failover to a node behind): it counts as run out.
+                let expired = expires <= now || expires > now + ttl;
+                let out = if h == holder && !expired {
                     tx.execute(
                         "UPDATE rekor_lease SET expires_ms = $1, url = $2 WHERE id = 1",
                         &[&(now + ttl), &url],
                     )?;
                     (epoch, None)
-                } else if expires <= now {
+                } else if expired {
                     let next = epoch + 1;
                     tx.execute(
                         "UPDATE rekor_lease SET holder = $1, url = $2, epoch = $3, expires_ms = $4 WHERE id = 1",
@@ -411,6 +421,12 @@ impl PgStore {
                 tx.commit()?;
                 Ok(out)
             });
+            if self.shared.leaving.load(Ordering::SeqCst) {
+                // release() ran meanwhile: whatever this round got is given up, not published.
+                self.shared.epoch.store(0, Ordering::SeqCst);
+                self.clear_lease();
+                return false;
+            }
             match r {
                 Ok((epoch, leader)) => {
                     if epoch != 0 {
@@ -476,19 +492,28 @@ impl PgStore {
             .expect("lock")
             .send(job)
             .map_err(|_| StoreError("the database workers stopped".into()))?;
-        rx.recv()
-            .map_err(|_| StoreError("a database worker stopped".into()))?
+        // Bounded: a wedged connection gives an error (and a 5xx), never a hung request.
+        rx.recv_timeout(RUN_TIMEOUT)
+            .map_err(|_| StoreError("the database did not answer in time".into()))?
     }
 
     /// Records a tree size read from the database; refuses one smaller than seen before.
-    fn saw(&self, size: u64) -> Result<u64, StoreError> {
-        let max = self.shared.max_seen.fetch_max(size, Ordering::SeqCst);
-        if size < max {
+    /// Records a tree size read from the database by a query sent when this process had seen
+    /// at most `before`: smaller than that, the database went back in time. (Compared with what
+    /// was known *before* the query, so that a concurrent commit seen by another thread while
+    /// this query was on its way is no false alarm.)
+    fn saw(&self, size: u64, before: u64) -> Result<u64, StoreError> {
+        if size < before {
             self.shared.rolled_back.store(true, Ordering::SeqCst);
-            tracing::error!(size, seen = max, "the database went back in time");
-            return Err(rolled_back(max));
+            tracing::error!(size, seen = before, "the database went back in time");
+            return Err(rolled_back(before));
         }
+        self.shared.max_seen.fetch_max(size, Ordering::SeqCst);
         Ok(size)
+    }
+
+    fn seen(&self) -> u64 {
+        self.shared.max_seen.load(Ordering::SeqCst)
     }
 }
 
@@ -555,11 +580,16 @@ fn check_identity(c: &mut Client, id: &Identity) -> Result<i64, StoreError> {
             let mut b = [0u8; 8];
             sigstore_lite_core::keys::random_bytes(&mut b);
             let tree_id = (i64::from_be_bytes(b) & i64::MAX).max(1);
-            tx.execute(
-                "INSERT INTO rekor_meta (id, schema_version, api_version, origin, key_id, tree_id) VALUES (1, $1, $2, $3, $4, $5)",
+            let inserted = tx.execute(
+                "INSERT INTO rekor_meta (id, schema_version, api_version, origin, key_id, tree_id) VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
                 &[&SCHEMA_VERSION, &i32::from(id.api_version), &id.origin, &id.key_id, &tree_id],
             )
             .map_err(pg)?;
+            if inserted == 0 {
+                // Another process made the log first: check against what it recorded.
+                tx.rollback().map_err(pg)?;
+                return read_identity(c, id);
+            }
             tx.execute(
                 "INSERT INTO rekor_state (id, tree_size, checkpoint, epoch) VALUES (1, 0, NULL, 0) ON CONFLICT (id) DO NOTHING",
                 &[],
@@ -583,16 +613,20 @@ fn key_hash(key: &str) -> Vec<u8> {
 
 impl Store for PgStore {
     fn tree_size(&self) -> Result<u64, StoreError> {
+        let before = self.seen();
         let n = self.run(|c| {
             Ok(
                 c.query_one("SELECT tree_size FROM rekor_state WHERE id = 1", &[])?
                     .get::<_, i64>(0),
             )
         })?;
-        self.saw(n as u64)
+        self.saw(n as u64, before)
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Option<Vec<Hash>>, StoreError> {
+        if self.shared.rolled_back.load(Ordering::SeqCst) {
+            return Err(rolled_back(self.seen()));
+        }
         let mut found: std::collections::HashMap<u64, Hash> = {
             let cache = self.hashes.lock().expect("lock");
             indexes
@@ -681,6 +715,7 @@ impl Store for PgStore {
     }
 
     fn checkpoint(&self) -> Result<Option<String>, StoreError> {
+        let before = self.seen();
         let (size, cp) = self.run(|c| {
             let r = c.query_one(
                 "SELECT tree_size, checkpoint FROM rekor_state WHERE id = 1",
@@ -688,11 +723,14 @@ impl Store for PgStore {
             )?;
             Ok((r.get::<_, i64>(0), r.get::<_, Option<String>>(1)))
         })?;
-        self.saw(size as u64)?;
+        self.saw(size as u64, before)?;
         Ok(cp)
     }
 
     fn append(&self, b: &Batch) -> Result<(), StoreError> {
+        if self.shared.read_only {
+            return Err(StoreError("this process serves reads only".into()));
+        }
         let epoch = self.shared.epoch.load(Ordering::SeqCst);
         let start = (b.new_size - b.entries.len() as u64) as i64;
         let new_size = b.new_size as i64;
@@ -731,10 +769,15 @@ impl Store for PgStore {
         let fenced = self.run(move |c| {
             let mut tx = c.transaction()?;
             let row = tx.query_one(
-                "SELECT tree_size, epoch FROM rekor_state WHERE id = 1 FOR UPDATE",
+                "SELECT tree_size, epoch, checkpoint FROM rekor_state WHERE id = 1 FOR UPDATE",
                 &[],
             )?;
-            let (size, current): (i64, i64) = (row.get(0), row.get(1));
+            let (size, current, stored): (i64, i64, Option<String>) =
+                (row.get(0), row.get(1), row.get(2));
+            if current == epoch && size == new_size && stored.as_deref() == Some(&checkpoint) {
+                // This very batch is already in: a retry after a COMMIT whose answer was lost.
+                return Ok(None);
+            }
             if current != epoch || size != start {
                 return Ok(Some((size, current)));
             }
@@ -759,7 +802,7 @@ impl Store for PgStore {
         })?;
         match fenced {
             None => {
-                self.saw(b.new_size)?;
+                self.shared.max_seen.fetch_max(b.new_size, Ordering::SeqCst);
                 let mut cache = self.hashes.lock().expect("lock");
                 if cache.len() > HASH_CACHE_ENTRIES {
                     cache.clear();
@@ -769,7 +812,13 @@ impl Store for PgStore {
             }
             Some((size, current)) => {
                 if current != epoch {
-                    self.shared.epoch.store(0, Ordering::SeqCst);
+                    // Not this process's lease any more (unless it took a newer one meanwhile).
+                    let _ = self.shared.epoch.compare_exchange(
+                        epoch,
+                        0,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
                 }
                 Err(StoreError(format!(
                     "fenced: the batch extends a tree of {start} under epoch {epoch}, the database holds {size} under epoch {current}; not committed"
@@ -801,9 +850,22 @@ impl Store for PgStore {
 
     fn release(&self) {
         self.shared.leaving.store(true, Ordering::SeqCst);
-        if self.shared.epoch.swap(0, Ordering::SeqCst) == 0 {
-            return;
+        self.shared.epoch.store(0, Ordering::SeqCst);
+        if !self.shared.read_only {
+            self.clear_lease();
+            tracing::info!("gave up the integrator lease");
         }
+    }
+}
+
+impl PgStore {
+    /// A cheap round trip (for /healthz): whether the database answers now.
+    pub fn ping(&self) -> bool {
+        self.run(|c| c.simple_query("SELECT 1").map(|_| ())).is_ok()
+    }
+
+    /// Ends this process's lease in the database, if it holds it (whatever it believes).
+    fn clear_lease(&self) {
         let holder = self.holder.clone();
         let _ = self.run(move |c| {
             c.execute(
@@ -812,14 +874,6 @@ impl Store for PgStore {
             )
             .map(|_| ())
         });
-        tracing::info!("gave up the integrator lease");
-    }
-}
-
-impl PgStore {
-    /// A cheap round trip (for /healthz): whether the database answers now.
-    pub fn ping(&self) -> bool {
-        self.run(|c| c.simple_query("SELECT 1").map(|_| ())).is_ok()
     }
 
     /// This process's holder ID in the lease row.

@@ -629,8 +629,31 @@ async fn a_stale_integrator_cannot_commit_and_a_rolled_back_database_is_refused(
     );
     b.append(&batch(1)).unwrap();
     assert_eq!(a.tree_size().unwrap(), 2);
+    // Readers racing commits are no rollback: a size read by a query sent before a commit is
+    // smaller than what another thread has seen since, and that is fine.
+    let b = Arc::new(b);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (b, stop) = (b.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    b.checkpoint().expect("a concurrent read is not a rollback");
+                    b.tree_size().expect("a concurrent read is not a rollback");
+                }
+            })
+        })
+        .collect();
+    for n in 2..40 {
+        b.append(&batch(n)).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(b.healthy());
 
-    // Restore an older state (a dump taken at size 2) under a process that saw size 3.
+    // Restore an older state (a dump taken at size 40) under a process that saw size 41.
     let dump = tempfile::NamedTempFile::new().unwrap();
     let dump_path = dump.path().to_str().unwrap().to_string();
     if common::pg::running_as_root() {
@@ -660,8 +683,8 @@ async fn a_stale_integrator_cannot_commit_and_a_rolled_back_database_is_refused(
         "pg_dump: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    b.append(&batch(2)).unwrap();
-    assert_eq!(a.tree_size().unwrap(), 3);
+    b.append(&batch(40)).unwrap();
+    assert_eq!(a.tree_size().unwrap(), 41);
     let o = pg.tool(
         "psql",
         &[
