@@ -487,12 +487,8 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
     assert_eq!(r.status(), 401);
 }
 
-/// `sigstore-lite up --ephemeral --ready-file` (issue 23): two stacks side by side on free
-/// ports, each announcing itself in a ready file under setup-sigstore-env's names; cosign-keyless
-/// and sigstore-python sign and verify against each with its own token file; SIGTERM, and the
-/// end of the parent (`--exit-with-parent`), stop a stack and leave no file behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
+/// The repository and its `sigstore-lite` binary (the workspace's test build; built if missing).
+fn sigstore_lite_binary() -> (PathBuf, PathBuf) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let up = repo.join("target/debug/sigstore-lite");
     if !up.exists() {
@@ -501,8 +497,18 @@ async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
             .current_dir(&repo)
             .status()
             .unwrap();
-        assert!(ok.success());
+        assert!(ok.success(), "cannot build sigstore-lite");
     }
+    (repo, up)
+}
+
+/// `sigstore-lite up --ephemeral --ready-file` (issue 23): two stacks side by side on free
+/// ports, each announcing itself in a ready file under setup-sigstore-env's names; cosign-keyless
+/// and sigstore-python sign and verify against each with its own token file; SIGTERM, and the
+/// end of the parent (`--exit-with-parent`), stop a stack and leave no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
+    let (_, up) = sigstore_lite_binary();
     let dir = tempfile::tempdir().unwrap();
     let start = |name: &str| {
         let ready = dir.path().join(name);
@@ -683,16 +689,7 @@ async fn ephemeral_stacks_run_side_by_side_and_clean_up() {
 /// and sigstore-python signs and verifies against it.
 #[test]
 fn the_pytest_fixture_runs_a_stack_for_sigstore_python() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let up = repo.join("target/debug/sigstore-lite");
-    if !up.exists() {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "sigstore-lite"])
-            .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    let (repo, up) = sigstore_lite_binary();
     let python = repo.join(".venv-interop/bin/python");
     assert!(
         python.exists(),
