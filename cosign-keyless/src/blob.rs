@@ -106,7 +106,7 @@ pub fn verify_blob(
 pub async fn sign_blob_with_key(
     trust: Option<&Trust>,
     file: &Path,
-    key: &sigstore_lite_core::keys::Signer,
+    key: &sigstore_lite_core::keys::P256Signer,
     n: Narrator,
 ) -> Result<Bundle, Error> {
     let data = read(file)?;

@@ -377,7 +377,7 @@ fn verify_trust(id: &IdentityArgs, t: &TrustArgs) -> Result<Trust, Error> {
 
 /// The private key of `--key`: a cosign.key file (password from COSIGN_PASSWORD or typed), or
 /// `k8s://NS/NAME` (the Secret's cosign.key and cosign.password).
-async fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Signer>, Error> {
+async fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::P256Signer>, Error> {
     let Some(p) = &s.key else {
         return Ok(None);
     };
@@ -398,7 +398,7 @@ async fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::Si
 
 /// What to sign with: a key pair, or an identity token.
 enum Signing {
-    Key(sigstore_lite_core::keys::Signer),
+    Key(sigstore_lite_core::keys::P256Signer),
     Token(String),
 }
 
@@ -820,7 +820,7 @@ async fn generate_key_pair(cmd: Cmd) -> Result<(), Error> {
         }
         let client = kube::Client::from_env()?;
         let immutable = client.minor_version().await? >= 21;
-        let key = sigstore_lite_core::keys::Signer::generate_p256()
+        let key = sigstore_lite_core::keys::P256Signer::generate_p256()
             .map_err(|e| Error::Usage(e.to_string()))?;
         let password = keyfile::password(true)?;
         let enc = keyfile::encrypt(&key, &password)?;
@@ -852,7 +852,7 @@ async fn generate_key_pair(cmd: Cmd) -> Result<(), Error> {
             )));
         }
     }
-    let key = sigstore_lite_core::keys::Signer::generate_p256()
+    let key = sigstore_lite_core::keys::P256Signer::generate_p256()
         .map_err(|e| Error::Usage(e.to_string()))?;
     let enc = keyfile::encrypt(&key, &keyfile::password(true)?)?;
     write(&priv_path, enc.as_bytes(), true)?;

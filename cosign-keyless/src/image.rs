@@ -17,7 +17,7 @@ use sigstore_lite_core::image::{
     self as policy, ImageError, VerifiedStatement, ANN_BUNDLE, ANN_PREDICATE_TYPE, DSSE_LAYER,
     SIMPLESIGNING,
 };
-use sigstore_lite_core::keys::{sha256, PublicKey, Signer};
+use sigstore_lite_core::keys::{sha256, P256Signer, PublicKey};
 use sigstore_lite_core::rekor::{Proposed, Verifier};
 use sigstore_lite_core::verify::Policy;
 
@@ -34,7 +34,10 @@ pub enum SignWith<'a> {
     /// An OIDC token: ephemeral key and Fulcio certificate.
     Token(&'a str),
     /// A key pair (cosign.key); logged in Rekor unless `tlog_upload` is false.
-    Key { key: &'a Signer, tlog_upload: bool },
+    Key {
+        key: &'a P256Signer,
+        tlog_upload: bool,
+    },
 }
 
 /// The layout to write (cosign v3's `--new-bundle-format`).
@@ -48,7 +51,7 @@ pub enum Layout {
 
 /// A key and, keyless, its certificate chain (DER, leaf first).
 struct SigningKey {
-    key: Signer,
+    key: P256Signer,
     chain: Option<Vec<Vec<u8>>>,
 }
 
@@ -68,7 +71,7 @@ impl SigningKey {
                 })
             }
             SignWith::Key { key, .. } => Ok(SigningKey {
-                key: Signer::from_pkcs8_der(key.pkcs8_der())
+                key: P256Signer::from_pkcs8_der(key.pkcs8_der())
                     .map_err(|e| Error::Usage(e.to_string()))?,
                 chain: None,
             }),

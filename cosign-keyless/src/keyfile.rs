@@ -7,7 +7,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use serde_json::{json, Value};
-use sigstore_lite_core::keys::{pem_encode, pem_parse_all, Signer};
+use sigstore_lite_core::keys::{pem_encode, pem_parse_all, P256Signer};
 
 use crate::error::Error;
 
@@ -23,7 +23,7 @@ fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<[u8
 }
 
 /// Encrypts a P-256 key with `password` (scrypt N=2^15, r=8, p=1; XSalsa20-Poly1305).
-pub fn encrypt(key: &Signer, password: &[u8]) -> Result<String, Error> {
+pub fn encrypt(key: &P256Signer, password: &[u8]) -> Result<String, Error> {
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 24];
     sigstore_lite_core::keys::random_bytes(&mut salt);
@@ -41,7 +41,7 @@ pub fn encrypt(key: &Signer, password: &[u8]) -> Result<String, Error> {
 }
 
 /// Decrypts a `cosign.key`.
-pub fn decrypt(pem: &str, password: &[u8]) -> Result<Signer, Error> {
+pub fn decrypt(pem: &str, password: &[u8]) -> Result<P256Signer, Error> {
     let bad = |why: &str| Error::Usage(format!("the private key file is not a cosign key: {why}"));
     let block = pem_parse_all(pem)
         .map_err(|_| bad("no PEM block"))?
@@ -69,7 +69,7 @@ pub fn decrypt(pem: &str, password: &[u8]) -> Result<Signer, Error> {
     let der = XSalsa20Poly1305::new((&k).into())
         .decrypt((&nonce).into(), ct.as_slice())
         .map_err(|_| Error::Usage("the password is wrong for this private key".into()))?;
-    Signer::from_pkcs8_der(&der)
+    P256Signer::from_pkcs8_der(&der)
         .map_err(|e| Error::Usage(format!("the decrypted key is unusable: {e}")))
 }
 
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn roundtrip_and_wrong_password() {
-        let k = Signer::generate_p256().unwrap();
+        let k = P256Signer::generate_p256().unwrap();
         let pem = encrypt(&k, b"hunter2").unwrap();
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
         assert_eq!(

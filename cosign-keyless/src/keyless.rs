@@ -7,7 +7,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{Map, Value};
 use sigstore_lite_core::bundle::TlogEntry;
 use sigstore_lite_core::fulcio::FulcioCert;
-use sigstore_lite_core::keys::{pem_encode, Signer};
+use sigstore_lite_core::keys::{pem_encode, P256Signer};
 use sigstore_lite_core::rekor::v2::ProposedV2;
 use sigstore_lite_core::rekor::{Entry, LogEntry, Proposed};
 
@@ -90,7 +90,7 @@ pub fn token_claims(token: &str) -> Result<Map<String, Value>, Error> {
 
 /// An ephemeral key with its certificate.
 pub struct Identity {
-    pub key: Signer,
+    pub key: P256Signer,
     /// DER, leaf first.
     pub chain: Vec<Vec<u8>>,
     pub cert: FulcioCert,
@@ -135,7 +135,7 @@ pub async fn certificate(
         .get("email")
         .and_then(Value::as_str)
         .unwrap_or_else(|| claims.get("sub").and_then(Value::as_str).unwrap_or(""));
-    let key = Signer::generate_p256().map_err(|e| Error::Trust(e.to_string()))?;
+    let key = P256Signer::generate_p256().map_err(|e| Error::Trust(e.to_string()))?;
     n.say("generated an ephemeral ECDSA P-256 key pair");
     let fulcio = trust.fulcio()?;
     let chain = services::fulcio_certificate(fulcio, token, &key, challenge).await?;

@@ -4,7 +4,7 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
 use sigstore_lite_core::bundle::TlogEntry;
-use sigstore_lite_core::keys::{pem_parse_all, Signer};
+use sigstore_lite_core::keys::{pem_parse_all, P256Signer};
 use sigstore_lite_core::rekor::LogEntry;
 
 use crate::error::Error;
@@ -35,7 +35,7 @@ async fn error_message(r: reqwest::Response) -> String {
 pub async fn fulcio_certificate(
     url: &str,
     token: &str,
-    key: &Signer,
+    key: &P256Signer,
     challenge: &str,
 ) -> Result<Vec<Vec<u8>>, Error> {
     let endpoint = format!("{url}/api/v2/signingCert");

@@ -85,7 +85,9 @@ pub fn app(f: Arc<Fulcio>) -> Router {
         .route("/api/v1/ctlog/publicKey", get(ct_public_key))
         .route(
             "/healthz",
-            get(|| async { Json(json!({"status": "SERVING"})) }),
+            get(|State(f): State<Arc<Fulcio>>| async move {
+                sigstore_lite_server::healthz_with(move || f.ca.probe()).await
+            }),
         )
         .route(
             "/metrics",

@@ -1,18 +1,20 @@
 //! The CA: an ECDSA P-256 root and intermediate, the built-in CT log key, and leaf issuance with
 //! an embedded precertificate SCT.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
-    SanType, SignatureAlgorithm, SigningKey,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType,
+    SignatureAlgorithm, SigningKey,
 };
 use sigstore_lite_core::keys::{
-    pem_encode, pem_parse_all, random_bytes, sha256, KeyKind, PublicKey, Signer,
+    pem_encode, pem_parse_all, random_bytes, sha256, KeyKind, PublicKey, SignError, Signer,
 };
 use sigstore_lite_core::sct::{self, Sct};
+use sigstore_lite_signer::{CertSigner, KeyRef};
 
 use crate::error::Error;
 use crate::identity::{Principal, SanValue};
@@ -87,10 +89,10 @@ impl SigningKey for TbsOnly {
 pub struct Ca {
     root_der: Vec<u8>,
     intermediate_der: Vec<u8>,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, CertSigner>,
     tbs_issuer: Issuer<'static, TbsOnly>,
     intermediate_key_hash: [u8; 32],
-    ct: Signer,
+    ct: Arc<dyn Signer>,
 }
 
 fn rcgen_err(e: rcgen::Error) -> Error {
@@ -149,6 +151,49 @@ fn one_pem(text: &str, label: &str, path: &Path) -> Result<Vec<u8>, Error> {
         .ok_or_else(|| Error::Config(format!("{} holds no {label} PEM block", path.display())))
 }
 
+/// Where the CA's keys are. Nothing named: keys in files of the data directory.
+#[derive(Debug, Clone, Default)]
+pub struct CaKeys {
+    /// The key that signs leaf certificates (a file, `pkcs11:` URI or `<scheme>://` KMS key).
+    pub ca_key: Option<KeyRef>,
+    /// With `ca_key` and no `ca_cert`: the key of the root certificate made on first start
+    /// (default: a root key made in memory, used once to sign the CA certificate, forgotten).
+    pub root_key: Option<KeyRef>,
+    /// With `ca_key`: its certificate chain (PEM, issuer first: its certificate, then the root).
+    pub ca_cert: Option<PathBuf>,
+    /// The CT log's key (default: `<data dir>/ctlog-key.pem`, made on first start).
+    pub ct_key: Option<KeyRef>,
+    /// Make keys named in a token or KMS when they are missing (non-extractable).
+    pub create: bool,
+}
+
+fn open_key(r: &KeyRef, create: bool, what: &str) -> Result<Arc<dyn Signer>, Error> {
+    sigstore_lite_signer::open_or_generate(r, KeyKind::EcdsaP256, create || r.is_file())
+        .map_err(|e| Error::Config(format!("{what}: {e}")))
+}
+
+/// A root certificate (self-signed by `root`) and the CA certificate for `ca` it signs, PEM.
+fn make_chain(root: Arc<dyn Signer>, ca: Arc<dyn Signer>) -> Result<(String, String), Error> {
+    let now = SystemTime::now();
+    let root = CertSigner::new(root).map_err(Error::Config)?;
+    let ca = CertSigner::new(ca).map_err(Error::Config)?;
+    let key_err = |e: rcgen::Error, k: &CertSigner| match k.take_error() {
+        Some(why) => Error::Config(format!("signing the CA certificates: {why}")),
+        None => rcgen_err(e),
+    };
+    let root_params = ca_params("sigstore-lite root", None, now, 10);
+    let root_cert = root_params
+        .self_signed(&root)
+        .map_err(|e| key_err(e, &root))?;
+    let mut inter_params = ca_params("sigstore-lite intermediate", Some(0), now, 5);
+    inter_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    inter_params.use_authority_key_identifier_extension = true;
+    let inter = inter_params
+        .signed_by(&ca, &Issuer::new(root_params, &root))
+        .map_err(|e| key_err(e, &root))?;
+    Ok((root_cert.pem(), inter.pem()))
+}
+
 /// File names in the data directory.
 pub const ROOT_CERT: &str = "fulcio-root.pem";
 pub const INTERMEDIATE_CERT: &str = "fulcio-intermediate.pem";
@@ -157,19 +202,75 @@ pub const ROOT_KEY: &str = "fulcio-root-key.pem";
 pub const CT_KEY: &str = "ctlog-key.pem";
 
 impl Ca {
-    /// Loads the CA from `dir`, creating root, intermediate and CT key on first use (keys 0600).
-    pub fn load_or_create(dir: &Path) -> Result<Ca, Error> {
+    /// Opens the CA as `keys` says: keys in files of `dir` (made on first use, 0600) when no
+    /// `ca_key` is named; otherwise the leaf-signing key where `ca_key` points (a file, a
+    /// PKCS#11 token or a KMS plugin), with its certificates in `dir` (made on first start, as
+    /// Fulcio's `createca` does for an HSM key) or given by `ca_cert`.
+    pub fn open(dir: &Path, keys: &CaKeys) -> Result<Ca, Error> {
         sigstore_lite_server::create_private_dir(dir)
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        let Some(ca_ref) = &keys.ca_key else {
+            return Self::load_or_create(dir, keys);
+        };
+        let ca = open_key(ca_ref, keys.create, "the CA key")?;
+        let ct = match &keys.ct_key {
+            Some(r) => open_key(r, keys.create, "the CT log key")?,
+            None => open_key(&KeyRef::File(dir.join(CT_KEY)), true, "the CT log key")?,
+        };
+        let (root_der, intermediate_der) = match &keys.ca_cert {
+            Some(chain) => {
+                let certs: Vec<Vec<u8>> = pem_parse_all(&read(chain)?)
+                    .map_err(|e| Error::Config(format!("{}: {e}", chain.display())))?
+                    .into_iter()
+                    .filter(|p| p.label == "CERTIFICATE")
+                    .map(|p| p.der)
+                    .collect();
+                match &certs[..] {
+                    [inter, root] => (root.clone(), inter.clone()),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "{} must hold the CA's certificate chain, issuer first: the certificate of --ca-key, then its root ({} certificates found)",
+                            chain.display(),
+                            certs.len()
+                        )))
+                    }
+                }
+            }
+            None => {
+                let (root_path, inter_path) = (dir.join(ROOT_CERT), dir.join(INTERMEDIATE_CERT));
+                if !inter_path.exists() {
+                    let root = match &keys.root_key {
+                        Some(r) => open_key(r, keys.create, "the root key")?,
+                        // Used once to sign the intermediate certificate, then forgotten: no
+                        // root key exists anywhere to sign another.
+                        None => sigstore_lite_signer::from_pem(
+                            &sigstore_lite_signer::generate_pem(KeyKind::EcdsaP256)
+                                .map_err(Error::Internal)?,
+                        )
+                        .map_err(Error::Internal)?,
+                    };
+                    let (root_cert, inter_cert) = make_chain(root, ca.clone())?;
+                    write_private(&root_path, &root_cert)?;
+                    // The intermediate certificate last: its presence marks a complete CA.
+                    write_private(&inter_path, &inter_cert)?;
+                }
+                (
+                    one_pem(&read(&root_path)?, "CERTIFICATE", &root_path)?,
+                    one_pem(&read(&inter_path)?, "CERTIFICATE", &inter_path)?,
+                )
+            }
+        };
+        Self::assemble(root_der, intermediate_der, ca, ct, &ca_ref.to_string())
+    }
+
+    /// The CA in files of `dir`, made on first use.
+    fn load_or_create(dir: &Path, keys: &CaKeys) -> Result<Ca, Error> {
         let inter_path = dir.join(INTERMEDIATE_CERT);
         let ct_path = dir.join(CT_KEY);
-        let files = [
-            ROOT_CERT,
-            ROOT_KEY,
-            INTERMEDIATE_CERT,
-            INTERMEDIATE_KEY,
-            CT_KEY,
-        ];
+        let mut files = vec![ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT, INTERMEDIATE_KEY];
+        if keys.ct_key.is_none() {
+            files.push(CT_KEY);
+        }
         let present: Vec<&str> = files
             .iter()
             .copied()
@@ -191,32 +292,32 @@ impl Ca {
             )));
         }
         if present.is_empty() {
-            let now = SystemTime::now();
-            let root_key =
-                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(rcgen_err)?;
-            let root_params = ca_params("sigstore-lite root", None, now, 10);
-            let root = root_params.self_signed(&root_key).map_err(rcgen_err)?;
-            let inter_key =
-                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(rcgen_err)?;
-            let mut inter_params = ca_params("sigstore-lite intermediate", Some(0), now, 5);
-            inter_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-            inter_params.use_authority_key_identifier_extension = true;
-            let inter = inter_params
-                .signed_by(&inter_key, &Issuer::new(root_params, &root_key))
-                .map_err(rcgen_err)?;
-            write_private(&dir.join(ROOT_KEY), &root_key.serialize_pem())?;
-            write_private(&dir.join(INTERMEDIATE_KEY), &inter_key.serialize_pem())?;
-            write_private(&dir.join(ROOT_CERT), &root.pem())?;
-            let ct = Signer::generate_p256().map_err(|e| Error::Internal(e.to_string()))?;
-            write_private(&ct_path, &ct.to_pkcs8_pem())?;
+            let root_key = open_key(&KeyRef::File(dir.join(ROOT_KEY)), true, "the root key")?;
+            let inter_key = open_key(
+                &KeyRef::File(dir.join(INTERMEDIATE_KEY)),
+                true,
+                "the CA key",
+            )?;
+            let (root, inter) = make_chain(root_key, inter_key)?;
+            write_private(&dir.join(ROOT_CERT), &root)?;
+            if keys.ct_key.is_none() {
+                open_key(&KeyRef::File(ct_path.clone()), true, "the CT log key")?;
+            }
             // The intermediate certificate last: its presence marks a complete CA.
-            write_private(&inter_path, &inter.pem())?;
+            write_private(&inter_path, &inter)?;
         }
-        Ca::from_files(
-            &dir.join(ROOT_CERT),
-            &inter_path,
-            &dir.join(INTERMEDIATE_KEY),
-            &ct_path,
+        let ct = match &keys.ct_key {
+            Some(r) => open_key(r, keys.create, "the CT log key")?,
+            None => open_key(&KeyRef::File(ct_path), false, "the CT log key")?,
+        };
+        let root_path = dir.join(ROOT_CERT);
+        let ca_key = dir.join(INTERMEDIATE_KEY);
+        Self::assemble(
+            one_pem(&read(&root_path)?, "CERTIFICATE", &root_path)?,
+            one_pem(&read(&inter_path)?, "CERTIFICATE", &inter_path)?,
+            open_key(&KeyRef::File(ca_key.clone()), false, "the CA key")?,
+            ct,
+            &ca_key.display().to_string(),
         )
     }
 
@@ -228,29 +329,43 @@ impl Ca {
         intermediate_key: &Path,
         ct_key: &Path,
     ) -> Result<Ca, Error> {
-        let root_der = one_pem(&read(root)?, "CERTIFICATE", root)?;
-        let intermediate_der = one_pem(&read(intermediate)?, "CERTIFICATE", intermediate)?;
-        let key = KeyPair::from_pem(&read(intermediate_key)?)
-            .map_err(|e| Error::Config(format!("{}: {e}", intermediate_key.display())))?;
-        let ct = Signer::from_pkcs8_pem(&read(ct_key)?)
-            .map_err(|e| Error::Config(format!("{}: {e}", ct_key.display())))?;
+        Self::assemble(
+            one_pem(&read(root)?, "CERTIFICATE", root)?,
+            one_pem(&read(intermediate)?, "CERTIFICATE", intermediate)?,
+            open_key(&KeyRef::File(intermediate_key.into()), false, "the CA key")?,
+            open_key(&KeyRef::File(ct_key.into()), false, "the CT log key")?,
+            &intermediate_key.display().to_string(),
+        )
+    }
+
+    fn assemble(
+        root_der: Vec<u8>,
+        intermediate_der: Vec<u8>,
+        key: Arc<dyn Signer>,
+        ct: Arc<dyn Signer>,
+        key_name: &str,
+    ) -> Result<Ca, Error> {
         let (_, inter) = x509_parser::parse_x509_certificate(&intermediate_der)
-            .map_err(|e| Error::Config(format!("{}: {e}", intermediate.display())))?;
-        if inter.tbs_certificate.subject_pki.raw != key.subject_public_key_info().as_slice() {
+            .map_err(|e| Error::Config(format!("the CA certificate: {e}")))?;
+        if inter.tbs_certificate.subject_pki.raw != key.public_key().spki_der() {
             return Err(Error::Config(format!(
-                "{} is not the key of {}",
-                intermediate_key.display(),
-                intermediate.display()
+                "{key_name} is not the key of the CA certificate"
             )));
         }
+        if ct.public_key().kind() != KeyKind::EcdsaP256 {
+            return Err(Error::Config(
+                "the CT log key must be ECDSA P-256 (SCTs are signed with it)".into(),
+            ));
+        }
         let intermediate_key_hash = sha256(inter.tbs_certificate.subject_pki.raw);
+        let signer = CertSigner::new(key).map_err(Error::Config)?;
         let tbs_only = TbsOnly {
-            raw: key.der_bytes().to_vec(),
-            alg: key.algorithm(),
+            raw: signer.der_bytes().to_vec(),
+            alg: signer.algorithm(),
         };
         let der = intermediate_der.clone().into();
         let tbs_issuer = Issuer::from_ca_cert_der(&der, tbs_only).map_err(rcgen_err)?;
-        let issuer = Issuer::from_ca_cert_der(&der, key).map_err(rcgen_err)?;
+        let issuer = Issuer::from_ca_cert_der(&der, signer).map_err(rcgen_err)?;
         Ok(Ca {
             root_der,
             intermediate_der,
@@ -259,6 +374,12 @@ impl Ca {
             intermediate_key_hash,
             ct,
         })
+    }
+
+    /// Whether the CA and CT keys can sign now (/healthz).
+    pub fn probe(&self) -> Result<(), SignError> {
+        self.issuer.key().signer().probe()?;
+        self.ct.probe()
     }
 
     pub fn root_der(&self) -> &[u8] {
@@ -366,7 +487,10 @@ impl Ca {
             extensions: Vec::new(),
             hash_alg: 4,
             sig_alg: 3,
-            signature: self.ct.sign(&signed),
+            signature: self
+                .ct
+                .try_sign(&signed)
+                .map_err(|e| Error::KeyUnavailable(e.to_string()))?,
         };
 
         // 3. The final certificate: same fields, SCT list appended last.
@@ -374,7 +498,12 @@ impl Ca {
             &SCT_LIST_OID,
             sct::extension_value(&[s.encode()]),
         ));
-        let cert = p.signed_by(&leaf_key, &self.issuer).map_err(rcgen_err)?;
+        let cert = p.signed_by(&leaf_key, &self.issuer).map_err(|e| {
+            match self.issuer.key().take_error() {
+                Some(why) => Error::KeyUnavailable(why.to_string()),
+                None => rcgen_err(e),
+            }
+        })?;
         Ok(cert.der().to_vec())
     }
 }

@@ -48,6 +48,9 @@ pub enum Error {
     BadProofOfPossession { claim: String },
     #[error("the certificate signing request is invalid: {0}")]
     BadCsr(String),
+    /// The CA's or CT log's key (in a token or behind a KMS plugin) cannot sign at the moment.
+    #[error("the CA's signing key is unavailable: {0}")]
+    KeyUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,6 +65,7 @@ impl Error {
             Config(_) | Internal(_) | Discovery(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+            KeyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "signing_key_unavailable"),
             MalformedRequest(_) => (bad, "malformed_request"),
             BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             MissingToken => (unauthorized, "missing_token"),
@@ -98,6 +102,10 @@ impl IntoResponse for Error {
                 } else {
                     "internal error".to_string()
                 }
+            }
+            Error::KeyUnavailable(d) => {
+                tracing::error!(detail = %d, "the signing key is unavailable");
+                "the CA's signing key is unavailable; retry later".to_string()
             }
             other => other.to_string(),
         };

@@ -35,6 +35,8 @@ pub struct Settings {
     /// Extra CA certificates (PEM) trusted when fetching issuers' discovery and JWKS over HTTPS
     /// (a local CA, as `sigstore-lite up --tls` makes).
     pub oidc_roots: Vec<Vec<u8>>,
+    /// Where the CA's keys are (default: files in `data_dir`).
+    pub keys: ca::CaKeys,
 }
 
 /// Loads the CA and issuer config.
@@ -55,7 +57,7 @@ pub fn open(s: &Settings) -> Result<Arc<api::Fulcio>, Error> {
             "no OIDC issuers are configured (give --config)".into(),
         ));
     }
-    let ca = ca::Ca::load_or_create(&s.data_dir)?;
+    let ca = ca::Ca::open(&s.data_dir, &s.keys)?;
     Ok(api::Fulcio::new(
         ca,
         oidc::TokenVerifier::with_roots(cfg, &s.oidc_roots)?.with_jwks_ttl(s.jwks_ttl),

@@ -14,6 +14,7 @@ async fn run() -> anyhow::Result<()> {
         addr,
         data_dir,
         config,
+        keys,
         tls,
         log,
     } = Cli::parse().cmd;
@@ -25,6 +26,7 @@ async fn run() -> anyhow::Result<()> {
         extra_issuers: Vec::new(),
         jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
         oidc_roots: Vec::new(),
+        keys: keys.to_keys(),
     };
     let f = fulcio_lite::open(&settings).context("cannot start the CA")?;
     let listener = tokio::net::TcpListener::bind(addr)

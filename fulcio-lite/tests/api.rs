@@ -10,7 +10,7 @@ use mock_oidc::{Alg, Issuer};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{json, Map, Value};
 use sigstore_lite_core::fulcio::{self, San};
-use sigstore_lite_core::keys::{pem_parse_all, PublicKey, Signer};
+use sigstore_lite_core::keys::{pem_parse_all, P256Signer, PublicKey};
 use sigstore_lite_core::sct;
 
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
@@ -62,6 +62,7 @@ async fn stack() -> Stack {
         extra_issuers: Vec::new(),
         jwks_ttl: std::time::Duration::from_secs(1),
         oidc_roots: Vec::new(),
+        keys: Default::default(),
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -98,7 +99,7 @@ fn claims(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
-fn pop_request(token: &str, key: &Signer, challenge: &str) -> Value {
+fn pop_request(token: &str, key: &P256Signer, challenge: &str) -> Value {
     json!({
         "credentials": {"oidcIdentityToken": token},
         "publicKeyRequest": {
@@ -244,7 +245,7 @@ fn check_profile(i: &Issued, issuer: &str) -> fulcio::FulcioCert {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issues_for_every_identity_type_and_both_request_shapes() {
     let s = stack().await;
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
 
     // e-mail, publicKeyRequest with the token in the body.
     let t = token(&s.email, mock_oidc::email_claims("alice@example.com"));
@@ -404,7 +405,7 @@ async fn issues_for_every_identity_type_and_both_request_shapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_is_followed_and_removed_keys_are_refused() {
     let s = stack().await;
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let old = token(&s.email, mock_oidc::email_claims("alice@example.com"));
     issue_ok(
         &s.fulcio,
@@ -468,8 +469,8 @@ fn jwt_with(header: Value, claims: Value, sig: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_error_and_no_certificate() {
     let s = stack().await;
-    let key = Signer::generate_p256().unwrap();
-    let other = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
+    let other = P256Signer::generate_p256().unwrap();
     let email = "alice@example.com";
     let good = token(&s.email, mock_oidc::email_claims(email));
     let with = |extra: Value| {
@@ -804,7 +805,7 @@ BW8CvJ1shWRe3XrtxQIDAQAB
 #[tokio::test]
 async fn unknown_key_ids_refetch_the_jwks_at_most_once() {
     let s = stack().await;
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let good = token(&s.email, mock_oidc::email_claims("alice@example.com"));
     issue_ok(
         &s.fulcio,
@@ -858,16 +859,16 @@ async fn unknown_key_ids_refetch_the_jwks_at_most_once() {
 #[test]
 fn a_half_initialized_ca_directory_is_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = fulcio_lite::ca::Ca::load_or_create(dir.path()).unwrap();
+    let ca = fulcio_lite::ca::Ca::open(dir.path(), &Default::default()).unwrap();
     let root = ca.root_der().to_vec();
     // Reused as it is.
-    let again = fulcio_lite::ca::Ca::load_or_create(dir.path()).unwrap();
+    let again = fulcio_lite::ca::Ca::open(dir.path(), &Default::default()).unwrap();
     assert_eq!(again.root_der(), &root[..]);
     for lost in [fulcio_lite::ca::CT_KEY, fulcio_lite::ca::INTERMEDIATE_CERT] {
         let p = dir.path().join(lost);
         let saved = std::fs::read(&p).unwrap();
         std::fs::remove_file(&p).unwrap();
-        let e = match fulcio_lite::ca::Ca::load_or_create(dir.path()) {
+        let e = match fulcio_lite::ca::Ca::open(dir.path(), &Default::default()) {
             Ok(_) => panic!("a CA missing {lost} loaded"),
             Err(e) => e.to_string(),
         };
@@ -879,7 +880,7 @@ fn a_half_initialized_ca_directory_is_explained() {
         std::fs::write(&p, saved).unwrap();
     }
     assert_eq!(
-        fulcio_lite::ca::Ca::load_or_create(dir.path())
+        fulcio_lite::ca::Ca::open(dir.path(), &Default::default())
             .unwrap()
             .root_der(),
         &root[..]

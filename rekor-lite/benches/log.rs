@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::keys::P256Signer;
 use sigstore_lite_core::rekor;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -43,10 +43,10 @@ fn per_op<F: FnMut()>(n: u32, mut f: F) -> Duration {
 
 fn crypto() {
     println!("== crypto of one read (one core) ==");
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let body_b64 = B64.encode([7u8; 700]);
     let set = per_op(3000, || {
-        rekor::sign_set(&key, &body_b64, 1_700_000_000, 12345);
+        rekor::sign_set(&key, &body_b64, 1_700_000_000, 12345).unwrap();
     });
     println!(
         "ECDSA P-256 sign, a fresh SET per GET (aws-lc-rs): {:>7.1} us",
@@ -69,7 +69,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 async fn big(size: u64) {
     println!("\n== {size} entries ==");
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let signer = Signer::generate_p256().unwrap();
+    let signer = P256Signer::generate_p256().unwrap();
     std::fs::write(dir.path().join("rekor-key.pem"), signer.to_pkcs8_pem()).unwrap();
     std::fs::write(dir.path().join("tree-id"), "4242\n").unwrap();
     let t = Instant::now();

@@ -15,7 +15,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sigstore_lite_core::keys::{sha256, Signer};
+use sigstore_lite_core::keys::{sha256, P256Signer};
 use sigstore_lite_core::rekor::{Proposed, Verifier};
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -55,7 +55,7 @@ fn spawn(args: &[&str]) -> Proc {
 }
 
 fn proposals(n: usize, tag: &str) -> Vec<Vec<u8>> {
-    let k = Signer::generate_p256().unwrap();
+    let k = P256Signer::generate_p256().unwrap();
     let v = Verifier::PublicKey(k.public_key().spki_der().to_vec());
     (0..n)
         .map(|i| {
@@ -129,7 +129,7 @@ async fn load(urls: &[String], bodies: Vec<Vec<u8>>, clients: usize) -> (f64, Du
 }
 
 fn crypto_ceiling() -> f64 {
-    let k = Signer::generate_p256().unwrap();
+    let k = P256Signer::generate_p256().unwrap();
     let msg = b"an artifact";
     let sig = k.sign(msg);
     let d = sha256(msg);
@@ -164,7 +164,7 @@ async fn main() {
     let ceiling = crypto_ceiling();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    std::fs::write(&key, Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    std::fs::write(&key, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
     let report = |what: &str, (rate, p50, p99): (f64, Duration, Duration)| {
         println!(
             "{what:<28} {rate:>7.0} appends/s  p50 {:>6.1} ms  p99 {:>6.1} ms  ({:.0}% of the crypto ceiling)",

@@ -437,6 +437,25 @@ async fn metrics(State(log): State<Log>) -> Response {
 /// `SERVING`, or 503 `NOT_SERVING` after a failed commit (the store may need reopening: a
 /// supervisor restarting the process on this answer recovers the log).
 pub(crate) async fn healthz(State(log): State<Log>) -> Response {
+    let probe = log.clone();
+    let key = tokio::task::spawn_blocking(move || probe.probe_key())
+        .await
+        .unwrap_or_else(|_| {
+            Err(sigstore_lite_core::keys::SignError::Unavailable(
+                "the probe did not finish".into(),
+            ))
+        });
+    if let Err(e) = key {
+        tracing::error!(error = %e, "healthz: the signing key is unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "NOT_SERVING", "code": 503, "reason": "signing_key_unavailable",
+                "message": "the log's signing key is unavailable (its token or KMS cannot sign)"}),
+            ),
+        )
+            .into_response();
+    }
     if log.is_healthy() {
         // A log shared through PostgreSQL also says which process integrates.
         let role = match log.role() {

@@ -49,10 +49,14 @@ pub enum Cmd {
         /// With --store: serve reads only (a read replica; SELECT rights suffice). Writes get 405.
         #[arg(long, requires = "store")]
         read_only: bool,
-        /// PKCS#8 PEM log key (v1: ECDSA P-256, default <data-dir>/rekor-key.pem; v2: Ed25519,
-        /// default <data-dir>/rekor-v2-key.pem; created if missing).
-        #[arg(long)]
-        key: Option<PathBuf>,
+        /// The log key (v1: ECDSA P-256, v2: Ed25519): a PKCS#8 PEM file (default
+        /// <data-dir>/rekor-key.pem or rekor-v2-key.pem, made if missing), a PKCS#11 URI
+        /// (pkcs11:token=T;object=O?module-path=M&pin-value=P) or a KMS plugin's <scheme>://KEY.
+        #[arg(long, value_name = "REF")]
+        key: Option<sigstore_lite_signer::KeyRef>,
+        /// Make the key in its token or KMS if it is not there yet (non-extractable).
+        #[arg(long, requires = "key")]
+        create_key: bool,
         /// Checkpoint origin host name (default: the host part of --addr).
         #[arg(long)]
         origin: Option<String>,

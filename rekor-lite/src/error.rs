@@ -34,6 +34,9 @@ pub enum Error {
     NoIntegrator(String),
     #[error("this log server is read-only: send entries to a writing one")]
     ReadOnly,
+    /// The log's key (in a token or behind a KMS plugin) cannot sign at the moment.
+    #[error("the log's signing key is unavailable: {0}")]
+    KeyUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +67,9 @@ impl Error {
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::NoIntegrator(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_integrator"),
             Error::ReadOnly => (StatusCode::METHOD_NOT_ALLOWED, "read_only"),
+            Error::KeyUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "signing_key_unavailable")
+            }
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -78,6 +84,10 @@ impl IntoResponse for Error {
             Error::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 "internal error".to_string()
+            }
+            Error::KeyUnavailable(detail) => {
+                tracing::error!(%detail, "the signing key is unavailable");
+                "the log's signing key is unavailable; retry later".to_string()
             }
             other => other.to_string(),
         };

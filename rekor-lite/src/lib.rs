@@ -28,7 +28,8 @@ pub mod tree;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sigstore_lite_core::keys::{Ed25519Signer, Signer};
+use sigstore_lite_core::keys::{KeyKind, Signer};
+pub use sigstore_lite_signer::KeyRef;
 
 pub use error::Error;
 pub use log::{Appended, Clock, EntryView, Log, LogIdentity, LogKey};
@@ -40,9 +41,12 @@ pub const CACHE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    /// PKCS#8 PEM key (v1: ECDSA P-256, default `<data_dir>/rekor-key.pem`; v2: Ed25519, default
-    /// `<data_dir>/rekor-v2-key.pem`), created on first start.
-    pub key: Option<PathBuf>,
+    /// The log key (v1: ECDSA P-256, v2: Ed25519): a PKCS#8 PEM file (default
+    /// `<data_dir>/rekor-key.pem` or `<data_dir>/rekor-v2-key.pem`, made on first start), a
+    /// `pkcs11:` URI or a KMS plugin's `<scheme>://` reference.
+    pub key: Option<KeyRef>,
+    /// Make the key in its token or KMS when it is not there yet (a file key is always made).
+    pub create_key: bool,
     /// Host name used as checkpoint key name and origin (v1: origin prefix).
     pub origin: String,
     /// 1: Rekor v1 API; 2: Rekor v2 (rekor-tiles) API.
@@ -68,6 +72,7 @@ impl Config {
         Config {
             data_dir,
             key: None,
+            create_key: false,
             origin: origin.to_string(),
             api_version: 1,
             store: None,
@@ -92,24 +97,34 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{what} {}: {e}", path.display()))
 }
 
-/// Loads the PEM key at `path`, or creates it with `generate` (0600).
-fn load_or_create<K>(
-    path: &Path,
-    load: impl Fn(&str) -> Result<K, sigstore_lite_core::keys::KeyError>,
-    generate: impl Fn() -> Result<(K, String), sigstore_lite_core::keys::KeyError>,
-) -> Result<K, Error> {
-    match std::fs::read_to_string(path) {
-        Ok(pem) => {
-            load(&pem).map_err(|e| Error::Internal(format!("log key {}: {e}", path.display())))
+/// Opens the log key `r` (made when missing: always for a file, with `create` for a token or
+/// KMS) and checks it is the kind the API signs with.
+fn open_key(r: &KeyRef, api_version: u8, create: bool) -> Result<Arc<dyn Signer>, Error> {
+    let want = if api_version == 1 {
+        KeyKind::EcdsaP256
+    } else {
+        KeyKind::Ed25519
+    };
+    if let KeyRef::File(path) = r {
+        if let Some(d) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            sigstore_lite_server::create_private_dir(d)
+                .map_err(|e| io_err("cannot create", d, e))?;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let (k, pem) = generate().map_err(|e| Error::Internal(e.to_string()))?;
-            sigstore_lite_server::write_private(path, pem.as_bytes())
-                .map_err(|e| io_err("cannot write", path, e))?;
-            Ok(k)
-        }
-        Err(e) => Err(io_err("cannot read", path, e)),
     }
+    let signer = sigstore_lite_signer::open_or_generate(r, want, create || r.is_file())
+        .map_err(|e| Error::Internal(format!("log key: {e}")))?;
+    let kind = signer.public_key().kind();
+    if kind != want {
+        return Err(Error::Internal(format!(
+            "log key {r}: a Rekor v{api_version} log signs with {}, not {}",
+            want.name(),
+            kind.name()
+        )));
+    }
+    Ok(signer)
 }
 
 fn load_or_create_tree_id(path: &Path) -> Result<i64, Error> {
@@ -171,15 +186,11 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
     }
     let key = match cfg.api_version {
         1 => {
-            let path = cfg
+            let r = cfg
                 .key
                 .clone()
-                .unwrap_or_else(|| cfg.data_dir.join("rekor-key.pem"));
-            let signer = load_or_create(&path, Signer::from_pkcs8_pem, || {
-                let s = Signer::generate_p256()?;
-                let pem = s.to_pkcs8_pem();
-                Ok((s, pem))
-            })?;
+                .unwrap_or_else(|| KeyRef::File(cfg.data_dir.join("rekor-key.pem")));
+            let signer = open_key(&r, 1, cfg.create_key)?;
             let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
             LogKey::V1 {
                 signer,
@@ -190,15 +201,11 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
             }
         }
         2 => {
-            let path = cfg
+            let r = cfg
                 .key
                 .clone()
-                .unwrap_or_else(|| cfg.data_dir.join("rekor-v2-key.pem"));
-            let signer = load_or_create(&path, Ed25519Signer::from_pkcs8_pem, || {
-                let s = Ed25519Signer::generate()?;
-                let pem = s.to_pkcs8_pem();
-                Ok((s, pem))
-            })?;
+                .unwrap_or_else(|| KeyRef::File(cfg.data_dir.join("rekor-v2-key.pem")));
+            let signer = open_key(&r, 2, cfg.create_key)?;
             LogKey::V2 {
                 signer,
                 origin: cfg.origin.clone(),
@@ -230,14 +237,12 @@ pub fn ensure_key(path: &Path, api_version: u8) -> Result<(), Error> {
     if let Some(d) = path.parent() {
         sigstore_lite_server::create_private_dir(d).map_err(|e| io_err("cannot create", d, e))?;
     }
-    let pem = match api_version {
-        1 => Signer::generate_p256()
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .to_pkcs8_pem(),
-        _ => Ed25519Signer::generate()
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .to_pkcs8_pem(),
+    let kind = if api_version == 1 {
+        KeyKind::EcdsaP256
+    } else {
+        KeyKind::Ed25519
     };
+    let pem = sigstore_lite_signer::generate_pem(kind).map_err(Error::Internal)?;
     sigstore_lite_server::write_private(path, pem.as_bytes())
         .map_err(|e| io_err("cannot write", path, e))
 }
@@ -246,19 +251,21 @@ pub fn ensure_key(path: &Path, api_version: u8) -> Result<(), Error> {
 /// signs with the same one) and is checked against the identity the database records; nothing is
 /// written to local disk.
 fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
-    let path = cfg.key.as_ref().ok_or_else(|| {
+    let r = cfg.key.as_ref().ok_or_else(|| {
         Error::Internal(
-            "a log on PostgreSQL needs --key FILE: every process of the log signs with the same key"
+            "a log on PostgreSQL needs --key: every process of the log signs with the same key"
                 .into(),
         )
     })?;
-    let pem = std::fs::read_to_string(path).map_err(|e| io_err("cannot read", path, e))?;
-    let bad_key = |e: sigstore_lite_core::keys::KeyError| {
-        Error::Internal(format!("log key {}: {e}", path.display()))
-    };
+    if cfg.api_version != 1 && cfg.api_version != 2 {
+        return Err(Error::Internal(format!(
+            "API version {} is not served (1 or 2)",
+            cfg.api_version
+        )));
+    }
+    let signer = open_key(r, cfg.api_version, cfg.create_key)?;
     let (key, identity) = match cfg.api_version {
         1 => {
-            let signer = Signer::from_pkcs8_pem(&pem).map_err(bad_key)?;
             let id = pgstore::Identity {
                 api_version: 1,
                 origin: cfg.origin.clone(),
@@ -267,7 +274,6 @@ fn open_postgres(cfg: &Config, url: &str) -> Result<Log, Error> {
             (Some(signer), id)
         }
         2 => {
-            let signer = Ed25519Signer::from_pkcs8_pem(&pem).map_err(bad_key)?;
             let id = pgstore::Identity {
                 api_version: 2,
                 origin: cfg.origin.clone(),

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use sigstore_lite_core::bundle::{self, KindVersion, TlogEntry};
-use sigstore_lite_core::keys::{PublicKey, Signer};
+use sigstore_lite_core::keys::{P256Signer, PublicKey, Signer};
 use sigstore_lite_core::merkle::leaf_hash;
 use sigstore_lite_core::note::{c2sp_key_hash, rekor_origin, Checkpoint, SignedNote};
 use sigstore_lite_core::rekor::{self, CanonicalEntry, InclusionProof, LogEntry, Verification};
@@ -90,7 +90,7 @@ pub struct Log {
 /// imports; the log must not be running on the same store.
 pub fn bulk_load(
     store: &dyn Store,
-    signer: &Signer,
+    signer: &dyn Signer,
     id: &LogIdentity,
     bodies: impl Iterator<Item = Vec<u8>>,
     batch: usize,
@@ -116,7 +116,7 @@ pub fn bulk_load(
                 index_keys: Vec::new(),
             });
         }
-        let cp = sign_checkpoint_with(signer, &origin, &id.key_name, &clock, tb.size, tb.root()?);
+        let cp = sign_checkpoint_with(signer, &origin, &id.key_name, &clock, tb.size, tb.root()?)?;
         store.append(&Batch {
             entries,
             hashes: std::mem::take(&mut tb.hashes),
@@ -132,8 +132,15 @@ impl Log {
     /// Opens a Rekor v1 log over `store` and starts its sequencer thread, with the system clock.
     /// Must be called inside a tokio runtime. An empty store gets a signed checkpoint of the empty
     /// tree.
-    pub fn open(store: Arc<dyn Store>, signer: Signer, id: LogIdentity) -> Result<Log, Error> {
-        Self::open_with_clock(store, LogKey::V1 { signer, id }, system_clock())
+    pub fn open(store: Arc<dyn Store>, signer: P256Signer, id: LogIdentity) -> Result<Log, Error> {
+        Self::open_with_clock(
+            store,
+            LogKey::V1 {
+                signer: Arc::new(signer),
+                id,
+            },
+            system_clock(),
+        )
     }
 
     /// Opens a log (v1 or v2) with the clock given.
@@ -193,7 +200,7 @@ impl Log {
                 cp
             }
             None => {
-                let cp = sign_checkpoint(&core, 0, tlog_tiles::EMPTY_HASH);
+                let cp = sign_checkpoint(&core, 0, tlog_tiles::EMPTY_HASH)?;
                 store.append(&Batch {
                     entries: Vec::new(),
                     hashes: Vec::new(),
@@ -254,6 +261,14 @@ impl Log {
         match &self.core().key {
             LogKey::V1 { signer, .. } => signer.public_key(),
             LogKey::V2 { signer, .. } => signer.public_key(),
+        }
+    }
+
+    /// Whether the log's key can sign now (a token that is gone cannot). Blocking: a token or
+    /// KMS plugin is asked.
+    pub fn probe_key(&self) -> Result<(), sigstore_lite_core::keys::SignError> {
+        match &self.core().key {
+            LogKey::V1 { signer, .. } | LogKey::V2 { signer, .. } => signer.probe(),
         }
     }
 
@@ -396,7 +411,8 @@ impl Log {
                 }));
             }
         };
-        let set = rekor::sign_set(signer, &body, stored.integrated_time, index);
+        let set = rekor::sign_set(&**signer, &body, stored.integrated_time, index)
+            .map_err(crate::state::key_unavailable)?;
         Ok(EntryView::V1 {
             id: self.entry_id(leaf),
             entry: LogEntry {
@@ -514,7 +530,7 @@ mod tests {
         let log = Log::open_with_clock(
             Arc::new(MemStore::default()),
             LogKey::V1 {
-                signer: Signer::generate_p256().unwrap(),
+                signer: Arc::new(P256Signer::generate_p256().unwrap()),
                 id: LogIdentity {
                     tree_id: 7,
                     key_name: "test".into(),
@@ -621,7 +637,7 @@ mod tests {
         let log = Log::open_with_clock(
             store.clone(),
             LogKey::V1 {
-                signer: Signer::generate_p256().unwrap(),
+                signer: Arc::new(P256Signer::generate_p256().unwrap()),
                 id: LogIdentity {
                     tree_id: 7,
                     key_name: "test".into(),
@@ -646,7 +662,7 @@ mod tests {
     #[tokio::test]
     async fn bulk_load_then_serve() {
         let store: Arc<dyn Store> = Arc::new(MemStore::default());
-        let signer = Signer::generate_p256().unwrap();
+        let signer = P256Signer::generate_p256().unwrap();
         let id = LogIdentity {
             tree_id: 9,
             key_name: "bulk".into(),

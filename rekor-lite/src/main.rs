@@ -37,6 +37,7 @@ async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
         store_ca,
         schema,
         key,
+        create_key,
         origin,
         api_version,
         tls,
@@ -74,6 +75,7 @@ async fn serve_log(cmd: Cmd) -> anyhow::Result<()> {
     let cfg = rekor_lite::Config {
         data_dir: data_dir.unwrap_or_default(),
         key,
+        create_key,
         origin: origin.unwrap_or_else(|| addr.ip().to_string()),
         api_version,
         read_only,

@@ -124,7 +124,7 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
         if n == size {
             return Ok(None);
         }
-        let cp = sign_checkpoint(core, n, tb.root()?);
+        let cp = sign_checkpoint(core, n, tb.root()?)?;
         let started = Instant::now();
         store.append(&Batch {
             entries,
@@ -140,6 +140,13 @@ fn commit_batch(core: &Core, batch: Vec<Pending>, size: u64) -> u64 {
     match result {
         Err(e) => {
             tracing::error!(error = %e, "batch not committed");
+            if let Error::KeyUnavailable(why) = &e {
+                // Nothing was written: the store is sound, the key will be tried again.
+                for p in batch {
+                    let _ = p.reply.send(Err(Error::KeyUnavailable(why.clone())));
+                }
+                return size;
+            }
             if store.is_shared() {
                 // Nothing was committed (the transaction rolled back, or the fence refused it):
                 // the database decides what holds; the next batch starts from what it holds.

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sigstore_lite_core::keys::{Ed25519Signer, Signer};
+use sigstore_lite_core::keys::Signer;
 use sigstore_lite_core::note::{Checkpoint, SignedNote};
 use tlog_tiles::Hash;
 
@@ -61,10 +61,13 @@ pub struct LogIdentity {
 /// The log's signing key and API flavor.
 pub enum LogKey {
     /// Rekor v1: ECDSA P-256, SETs, checkpoints `<host> - <tree ID>`.
-    V1 { signer: Signer, id: LogIdentity },
+    V1 {
+        signer: Arc<dyn Signer>,
+        id: LogIdentity,
+    },
     /// Rekor v2: Ed25519, C2SP checkpoints signed under `origin` (the host name).
     V2 {
-        signer: Ed25519Signer,
+        signer: Arc<dyn Signer>,
         origin: String,
     },
 }
@@ -110,11 +113,20 @@ impl Core {
 }
 
 /// Signs a checkpoint of `size` leaves with root `root` (v1: stamped with the log's clock).
-pub(crate) fn sign_checkpoint(core: &Core, size: u64, root: Hash) -> SignedCheckpoint {
+pub(crate) fn sign_checkpoint(
+    core: &Core,
+    size: u64,
+    root: Hash,
+) -> Result<SignedCheckpoint, Error> {
     match &core.key {
-        LogKey::V1 { signer, id } => {
-            sign_checkpoint_with(signer, &core.origin, &id.key_name, &core.clock, size, root)
-        }
+        LogKey::V1 { signer, id } => sign_checkpoint_with(
+            &**signer,
+            &core.origin,
+            &id.key_name,
+            &core.clock,
+            size,
+            root,
+        ),
         LogKey::V2 { signer, origin } => {
             let text = Checkpoint {
                 origin: origin.clone(),
@@ -123,25 +135,30 @@ pub(crate) fn sign_checkpoint(core: &Core, size: u64, root: Hash) -> SignedCheck
                 extensions: Vec::new(),
             }
             .to_text();
-            let sig = signer.sign(text.as_bytes());
+            let sig = signer.try_sign(text.as_bytes()).map_err(key_unavailable)?;
             let note = SignedNote::with_signature(text, origin, signer.public_key(), sig).encode();
-            SignedCheckpoint {
+            Ok(SignedCheckpoint {
                 size,
                 root: root.0,
                 note,
-            }
+            })
         }
     }
 }
 
+/// A signature the log's key could not make.
+pub(crate) fn key_unavailable(e: sigstore_lite_core::keys::SignError) -> Error {
+    Error::KeyUnavailable(e.to_string())
+}
+
 pub(crate) fn sign_checkpoint_with(
-    signer: &Signer,
+    signer: &dyn Signer,
     origin: &str,
     key_name: &str,
     clock: &Clock,
     size: u64,
     root: Hash,
-) -> SignedCheckpoint {
+) -> Result<SignedCheckpoint, Error> {
     let nanos = clock()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -151,12 +168,14 @@ pub(crate) fn sign_checkpoint_with(
         root_hash: root.0,
         extensions: vec![format!("Timestamp: {nanos}")],
     };
-    let note = SignedNote::sign(cp.to_text(), key_name, signer).encode();
-    SignedCheckpoint {
+    let note = SignedNote::sign(cp.to_text(), key_name, signer)
+        .map_err(key_unavailable)?
+        .encode();
+    Ok(SignedCheckpoint {
         size,
         root: root.0,
         note,
-    }
+    })
 }
 
 /// The tree size recorded at `path` (0 when there is none yet).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sigstore_lite_core::keys::{PublicKey, Signer};
+use sigstore_lite_core::keys::{P256Signer, PublicKey};
 use sigstore_lite_core::merkle;
 use sigstore_lite_core::note::{Checkpoint, SignedNote};
 use sigstore_lite_core::rekor::{self, LogEntry};
@@ -47,7 +47,7 @@ fn hex_list(v: &Value) -> Vec<Vec<u8>> {
 }
 
 /// A hashedrekord proposal for `artifact`, signed by `key`, carrying `pem` as its verifier.
-fn hashedrekord(key: &Signer, artifact: &[u8], pem: &str) -> Value {
+fn hashedrekord(key: &P256Signer, artifact: &[u8], pem: &str) -> Value {
     json!({
         "kind": "hashedrekord", "apiVersion": "0.0.1",
         "spec": {
@@ -57,15 +57,15 @@ fn hashedrekord(key: &Signer, artifact: &[u8], pem: &str) -> Value {
     })
 }
 
-fn key_entry(artifact: &[u8]) -> (Signer, Value) {
-    let k = Signer::generate_p256().unwrap();
+fn key_entry(artifact: &[u8]) -> (P256Signer, Value) {
+    let k = P256Signer::generate_p256().unwrap();
     let v = hashedrekord(&k, artifact, &k.public_key().to_pem());
     (k, v)
 }
 
 /// A self-signed certificate with an e-mail SAN for `key`; the PEM is deliberately unwrapped
 /// (one long line, no trailing newline) as some clients send it.
-fn email_cert(key: &Signer, email: &str) -> String {
+fn email_cert(key: &P256Signer, email: &str) -> String {
     let kp = rcgen::KeyPair::try_from(key.pkcs8_der()).unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
@@ -173,7 +173,7 @@ async fn create_read_search_and_prove(b: &common::Backend) {
     assert_eq!(tree_size(&srv.url).await, 1);
 
     // hashedrekord with a certificate: the PEM is re-encoded canonically (64 columns, final \n).
-    let s2 = Signer::generate_p256().unwrap();
+    let s2 = P256Signer::generate_p256().unwrap();
     let cert = email_cert(&s2, "Alice@Example.com");
     let p2 = hashedrekord(&s2, b"artifact two", &cert);
     let r = c
@@ -364,7 +364,11 @@ async fn create_read_search_and_prove(b: &common::Backend) {
     srv.stop().await;
 }
 
-fn dsse_proposal(signers: &[&Signer], verifiers: &[&Signer], payload: &[u8]) -> (Value, String) {
+fn dsse_proposal(
+    signers: &[&P256Signer],
+    verifiers: &[&P256Signer],
+    payload: &[u8],
+) -> (Value, String) {
     let pt = "application/vnd.in-toto+json";
     let pae = sigstore_lite_core::dsse::pae(pt, payload);
     let sigs: Vec<Value> = signers
@@ -393,8 +397,8 @@ async fn dsse_is_stored_in_canonical_form(b: &common::Backend) {
     let srv = Server::start(dir.path(), b).await;
     let key = log_key(&srv.url).await;
     let (a, b) = (
-        Signer::generate_p256().unwrap(),
-        Signer::generate_p256().unwrap(),
+        P256Signer::generate_p256().unwrap(),
+        P256Signer::generate_p256().unwrap(),
     );
     let payload = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[]}"#;
     let (p, env) = dsse_proposal(&[&a, &b], &[&a, &b], payload);
@@ -456,7 +460,7 @@ async fn bad_input_is_refused_and_changes_nothing(b: &common::Backend) {
     let srv = Server::start(dir.path(), b).await;
     let c = http();
     let (k, good) = key_entry(b"x");
-    let other = Signer::generate_p256().unwrap();
+    let other = P256Signer::generate_p256().unwrap();
     let with = |path: &[&str], v: Value| {
         let mut p = good.clone();
         let mut cur = &mut p;

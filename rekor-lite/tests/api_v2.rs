@@ -10,7 +10,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sigstore_lite_core::bundle::TlogEntry;
-use sigstore_lite_core::keys::{PublicKey, Signer};
+use sigstore_lite_core::keys::{P256Signer, PublicKey};
 use sigstore_lite_core::merkle;
 use sigstore_lite_core::note::{Checkpoint, SignedNote};
 use sigstore_lite_core::trust::{LogInstance, TrustedRoot, TRUSTED_ROOT_MEDIA_TYPE};
@@ -31,8 +31,8 @@ impl Server {
 }
 
 /// A `hashedRekordRequestV002` for `artifact` signed by a fresh P-256 key.
-fn request(artifact: &[u8]) -> (Signer, Value) {
-    let k = Signer::generate_p256().unwrap();
+fn request(artifact: &[u8]) -> (P256Signer, Value) {
+    let k = P256Signer::generate_p256().unwrap();
     let v = json!({"hashedRekordRequestV002": {
         "digest": B64.encode(Sha256::digest(artifact)),
         "signature": {
@@ -471,7 +471,7 @@ async fn duplicates_bad_input_and_restart(b: &common::Backend) {
             ))[..16]
         );
         other.store = Some(cluster.url(&db));
-        other.key = Some(dir.path().join("pg-log-key.pem"));
+        other.key = Some(rekor_lite::KeyRef::File(dir.path().join("pg-log-key.pem")));
         other.advertise = Some("http://127.0.0.1:1".into());
     }
     let e = common::open_released(&other)

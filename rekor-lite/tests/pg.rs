@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use common::pg::Cluster;
 use serde_json::Value;
-use sigstore_lite_core::keys::{sha256, Ed25519Signer, Signer};
+use sigstore_lite_core::keys::{sha256, Ed25519Signer, P256Signer};
 use sigstore_lite_core::merkle;
 use sigstore_lite_core::rekor::{Proposed, Verifier};
 
@@ -62,7 +62,7 @@ fn spawn(store: &str, key: &Path, extra: &[&str]) -> Frontend {
 
 fn v1_key(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("rekor-key.pem");
-    std::fs::write(&p, Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    std::fs::write(&p, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
     p
 }
 
@@ -75,7 +75,7 @@ fn http() -> reqwest::Client {
 
 /// A hashedrekord proposal for `artifact`, signed by a fresh key.
 fn proposal(artifact: &[u8]) -> Value {
-    let k = Signer::generate_p256().unwrap();
+    let k = P256Signer::generate_p256().unwrap();
     Proposed::hashedrekord(
         sha256(artifact),
         k.sign(artifact),
@@ -335,7 +335,7 @@ async fn both_rekor_apis_run_on_postgres() {
     drop(ro);
     // Another key on the same database is refused in one sentence.
     let other = dir.path().join("other.pem");
-    std::fs::write(&other, Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    std::fs::write(&other, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
         .args(["serve", "--addr", "127.0.0.1:0", "--store", &url, "--key"])
         .arg(&other)
@@ -358,7 +358,7 @@ async fn both_rekor_apis_run_on_postgres() {
     );
     assert_eq!(role(&f2.url).await, "integrator");
     for i in 0..5u64 {
-        let k = Signer::generate_p256().unwrap();
+        let k = P256Signer::generate_p256().unwrap();
         let art = format!("v2 artifact {i}");
         let body = serde_json::json!({"hashedRekordRequestV002": {
             "digest": B64.encode(sha256(art.as_bytes())),

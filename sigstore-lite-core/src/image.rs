@@ -559,7 +559,7 @@ pub fn attestation_annotations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Signer as KeySigner;
+    use crate::keys::P256Signer as KeySigner;
     use crate::rekor::{self, InclusionProof, Verification};
     use crate::trust::{LogInstance, TrustedRoot, TRUSTED_ROOT_MEDIA_TYPE};
 
@@ -577,7 +577,7 @@ mod tests {
         .admit()
         .unwrap();
         let body = B64.encode(&c.body);
-        let set = rekor::sign_set(log, &body, 1_700_000_000, 7);
+        let set = rekor::sign_set(log, &body, 1_700_000_000, 7).unwrap();
         let e = LogEntry {
             body,
             integrated_time: 1_700_000_000,

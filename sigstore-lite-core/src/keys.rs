@@ -373,17 +373,135 @@ impl PublicKey {
     }
 }
 
+/// Why a backend could not sign: the key lives out of process (a PKCS#11 token, a KMS plugin)
+/// and that part failed. In-process keys never fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The backend cannot be reached or refused to sign (a removed token, a failed plugin).
+    #[error("the signing key is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with something that is not a valid signature by this key.
+    #[error("the signing key answered with a bad signature: {0}")]
+    BadSignature(String),
+}
+
+/// A key that signs, wherever its private half lives: in process ([`P256Signer`],
+/// [`Ed25519Signer`]), in a PKCS#11 token or behind a KMS plugin (the `sigstore-lite-signer`
+/// crate). The public key, and so the log ID, C2SP key hash and SCT log ID, come from here.
+///
+/// The message scheme is fixed by the key's kind, as Sigstore's logs and CAs use them: ECDSA
+/// P-256 signs SHA-256 of `msg` and P-384 SHA-384 (ASN.1 DER signatures), Ed25519 signs `msg`
+/// itself.
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    fn public_key(&self) -> &PublicKey;
+    /// Signs `msg` under the key kind's scheme.
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError>;
+    /// Whether the key can sign now (a server's /healthz): in-process keys always can; a backend
+    /// out of process checks its token or retries after a failure, so that it recovers.
+    fn probe(&self) -> Result<(), SignError> {
+        Ok(())
+    }
+}
+
+impl KeyKind {
+    /// The digest an ECDSA key of this kind signs under (`None` for Ed25519 and RSA).
+    pub fn ecdsa_digest(self) -> Option<DigestAlg> {
+        match self {
+            KeyKind::EcdsaP256 => Some(DigestAlg::Sha256),
+            KeyKind::EcdsaP384 => Some(DigestAlg::Sha384),
+            _ => None,
+        }
+    }
+
+    /// Byte length of one ECDSA scalar (r or s) for this curve.
+    pub fn ecdsa_scalar_len(self) -> Option<usize> {
+        match self {
+            KeyKind::EcdsaP256 => Some(32),
+            KeyKind::EcdsaP384 => Some(48),
+            _ => None,
+        }
+    }
+}
+
+/// The DER SubjectPublicKeyInfo of an EC point (uncompressed, `04 || X || Y`) on a NIST curve,
+/// or of a raw Ed25519 key: what a PKCS#11 token stores as `CKA_EC_POINT`.
+pub fn spki_from_raw(kind: KeyKind, raw: &[u8]) -> Result<PublicKey, KeyError> {
+    let prefix: &[u8] = match kind {
+        KeyKind::EcdsaP256 => &P256_SPKI_PREFIX,
+        KeyKind::EcdsaP384 => &P384_SPKI_PREFIX,
+        KeyKind::Ed25519 => &ED25519_SPKI_PREFIX,
+        KeyKind::Rsa { .. } => return Err(KeyError::UnsupportedAlgorithm("raw RSA".into())),
+    };
+    let mut spki = prefix.to_vec();
+    spki.extend_from_slice(raw);
+    PublicKey::from_spki_der(&spki)
+}
+
+/// An ECDSA signature as PKCS#11 and JOSE give it (`r || s`, each `scalar_len` bytes) in the
+/// ASN.1 DER form Sigstore carries (`SEQUENCE { INTEGER r, INTEGER s }`).
+pub fn ecdsa_fixed_to_der(fixed: &[u8], scalar_len: usize) -> Result<Vec<u8>, KeyError> {
+    if fixed.len() != 2 * scalar_len {
+        return Err(KeyError::BadSignature);
+    }
+    let int = |b: &[u8]| {
+        let b = &b[b.iter().take_while(|&&x| x == 0).count().min(b.len() - 1)..];
+        let mut v = vec![0x02];
+        let pad = b[0] & 0x80 != 0;
+        v.push((b.len() + pad as usize) as u8);
+        if pad {
+            v.push(0);
+        }
+        v.extend_from_slice(b);
+        v
+    };
+    let (r, s) = (int(&fixed[..scalar_len]), int(&fixed[scalar_len..]));
+    let body_len = r.len() + s.len();
+    let mut out = vec![0x30];
+    if body_len >= 0x80 {
+        out.push(0x81);
+    }
+    out.push(body_len as u8);
+    out.extend(r);
+    out.extend(s);
+    Ok(out)
+}
+
+/// DER SPKI prefix of an uncompressed P-384 point.
+const P384_SPKI_PREFIX: [u8; 23] = [
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+];
+
+impl Signer for P256Signer {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(self.sign(msg))
+    }
+}
+
+impl Signer for Ed25519Signer {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(self.sign(msg))
+    }
+}
+
 /// An ECDSA P-256 signing key (SHA-256, ASN.1 DER signatures), loaded from or saved as PKCS#8.
-pub struct Signer {
+pub struct P256Signer {
     pair: EcdsaKeyPair,
     pkcs8: Vec<u8>,
     public: PublicKey,
     rng: SystemRandom,
 }
 
-impl std::fmt::Debug for Signer {
+impl std::fmt::Debug for P256Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer")
+        f.debug_struct("P256Signer")
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
@@ -395,7 +513,7 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-impl Signer {
+impl P256Signer {
     /// A fresh random key.
     pub fn generate_p256() -> Result<Self, KeyError> {
         let pair = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_ASN1_SIGNING)
@@ -413,7 +531,7 @@ impl Signer {
         let mut spki = P256_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(pair.public_key().as_ref());
         let public = PublicKey::from_spki_der(&spki)?;
-        Ok(Signer {
+        Ok(P256Signer {
             pair,
             pkcs8: der.to_vec(),
             public,
@@ -580,9 +698,45 @@ mod tests {
     }
 
     #[test]
+    fn fixed_ecdsa_signatures_and_raw_points_become_what_sigstore_carries() {
+        let rng = SystemRandom::new();
+        for (fixed_alg, kind, n) in [
+            (
+                &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                KeyKind::EcdsaP256,
+                32,
+            ),
+            (
+                &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+                KeyKind::EcdsaP384,
+                48,
+            ),
+        ] {
+            let pair = EcdsaKeyPair::generate(fixed_alg).unwrap();
+            let public = spki_from_raw(kind, pair.public_key().as_ref()).unwrap();
+            assert_eq!(public.kind(), kind);
+            // Many signatures, so that high bits and leading zeros of r and s both occur.
+            for i in 0..64u8 {
+                let msg = [i; 40];
+                let fixed = pair.sign(&rng, &msg).unwrap();
+                let der = ecdsa_fixed_to_der(fixed.as_ref(), n).unwrap();
+                public.verify_message(&msg, &der).unwrap();
+            }
+            assert_eq!(ecdsa_fixed_to_der(&[1; 10], n), Err(KeyError::BadSignature));
+        }
+        let ed = Ed25519Signer::generate().unwrap();
+        let again = spki_from_raw(KeyKind::Ed25519, ed.public_key().raw()).unwrap();
+        assert_eq!(&again, ed.public_key());
+        let dynamic: &dyn Signer = &ed;
+        again
+            .verify_message(b"m", &dynamic.try_sign(b"m").unwrap())
+            .unwrap();
+    }
+
+    #[test]
     fn signer_roundtrip_and_prehash() {
-        let s = Signer::generate_p256().unwrap();
-        let again = Signer::from_pkcs8_pem(&s.to_pkcs8_pem()).unwrap();
+        let s = P256Signer::generate_p256().unwrap();
+        let again = P256Signer::from_pkcs8_pem(&s.to_pkcs8_pem()).unwrap();
         assert_eq!(again.public_key(), s.public_key());
         let pk = PublicKey::from_pem(&s.public_key().to_pem()).unwrap();
         let msg = b"hello";

@@ -6,7 +6,7 @@
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
-use crate::keys::{PublicKey, Signer};
+use crate::keys::{PublicKey, SignError, Signer};
 use crate::merkle::Hash;
 
 const EM_DASH: &str = "\u{2014}";
@@ -105,19 +105,19 @@ impl SignedNote {
     }
 
     /// Signs `text` as `name` with a Rekor v1 style key hint (first 4 bytes of SHA-256(SPKI)).
-    pub fn sign(text: String, name: &str, signer: &Signer) -> Self {
-        let signature = signer.sign(text.as_bytes());
+    pub fn sign(text: String, name: &str, signer: &dyn Signer) -> Result<Self, SignError> {
+        let signature = signer.try_sign(text.as_bytes())?;
         let key_hint = signer.public_key().key_id()[..4]
             .try_into()
             .expect("4 bytes");
-        SignedNote {
+        Ok(SignedNote {
             text,
             signatures: vec![NoteSignature {
                 name: name.to_string(),
                 key_hint,
                 signature,
             }],
-        }
+        })
     }
 
     /// A note signed by `name` with the C2SP key hint of `key` and the given signature.
@@ -284,14 +284,14 @@ mod tests {
 
     #[test]
     fn sign_then_verify_and_tamper() {
-        let signer = Signer::generate_p256().unwrap();
+        let signer = crate::keys::P256Signer::generate_p256().unwrap();
         let cp = Checkpoint {
             origin: rekor_origin("127.0.0.1", 42),
             size: 7,
             root_hash: [9; 32],
             extensions: vec!["Timestamp: 1".into()],
         };
-        let note = SignedNote::sign(cp.to_text(), "127.0.0.1", &signer);
+        let note = SignedNote::sign(cp.to_text(), "127.0.0.1", &signer).unwrap();
         let wire = note.encode();
         let back = SignedNote::parse(&wire).unwrap();
         back.verify("127.0.0.1", signer.public_key()).unwrap();

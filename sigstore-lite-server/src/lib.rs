@@ -139,6 +139,32 @@ pub fn json_error(status: StatusCode, reason: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// `/healthz` for a server whose keys may live out of process: `{"status": "SERVING"}`, or 503
+/// `NOT_SERVING` with the JSON error body when `probe` (asking the token or KMS plugin whether
+/// the key signs, so run off the async threads) fails.
+pub async fn healthz_with<F>(probe: F) -> Response
+where
+    F: FnOnce() -> Result<(), sigstore_lite_core::keys::SignError> + Send + 'static,
+{
+    let r = tokio::task::spawn_blocking(probe)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sigstore_lite_core::keys::SignError::Unavailable(
+                "the probe did not finish".into(),
+            ))
+        });
+    match r {
+        Ok(()) => axum::Json(serde_json::json!({"status": "SERVING"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "healthz: a signing key is unavailable");
+            let body = serde_json::json!({"status": "NOT_SERVING", "code": 503,
+                "reason": "signing_key_unavailable",
+                "message": "a signing key is unavailable (its token or KMS cannot sign)"});
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
+}
+
 /// Fallback for unknown routes: a JSON 404.
 pub async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -17,6 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start
 pub enum Cmd {
     /// Start mock-oidc, fulcio-lite, rekor-lite (v1 and v2) and tsa-lite, write the trust files,
     /// and serve until Ctrl-C.
@@ -110,7 +111,36 @@ pub struct UpArgs {
     #[arg(long)]
     pub exit_with_parent: bool,
     #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
     pub log: sigstore_lite_server::LogArgs,
+}
+
+/// Where each service's signing key lives. Each takes a PKCS#8 file, a PKCS#11 URI
+/// (pkcs11:token=T;object=O?module-path=M&pin-value=P) or a KMS plugin's <scheme>://KEY; a key
+/// named in a token or KMS is made there (non-extractable) on first start if missing. Default:
+/// PEM files in --data-dir.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// The Fulcio CA key that signs leaf certificates (its certificate and root are made on
+    /// first start; the root key is made in memory and forgotten unless --fulcio-root-key).
+    #[arg(long, value_name = "REF")]
+    pub fulcio_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The key of the Fulcio root certificate made on first start.
+    #[arg(long, value_name = "REF", requires = "fulcio_key")]
+    pub fulcio_root_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The built-in CT log's key (ECDSA P-256).
+    #[arg(long, value_name = "REF")]
+    pub ct_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The Rekor v1 log key (ECDSA P-256).
+    #[arg(long, value_name = "REF")]
+    pub rekor_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The Rekor v2 log key (Ed25519).
+    #[arg(long, value_name = "REF")]
+    pub rekor_v2_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The TSA's timestamping key (ECDSA P-256).
+    #[arg(long, value_name = "REF")]
+    pub tsa_key: Option<sigstore_lite_signer::KeyRef>,
 }
 
 impl From<UpArgs> for crate::Options {
@@ -129,6 +159,7 @@ impl From<UpArgs> for crate::Options {
             public_host: a.public_host,
             tls: a.tls,
             store: a.store,
+            keys: a.keys,
         }
     }
 }

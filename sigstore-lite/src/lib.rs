@@ -68,6 +68,8 @@ pub struct Options {
     /// Keep both logs in PostgreSQL (schemas `rekor_v1` and `rekor_v2` of this database) instead
     /// of the data directory; their keys stay in the data directory.
     pub store: Option<String>,
+    /// Where each service's signing key lives (default: files in the data directory).
+    pub keys: cli::KeyArgs,
 }
 
 impl Options {
@@ -87,6 +89,7 @@ impl Options {
             public_host: None,
             tls: false,
             store: None,
+            keys: cli::KeyArgs::default(),
         }
     }
 }
@@ -240,6 +243,13 @@ impl Stack {
             extra_issuers: extra,
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
             oidc_roots: tls.iter().map(|(_, _, ca)| ca.clone()).collect(),
+            keys: fulcio_lite::ca::CaKeys {
+                ca_key: opts.keys.fulcio_key.clone(),
+                root_key: opts.keys.fulcio_root_key.clone(),
+                ca_cert: None,
+                ct_key: opts.keys.ct_key.clone(),
+                create: true,
+            },
         })
         .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
         let origin = host.trim_matches(['[', ']']).to_string();
@@ -251,14 +261,24 @@ impl Stack {
             } else {
                 rekor_lite::Config::v2(data_dir.clone(), &origin)
             };
+            let key = if api == 1 {
+                &opts.keys.rekor_key
+            } else {
+                &opts.keys.rekor_v2_key
+            };
+            c.key = key.clone();
+            c.create_key = true;
             if let Some(store) = &opts.store {
-                let key = data_dir.join(if api == 1 {
-                    "rekor-key.pem"
-                } else {
-                    "rekor-v2-key.pem"
-                });
-                rekor_lite::ensure_key(&key, api).map_err(|e| svc("rekor-lite")(e.to_string()))?;
-                c.key = Some(key);
+                if c.key.is_none() {
+                    let key = data_dir.join(if api == 1 {
+                        "rekor-key.pem"
+                    } else {
+                        "rekor-v2-key.pem"
+                    });
+                    rekor_lite::ensure_key(&key, api)
+                        .map_err(|e| svc("rekor-lite")(e.to_string()))?;
+                    c.key = Some(rekor_lite::KeyRef::File(key));
+                }
                 c.store = Some(store.clone());
                 c.schema = Some(format!("rekor_v{api}"));
                 c.advertise = Some(url.to_string());
@@ -269,7 +289,11 @@ impl Stack {
             .map_err(|e| svc("rekor-lite")(e.to_string()))?;
         let log_v2 = rekor_lite::open(&log_config(2, "rekor-v2", &rekor_v2_url)?)
             .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?;
-        let tsa = tsa_lite::open(&opts.data_dir.join("tsa"))
+        let tsa_keys = tsa_lite::authority::TsaKeys {
+            key: opts.keys.tsa_key.clone(),
+            create: true,
+        };
+        let tsa = tsa_lite::open_with(&opts.data_dir.join("tsa"), &tsa_keys)
             .map_err(|e| svc("tsa-lite")(e.to_string()))?;
 
         write_trust_files(

@@ -93,7 +93,7 @@ spec:
     let material = admission_lite::cli::load_trust(&stack.trusted_root_path()).unwrap();
 
     println!("\n== crypto cost of one image verification (one core) ==");
-    let k = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+    let k = sigstore_lite_core::keys::P256Signer::generate_p256().unwrap();
     let msg = b"a DSSE PAE of some length";
     let sig = k.sign(msg);
     let p256 = per_op(3000, || k.public_key().verify_message(msg, &sig).unwrap());

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sigstore_lite_core::bundle::Bundle;
-use sigstore_lite_core::keys::{DigestAlg, Signer};
+use sigstore_lite_core::keys::{DigestAlg, P256Signer};
 use sigstore_lite_core::trust::TrustedRoot;
 use sigstore_lite_core::verify::{verify_bundle, Artifact, Matcher, Policy, TrustMaterial};
 
@@ -48,7 +48,7 @@ fn vectors(f: &str) -> Vec<u8> {
 fn main() {
     let n: u32 = env_or("BENCH_VERIFIES", "3000").parse().unwrap();
     println!("== signature checks (one core) ==");
-    let k = Signer::generate_p256().unwrap();
+    let k = P256Signer::generate_p256().unwrap();
     let msg = b"a message of some length, like a simple-signing payload";
     let sig = k.sign(msg);
     let digest = sigstore_lite_core::keys::sha256(msg);

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::json;
-use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::keys::P256Signer;
 use sigstore_lite_tests::bench::{self, env_or, per_op, us};
 
 fn now() -> i64 {
@@ -41,6 +41,7 @@ fn main() {
             extra_issuers: Vec::new(),
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
             oidc_roots: Vec::new(),
+            keys: Default::default(),
         })
         .unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -66,7 +67,7 @@ fn main() {
     let t_verify = per_op(3000, || {
         rt.block_on(fulcio.verifier.verify(&token, now())).unwrap();
     });
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let pop = key.sign(email.as_bytes());
     let t_pop = per_op(3000, || {
         key.public_key()

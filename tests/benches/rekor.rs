@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Value};
-use sigstore_lite_core::keys::{sha256, DigestAlg, Signer};
+use sigstore_lite_core::keys::{sha256, DigestAlg, P256Signer};
 use sigstore_lite_core::rekor::{self, Proposed};
 use sigstore_lite_tests::bench::{self, env_or, per_op, us};
 
-fn proposal(key: &Signer, verifier_pem: &str, artifact: &[u8]) -> Vec<u8> {
+fn proposal(key: &P256Signer, verifier_pem: &str, artifact: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "kind": "hashedrekord", "apiVersion": "0.0.1",
         "spec": {
@@ -32,7 +32,7 @@ fn proposal(key: &Signer, verifier_pem: &str, artifact: &[u8]) -> Vec<u8> {
 }
 
 /// A self-signed certificate for `key` with an e-mail SAN (the shape of a Fulcio leaf's cost).
-fn cert_pem(key: &Signer, i: usize) -> String {
+fn cert_pem(key: &P256Signer, i: usize) -> String {
     let kp = rcgen::KeyPair::try_from(key.pkcs8_der()).unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(
@@ -43,7 +43,7 @@ fn cert_pem(key: &Signer, i: usize) -> String {
 
 fn crypto(pk_body: &[u8], cert_body: &[u8]) -> Duration {
     println!("== crypto of one append (one core) ==");
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let artifact = b"benchmark artifact";
     let digest = sha256(artifact);
     let sig = key.sign(artifact);
@@ -54,7 +54,7 @@ fn crypto(pk_body: &[u8], cert_body: &[u8]) -> Duration {
     });
     let body_b64 = B64.encode([7u8; 700]);
     let set = per_op(3000, || {
-        rekor::sign_set(&key, &body_b64, 1_700_000_000, 12345);
+        rekor::sign_set(&key, &body_b64, 1_700_000_000, 12345).unwrap();
     });
     let admit_pk = per_op(3000, || {
         Proposed::parse(pk_body).unwrap().admit().unwrap();
@@ -96,7 +96,7 @@ fn crypto(pk_body: &[u8], cert_body: &[u8]) -> Duration {
 }
 
 /// A Rekor v2 request carrying a certificate (DER), as keyless clients send it.
-fn request_v2(key: &Signer, cert_der: &[u8], artifact: &[u8]) -> Vec<u8> {
+fn request_v2(key: &P256Signer, cert_der: &[u8], artifact: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&json!({"hashedRekordRequestV002": {
         "digest": B64.encode(sha256(artifact)),
         "signature": {"content": B64.encode(key.sign(artifact)), "verifier": {
@@ -111,7 +111,9 @@ fn main() {
     let secs: u64 = env_or("BENCH_SECONDS", "10").parse().unwrap();
     let conns: usize = env_or("BENCH_CONNS", "64").parse().unwrap();
     let guess: u64 = env_or("BENCH_RATE_GUESS", "30000").parse().unwrap();
-    let keys: Vec<Signer> = (0..64).map(|_| Signer::generate_p256().unwrap()).collect();
+    let keys: Vec<P256Signer> = (0..64)
+        .map(|_| P256Signer::generate_p256().unwrap())
+        .collect();
     let key_pems: Vec<String> = keys.iter().map(|k| k.public_key().to_pem()).collect();
     let cert_pems: Vec<String> = keys
         .iter()
@@ -227,7 +229,7 @@ fn main() {
 }
 
 fn rekor_v2(
-    keys: &[Signer],
+    keys: &[P256Signer],
     cert_pems: &[String],
     secs: u64,
     conns: usize,

@@ -11,7 +11,7 @@
 
 use std::time::SystemTime;
 
-use sigstore_lite_core::keys::Signer;
+use sigstore_lite_core::keys::P256Signer;
 use sigstore_lite_core::timestamp;
 use sigstore_lite_tests::bench::{self, env_or, per_op, us};
 
@@ -25,7 +25,7 @@ fn main() {
             .unwrap();
 
     println!("== crypto of one timestamp (one core) ==");
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let sign = per_op(3000, || {
         key.sign(&[7u8; 120]);
     });

@@ -594,7 +594,7 @@ async fn key_pair_attestations_in_both_layouts() {
             "SPDX-2.3"
         );
         // Another key does not verify it.
-        let other = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+        let other = sigstore_lite_core::keys::P256Signer::generate_p256().unwrap();
         std::fs::write(f.dir.path().join("other.pub"), other.public_key().to_pem()).unwrap();
         let o = f
             .cosign(&[

@@ -307,7 +307,7 @@ fn the_ha_deployment_files_are_valid() {
     );
     let pem =
         std::fs::read_to_string(tmp.path().join("deploy/ha/secrets/rekor-v1-key.pem")).unwrap();
-    sigstore_lite_core::keys::Signer::from_pkcs8_pem(&pem)
+    sigstore_lite_core::keys::P256Signer::from_pkcs8_pem(&pem)
         .expect("make-keys.sh writes a key rekor-lite reads");
     let pem =
         std::fs::read_to_string(tmp.path().join("deploy/ha/secrets/rekor-v2-key.pem")).unwrap();

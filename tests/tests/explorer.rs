@@ -153,7 +153,7 @@ async fn explorer_in_a_real_browser_and_the_tour() {
 
     // The visitor's mistakes are 4xx, never the log failing (502): a key that does not parse,
     // a log that does not exist, an index the log does not hold.
-    let pem = sigstore_lite_core::keys::Signer::generate_p256()
+    let pem = sigstore_lite_core::keys::P256Signer::generate_p256()
         .unwrap()
         .public_key()
         .to_pem();

@@ -819,7 +819,7 @@ async fn the_whole_stack_runs_on_postgres() {
     let o = verify(bundle.clone(), tc.clone(), stack.oidc_url.clone()).await;
     assert!(o.status.success(), "{}", stderr(&o));
     // Rekor v1 takes an entry too.
-    let k = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+    let k = sigstore_lite_core::keys::P256Signer::generate_p256().unwrap();
     let p = sigstore_lite_core::rekor::Proposed::hashedrekord(
         sigstore_lite_core::keys::sha256(b"v1 on postgres"),
         k.sign(b"v1 on postgres"),

@@ -396,7 +396,7 @@ async fn sigstore_python_signs_with_a_token_from_an_independent_issuer_added_wit
 async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
     use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
     use base64::Engine;
-    use sigstore_lite_core::keys::{pem_parse_all, Signer};
+    use sigstore_lite_core::keys::{pem_parse_all, P256Signer};
     use sigstore_lite_core::trust::{CertificateAuthority, LogInstance, Subject, TrustedRoot};
     use sigstore_lite_core::verify::TrustMaterial;
 
@@ -411,6 +411,7 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
         extra_issuers: Vec::new(),
         jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
         oidc_roots: Vec::new(),
+        keys: Default::default(),
     })
     .unwrap();
     let root = TrustedRoot {
@@ -437,13 +438,13 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
     );
     tokio::spawn(fulcio_lite::serve(listener, f, std::future::pending()));
 
-    let request = |token: &str, email: &str, key: &Signer| {
+    let request = |token: &str, email: &str, key: &P256Signer| {
         json!({"credentials": {"oidcIdentityToken": token},
                "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": key.public_key().to_pem()},
                                     "proofOfPossession": B64.encode(key.sign(email.as_bytes()))}})
     };
     let t = p.login("dana@example.com").await;
-    let key = Signer::generate_p256().unwrap();
+    let key = P256Signer::generate_p256().unwrap();
     let r = reqwest::Client::new()
         .post(&fulcio)
         .json(&request(&t, "dana@example.com", &key))

@@ -10,8 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use sigstore_lite_server::metrics::{counter, Histogram, LATENCY_BUCKETS};
 
 use crate::authority::{json_request, Answer, Authority, JsonRefusal};
@@ -72,7 +71,9 @@ pub fn app(t: Arc<Tsa>) -> Router {
         .route("/api/v1/timestamp/certchain", get(certchain))
         .route(
             "/healthz",
-            get(|| async { Json(json!({"status": "SERVING"})) }),
+            get(|State(t): State<Arc<Tsa>>| async move {
+                sigstore_lite_server::healthz_with(move || t.authority.probe()).await
+            }),
         )
         .route(
             "/metrics",
@@ -130,6 +131,7 @@ async fn timestamp(
             t.granted.fetch_add(1, Ordering::Relaxed);
             Ok(([(header::CONTENT_TYPE, REPLY)], der).into_response())
         }
+        Answer::Unavailable(e) => Err(Error::KeyUnavailable(e.to_string())),
         Answer::Refused { refusal, response } => {
             t.refused.fetch_add(1, Ordering::Relaxed);
             if json {

@@ -10,6 +10,7 @@
 //! the RustCrypto `der`, `cms`, `x509-cert` and `x509-tsp` crates'; the signature is aws-lc-rs.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
@@ -22,14 +23,17 @@ use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
-    KeyIdMethod, KeyPair, KeyUsagePurpose,
+    KeyIdMethod, KeyUsagePurpose,
 };
-use sigstore_lite_core::keys::{pem_encode, pem_parse_all, random_bytes, DigestAlg, Signer};
+use sigstore_lite_core::keys::{
+    pem_encode, pem_parse_all, random_bytes, DigestAlg, KeyKind, SignError, Signer,
+};
 use sigstore_lite_core::timestamp::{
     digest_alg, digest_oid, EssCertIdV2, IssuerSerial, SigningCertificateV2, ECDSA_WITH_SHA256,
     ID_CONTENT_TYPE, ID_CT_TSTINFO, ID_KP_TIME_STAMPING, ID_MESSAGE_DIGEST, ID_SHA256,
     ID_SIGNED_DATA, ID_SIGNING_CERTIFICATE_V2, ID_SIGNING_TIME, SIGSTORE_TSA_POLICY,
 };
+use sigstore_lite_signer::{CertSigner, KeyRef};
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::spki::AlgorithmIdentifierOwned;
@@ -48,20 +52,38 @@ pub const LEAF_KEY: &str = "tsa-leaf-key.pem";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Granted(Vec<u8>),
-    Refused { refusal: Refusal, response: Vec<u8> },
+    Refused {
+        refusal: Refusal,
+        response: Vec<u8>,
+    },
+    /// The signing key (in a token or behind a KMS plugin) cannot sign at the moment.
+    Unavailable(SignError),
 }
 
 impl Answer {
+    /// The DER `TimeStampResp` (none when the key is unavailable).
     pub fn der(&self) -> &[u8] {
         match self {
             Answer::Granted(d) | Answer::Refused { response: d, .. } => d,
+            Answer::Unavailable(_) => &[],
         }
     }
 }
 
+/// Where the TSA's signing key is. Nothing named: `tsa-leaf-key.pem` in the data directory.
+#[derive(Debug, Clone, Default)]
+pub struct TsaKeys {
+    /// The key that signs timestamps (ECDSA P-256): a file, `pkcs11:` URI or KMS key. Its
+    /// certificate, under a root whose key is made in memory and forgotten, is made on first
+    /// start and written to the data directory.
+    pub key: Option<KeyRef>,
+    /// Make the key in its token or KMS when it is missing (non-extractable).
+    pub create: bool,
+}
+
 /// The authority: signing key, leaf and root.
 pub struct Authority {
-    signer: Signer,
+    signer: Arc<dyn Signer>,
     leaf: x509_cert::Certificate,
     leaf_der: Vec<u8>,
     root_der: Vec<u8>,
@@ -102,30 +124,54 @@ fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
 impl Authority {
     /// Loads the authority from `dir`, creating its root and leaf on first use (keys 0600).
     pub fn load_or_create(dir: &Path, now: SystemTime) -> Result<Authority, Error> {
+        Self::open(dir, &TsaKeys::default(), now)
+    }
+
+    /// Opens the authority with its signing key where `keys` says; the certificates (and, for
+    /// keys in files, the keys) are in `dir`, made on first use.
+    pub fn open(dir: &Path, keys: &TsaKeys, now: SystemTime) -> Result<Authority, Error> {
         sigstore_lite_server::create_private_dir(dir)
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
-        let files = [ROOT_CERT, ROOT_KEY, LEAF_CERT, LEAF_KEY].map(|f| dir.join(f));
-        let present = files.iter().filter(|p| p.exists()).count();
+        let in_files = keys.key.is_none();
+        let files: Vec<&str> = if in_files {
+            vec![ROOT_CERT, ROOT_KEY, LEAF_CERT, LEAF_KEY]
+        } else {
+            vec![ROOT_CERT, LEAF_CERT]
+        };
+        let present = files.iter().filter(|f| dir.join(f).exists()).count();
+        let key_ref = keys
+            .key
+            .clone()
+            .unwrap_or_else(|| KeyRef::File(dir.join(LEAF_KEY)));
+        let open_key = |create: bool| -> Result<Arc<dyn Signer>, Error> {
+            let s = sigstore_lite_signer::open_or_generate(&key_ref, KeyKind::EcdsaP256, create)
+                .map_err(|e| Error::Config(format!("the timestamping key: {e}")))?;
+            if s.public_key().kind() != KeyKind::EcdsaP256 {
+                return Err(Error::Config(format!(
+                    "the timestamping key {key_ref} is {}; timestamps are signed with ECDSA P-256",
+                    s.public_key().kind().name()
+                )));
+            }
+            Ok(s)
+        };
         if present == 0 {
-            Self::create(dir, now)?;
+            let signer = open_key(keys.create || in_files)?;
+            Self::create(dir, now, signer, in_files)?;
         } else if present < files.len() {
             return Err(Error::Config(format!(
                 "{} holds only some of the timestamp authority's files ({}); restore them or empty the directory to create a new authority",
                 dir.display(),
                 files
                     .iter()
-                    .filter(|p| !p.exists())
-                    .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                    .filter(|f| !dir.join(f).exists())
+                    .copied()
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
         }
         let leaf_der = read_pem(&dir.join(LEAF_CERT), "CERTIFICATE")?;
         let root_der = read_pem(&dir.join(ROOT_CERT), "CERTIFICATE")?;
-        let key_text = std::fs::read_to_string(dir.join(LEAF_KEY))
-            .map_err(|e| Error::Config(format!("cannot read the leaf key: {e}")))?;
-        let signer = Signer::from_pkcs8_pem(&key_text)
-            .map_err(|e| Error::Config(format!("{}: {e}", dir.join(LEAF_KEY).display())))?;
+        let signer = open_key(false)?;
         let leaf = x509_cert::Certificate::from_der(&leaf_der)
             .map_err(|e| Error::Config(format!("{}: {e}", dir.join(LEAF_CERT).display())))?;
         if leaf
@@ -137,8 +183,7 @@ impl Authority {
             != Some(signer.public_key().spki_der())
         {
             return Err(Error::Config(format!(
-                "{} is not the key of {}",
-                dir.join(LEAF_KEY).display(),
+                "{key_ref} is not the key of {}",
                 dir.join(LEAF_CERT).display()
             )));
         }
@@ -150,14 +195,25 @@ impl Authority {
         })
     }
 
-    fn create(dir: &Path, now: SystemTime) -> Result<(), Error> {
+    /// The root and leaf certificates for `signer`. A root key in a file when the leaf key is
+    /// one too (as before); otherwise a root key made in memory, used once, and forgotten.
+    fn create(
+        dir: &Path,
+        now: SystemTime,
+        signer: Arc<dyn Signer>,
+        root_in_file: bool,
+    ) -> Result<(), Error> {
         let dn = |cn: &str| {
             let mut d = DistinguishedName::new();
             d.push(DnType::OrganizationName, "sigstore-lite");
             d.push(DnType::CommonName, cn);
             d
         };
-        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(rcgen_err)?;
+        let root_pem =
+            sigstore_lite_signer::generate_pem(KeyKind::EcdsaP256).map_err(Error::Config)?;
+        let root_key =
+            CertSigner::new(sigstore_lite_signer::from_pem(&root_pem).map_err(Error::Config)?)
+                .map_err(Error::Config)?;
         let mut rp = CertificateParams::default();
         rp.distinguished_name = dn("sigstore-lite tsa root");
         rp.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -167,8 +223,7 @@ impl Authority {
         rp.not_before = to_offset(now - Duration::from_secs(60));
         rp.not_after = to_offset(now + Duration::from_secs(10 * 365 * 86400));
         let root = rp.self_signed(&root_key).map_err(rcgen_err)?;
-        let leaf_signer = Signer::generate_p256().map_err(|e| Error::Config(e.to_string()))?;
-        let leaf_key = KeyPair::try_from(leaf_signer.pkcs8_der()).map_err(rcgen_err)?;
+        let leaf_key = CertSigner::new(signer).map_err(Error::Config)?;
         let mut lp = CertificateParams::default();
         lp.distinguished_name = dn("sigstore-lite tsa");
         lp.is_ca = IsCa::ExplicitNoCa;
@@ -188,11 +243,17 @@ impl Authority {
         let leaf = lp
             .signed_by(&leaf_key, &Issuer::new(rp, &root_key))
             .map_err(rcgen_err)?;
-        write_private(&dir.join(ROOT_KEY), &root_key.serialize_pem())?;
-        write_private(&dir.join(LEAF_KEY), &leaf_signer.to_pkcs8_pem())?;
+        if root_in_file {
+            write_private(&dir.join(ROOT_KEY), &root_pem)?;
+        }
         write_private(&dir.join(ROOT_CERT), &root.pem())?;
         write_private(&dir.join(LEAF_CERT), &leaf.pem())?;
         Ok(())
+    }
+
+    /// Whether the signing key can sign now (/healthz).
+    pub fn probe(&self) -> Result<(), SignError> {
+        self.signer.probe()
     }
 
     /// `[leaf, root]`, DER.
@@ -211,7 +272,8 @@ impl Authority {
     /// Answers a DER `TimeStampReq` at `now`.
     pub fn answer(&self, req_der: &[u8], now: SystemTime) -> Answer {
         match self.grant(req_der, now) {
-            Ok(der) => Answer::Granted(der),
+            Ok(Ok(der)) => Answer::Granted(der),
+            Ok(Err(e)) => Answer::Unavailable(e),
             Err(refusal) => Answer::Refused {
                 refusal,
                 response: refusal.response(),
@@ -219,7 +281,13 @@ impl Authority {
         }
     }
 
-    fn grant(&self, req_der: &[u8], now: SystemTime) -> Result<Vec<u8>, Refusal> {
+    /// The token, a refusal, or (inside) the key's failure.
+    #[allow(clippy::type_complexity)]
+    fn grant(
+        &self,
+        req_der: &[u8],
+        now: SystemTime,
+    ) -> Result<Result<Vec<u8>, SignError>, Refusal> {
         let req = TimeStampReq::from_der(req_der).map_err(|_| Refusal::BadDataFormat)?;
         let alg = digest_alg(&req.message_imprint.hash_algorithm.oid).ok_or(Refusal::BadAlg)?;
         if req.message_imprint.hashed_message.as_bytes().len() != alg.digest_len() {
@@ -234,7 +302,12 @@ impl Authority {
         Ok(self.token(&req, alg, now))
     }
 
-    fn token(&self, req: &TimeStampReq, alg: DigestAlg, now: SystemTime) -> Vec<u8> {
+    fn token(
+        &self,
+        req: &TimeStampReq,
+        alg: DigestAlg,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, SignError> {
         let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let whole = Duration::from_secs(since.as_secs());
         let tbs = &self.leaf.tbs_certificate;
@@ -298,7 +371,7 @@ impl Authority {
         .expect("distinct attributes");
         let signature = self
             .signer
-            .sign(&signed_attrs.to_der().expect("attributes encode"));
+            .try_sign(&signed_attrs.to_der().expect("attributes encode"))?;
         let sha256 = AlgorithmIdentifierOwned {
             oid: ID_SHA256,
             parameters: None,
@@ -337,7 +410,7 @@ impl Authority {
             crls: None,
             signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).expect("one signer")),
         };
-        TimeStampResp {
+        Ok(TimeStampResp {
             status: PkiStatusInfo {
                 status: PkiStatus::Accepted,
                 status_string: None,
@@ -349,7 +422,7 @@ impl Authority {
             }),
         }
         .to_der()
-        .expect("a TimeStampResp encodes")
+        .expect("a TimeStampResp encodes"))
     }
 }
 
@@ -524,7 +597,7 @@ mod tests {
                 ));
                 refusal
             }
-            Answer::Granted(_) => panic!("granted"),
+            other => panic!("{other:?}"),
         };
         assert_eq!(bad(b"garbage"), Refusal::BadDataFormat);
         let j = |v: serde_json::Value| json_request(v.to_string().as_bytes());

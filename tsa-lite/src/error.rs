@@ -17,6 +17,9 @@ pub enum Error {
     BadRequest(String),
     #[error("the request was refused: {0}")]
     Refused(crate::refusal::Refusal),
+    /// The signing key (in a token or behind a KMS plugin) cannot sign at the moment.
+    #[error("the timestamping key is unavailable: {0}")]
+    KeyUnavailable(String),
 }
 
 impl Error {
@@ -29,6 +32,9 @@ impl Error {
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
             Error::Refused(r) => (StatusCode::BAD_REQUEST, r.reason()),
+            Error::KeyUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "signing_key_unavailable")
+            }
         }
     }
 }
@@ -41,6 +47,10 @@ impl IntoResponse for Error {
             Error::Config(detail) => {
                 tracing::error!(%detail, "internal error");
                 "internal error".to_string()
+            }
+            Error::KeyUnavailable(detail) => {
+                tracing::error!(%detail, "the signing key is unavailable");
+                "the timestamping key is unavailable; retry later".to_string()
             }
             other => other.to_string(),
         };

@@ -22,7 +22,12 @@ pub use error::Error;
 
 /// Opens (creating on first start) the authority in `dir`, with the system clock.
 pub fn open(dir: &Path) -> Result<Arc<api::Tsa>, Error> {
-    let a = authority::Authority::load_or_create(dir, SystemTime::now())?;
+    open_with(dir, &authority::TsaKeys::default())
+}
+
+/// [`open`] with the signing key where `keys` says (a file, a PKCS#11 token or a KMS plugin).
+pub fn open_with(dir: &Path, keys: &authority::TsaKeys) -> Result<Arc<api::Tsa>, Error> {
+    let a = authority::Authority::open(dir, keys, SystemTime::now())?;
     Ok(api::Tsa::new(a, Box::new(SystemTime::now)))
 }
 

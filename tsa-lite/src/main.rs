@@ -13,12 +13,18 @@ async fn run() -> anyhow::Result<()> {
     let Cmd::Serve {
         addr,
         data_dir,
+        key,
+        create_key,
         tls,
         log,
     } = Cli::parse().cmd;
     sigstore_lite_server::init_logging(log.log_format);
     let tls_config = tls.load().map_err(anyhow::Error::msg)?;
-    let t = tsa_lite::open(&data_dir).with_context(|| {
+    let keys = tsa_lite::authority::TsaKeys {
+        key,
+        create: create_key,
+    };
+    let t = tsa_lite::open_with(&data_dir, &keys).with_context(|| {
         format!(
             "cannot open the timestamp authority in {}",
             data_dir.display()

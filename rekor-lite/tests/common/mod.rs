@@ -58,7 +58,7 @@ impl Backend {
             std::fs::create_dir_all(&c.data_dir).unwrap();
             let key = c.data_dir.join("pg-log-key.pem");
             rekor_lite::ensure_key(&key, c.api_version).unwrap();
-            c.key = Some(key);
+            c.key = Some(rekor_lite::KeyRef::File(key));
             c.store = Some(cluster.url(&name));
             c.advertise = Some(url.to_string());
         }

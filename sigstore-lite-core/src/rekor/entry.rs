@@ -671,11 +671,11 @@ impl super::v2::ProposedV2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Signer;
+    use crate::keys::P256Signer;
 
     #[test]
     fn hashedrekord_body_is_jcs_and_roundtrips() {
-        let k = Signer::generate_p256().unwrap();
+        let k = P256Signer::generate_p256().unwrap();
         let digest = sha256(b"artifact");
         let p = Proposed::hashedrekord(
             digest,
@@ -695,8 +695,8 @@ mod tests {
     #[test]
     fn dsse_body_is_jcs_sorted_and_checks_signatures() {
         let (a, b) = (
-            Signer::generate_p256().unwrap(),
-            Signer::generate_p256().unwrap(),
+            P256Signer::generate_p256().unwrap(),
+            P256Signer::generate_p256().unwrap(),
         );
         let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
         let pae_bytes = pae("application/vnd.in-toto+json", payload);

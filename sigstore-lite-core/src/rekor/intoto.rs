@@ -360,9 +360,9 @@ struct ProposedContentIn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Signer;
+    use crate::keys::P256Signer;
 
-    fn proposal(k: &Signer, statement: &[u8]) -> (serde_json::Value, Vec<u8>) {
+    fn proposal(k: &P256Signer, statement: &[u8]) -> (serde_json::Value, Vec<u8>) {
         let t = "application/vnd.in-toto+json";
         let sig = k.sign(&pae(t, statement));
         let env = crate::dsse::Envelope::new(t, statement, &sig);
@@ -386,7 +386,7 @@ mod tests {
     /// payload dropped, sig double-encoded, the key's PEM made canonical, payloadHash added.
     #[test]
     fn intoto_bodies_are_canonical_as_rekor_logs_them() {
-        let k = Signer::generate_p256().unwrap();
+        let k = P256Signer::generate_p256().unwrap();
         let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1","subject":[]}"#;
         let (p, env_json) = proposal(&k, statement);
         let proposed = ProposedIntoto::from_content(&p["spec"]["content"]).unwrap();
@@ -429,7 +429,7 @@ mod tests {
 
         // Refusals: another key's signature, no hash, no signatures, a payload that is
         // single-encoded base64 of non-base64 text.
-        let other = Signer::generate_p256().unwrap();
+        let other = P256Signer::generate_p256().unwrap();
         let mut bad = p.clone();
         bad["spec"]["content"]["envelope"]["signatures"][0]["publicKey"] =
             B64.encode(other.public_key().to_pem()).into();

@@ -12,7 +12,7 @@ pub mod v2;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{KeyError, PublicKey, Signer};
+use crate::keys::{KeyError, PublicKey, SignError, Signer};
 
 pub use entry::{canonicalize, CanonicalEntry, Entry, EntryError, Proposed, Verifier};
 
@@ -77,9 +77,14 @@ pub fn set_payload(
 }
 
 /// Signs a SET.
-pub fn sign_set(signer: &Signer, body_b64: &str, integrated_time: i64, log_index: u64) -> Vec<u8> {
+pub fn sign_set(
+    signer: &dyn Signer,
+    body_b64: &str,
+    integrated_time: i64,
+    log_index: u64,
+) -> Result<Vec<u8>, SignError> {
     let log_id = hex::encode(signer.public_key().key_id());
-    signer.sign(&set_payload(body_b64, integrated_time, &log_id, log_index))
+    signer.try_sign(&set_payload(body_b64, integrated_time, &log_id, log_index))
 }
 
 /// Verifies a log entry's SET with the log's key.

@@ -410,12 +410,12 @@ impl ProposedV2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Signer;
+    use crate::keys::P256Signer;
     use crate::rekor::entry::Proposed;
 
     #[test]
     fn requests_roundtrip_and_are_checked() {
-        let k = Signer::generate_p256().unwrap();
+        let k = P256Signer::generate_p256().unwrap();
         let digest = DigestAlg::Sha256.hash(b"artifact");
         let v = Verifier::PublicKey(k.public_key().spki_der().to_vec());
         let p = ProposedV2::HashedRekord(HashedRekordV002 {

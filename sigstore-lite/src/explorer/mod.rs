@@ -814,7 +814,7 @@ mod tests {
         );
         assert!(matches!(
             classify(
-                &sigstore_lite_core::keys::Signer::generate_p256()
+                &sigstore_lite_core::keys::P256Signer::generate_p256()
                     .unwrap()
                     .public_key()
                     .to_pem(),

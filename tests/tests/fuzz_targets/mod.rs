@@ -85,7 +85,7 @@ fn staging_checkpoint() -> Vec<u8> {
 pub fn targets() -> Vec<Target> {
     let leaf = staging_leaf();
     let pem_cert = sigstore_lite_core::keys::pem_encode("CERTIFICATE", &leaf).into_bytes();
-    let signer = sigstore_lite_core::keys::Signer::generate_p256().unwrap();
+    let signer = sigstore_lite_core::keys::P256Signer::generate_p256().unwrap();
     let proposed = sigstore_lite_core::rekor::Proposed::hashedrekord(
         [7; 32],
         signer.sign(b"x"),
@@ -137,7 +137,7 @@ pub fn targets() -> Vec<Target> {
             let _ = sigstore_lite_core::keys::PublicKey::from_pem(&text(b));
             let _ = sigstore_lite_core::keys::PublicKey::from_spki_der(b);
             let _ = sigstore_lite_core::keys::PublicKey::from_certificate_der(b);
-            let _ = sigstore_lite_core::keys::Signer::from_pkcs8_der(b);
+            let _ = sigstore_lite_core::keys::P256Signer::from_pkcs8_der(b);
         }},
         Target { name: "Fulcio certificate", seeds: vec![leaf.clone()], run: |b| {
             let _ = sigstore_lite_core::fulcio::read(b);
