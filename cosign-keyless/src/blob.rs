@@ -106,12 +106,12 @@ pub fn verify_blob(
 pub async fn sign_blob_with_key(
     trust: Option<&Trust>,
     file: &Path,
-    key: &sigstore_lite_core::keys::P256Signer,
+    key: &dyn sigstore_lite_core::keys::Signer,
     n: Narrator,
 ) -> Result<Bundle, Error> {
     let data = read(file)?;
     let digest = sha256(&data);
-    let sig = key.sign(&data);
+    let sig = key.try_sign(&data)?;
     let w = match trust {
         Some(t) => {
             let v = Verifier::PublicKey(key.public_key().spki_der().to_vec());

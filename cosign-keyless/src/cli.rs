@@ -2,10 +2,11 @@
 //! [`main`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use sigstore_lite_core::keys::PublicKey;
+use sigstore_lite_core::keys::{PublicKey, Signer};
 use sigstore_lite_core::text::printable;
 use sigstore_lite_core::verify::{Matcher, Policy};
 
@@ -60,9 +61,10 @@ struct IdentityArgs {
     /// A regexp the issuer must match entirely.
     #[arg(long, conflicts_with = "certificate_oidc_issuer")]
     certificate_oidc_issuer_regexp: Option<String>,
-    /// Verify with this public key (cosign.pub) instead of an identity.
-    #[arg(long, conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
-    key: Option<PathBuf>,
+    /// Verify with this public key instead of an identity: a file (cosign.pub), k8s://NS/NAME,
+    /// a PKCS#11 URI (pkcs11:token=T;object=O?module-path=M) or a KMS plugin's <scheme>://KEY.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
+    key: Option<String>,
     /// Skip the transparency log (certificates are then checked at the current time).
     #[arg(long)]
     insecure_ignore_tlog: bool,
@@ -86,13 +88,23 @@ impl IdentityArgs {
 
     async fn who(&self) -> Result<Who, Error> {
         if let Some(k) = &self.key {
-            let pem = match kube::SecretRef::parse(&k.to_string_lossy()) {
+            let pem = match kube::SecretRef::parse(k) {
                 Some(r) => kube::secret_text(&r?, kube::PUB).await?.0,
-                None => read_text(k)?,
+                None => match sigstore_lite_signer::KeyRef::parse(k)? {
+                    sigstore_lite_signer::KeyRef::File(path) => read_text(&path)?,
+                    r => {
+                        let key = tokio::task::spawn_blocking(move || {
+                            sigstore_lite_signer::public_key(&r)
+                        })
+                        .await
+                        .map_err(|e| Error::Key(e.to_string()))??;
+                        return Ok(Who::Key(key));
+                    }
+                },
             };
             return PublicKey::from_pem(&pem)
                 .map(Who::Key)
-                .map_err(|e| Error::Usage(format!("{} is not a public key: {e}", k.display())));
+                .map_err(|e| Error::Usage(format!("{k} is not a public key: {e}")));
         }
         let m = |exact: &Option<String>, re: &Option<String>, what: &str| match (exact, re) {
             (Some(e), _) => Ok(Matcher::exact(e)),
@@ -125,9 +137,12 @@ struct SignArgs {
     /// GitHub Actions' ambient token).
     #[arg(long)]
     identity_token: Option<String>,
-    /// Sign with this private key (cosign.key; password from COSIGN_PASSWORD) instead of keylessly.
-    #[arg(long)]
-    key: Option<PathBuf>,
+    /// Sign with this private key instead of keylessly: cosign.key (password from
+    /// COSIGN_PASSWORD), k8s://NS/NAME, a PKCS#11 URI
+    /// (pkcs11:token=T;object=O?module-path=M&pin-value=P, or COSIGN_PKCS11_MODULE_PATH and
+    /// COSIGN_PKCS11_PIN) or a KMS plugin's <scheme>://KEY (sigstore-kms-<scheme> on PATH).
+    #[arg(long, value_name = "REF")]
+    key: Option<String>,
     /// Upload key-pair signatures to Rekor (always for keyless).
     #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
     tlog_upload: bool,
@@ -294,6 +309,10 @@ enum Cmd {
         /// `k8s://NAMESPACE/NAME`: store the pair in a Kubernetes Secret (the kubeconfig's
         /// current context) and write only cosign.pub.
         key_ref: Option<String>,
+        /// Make the key in a PKCS#11 token (pkcs11:token=T;object=O?module-path=M&pin-value=P;
+        /// non-extractable) or through a KMS plugin (<scheme>://KEY), and write only cosign.pub.
+        #[arg(long, value_name = "REF", conflicts_with = "key_ref")]
+        kms: Option<String>,
         #[arg(long, default_value = "cosign")]
         output_key_prefix: String,
     },
@@ -375,30 +394,44 @@ fn verify_trust(id: &IdentityArgs, t: &TrustArgs) -> Result<Trust, Error> {
     load(t)
 }
 
-/// The private key of `--key`: a cosign.key file (password from COSIGN_PASSWORD or typed), or
-/// `k8s://NS/NAME` (the Secret's cosign.key and cosign.password).
-async fn private_key(s: &SignArgs) -> Result<Option<sigstore_lite_core::keys::P256Signer>, Error> {
+/// The private key of `--key`: a cosign.key file (password from COSIGN_PASSWORD or typed),
+/// `k8s://NS/NAME` (the Secret's cosign.key and cosign.password), a key in a PKCS#11 token, or
+/// one behind a KMS plugin.
+async fn private_key(s: &SignArgs) -> Result<Option<Arc<dyn Signer>>, Error> {
     let Some(p) = &s.key else {
         return Ok(None);
     };
-    if let Some(r) = kube::SecretRef::parse(&p.to_string_lossy()) {
+    let key: Arc<dyn Signer> = if let Some(r) = kube::SecretRef::parse(p) {
         let r = r?;
         let (pem, data) = kube::secret_text(&r, kube::KEY).await?;
         let password = match data.get(kube::PASSWORD) {
             Some(pw) => pw.clone(),
             None => keyfile::password(false)?,
         };
-        return Ok(Some(keyfile::decrypt(&pem, &password)?));
+        Arc::new(keyfile::decrypt(&pem, &password)?)
+    } else {
+        match sigstore_lite_signer::KeyRef::parse(p)? {
+            sigstore_lite_signer::KeyRef::File(path) => Arc::new(keyfile::decrypt(
+                &read_text(&path)?,
+                &keyfile::password(false)?,
+            )?),
+            r => tokio::task::spawn_blocking(move || sigstore_lite_signer::open(&r))
+                .await
+                .map_err(|e| Error::Key(e.to_string()))??,
+        }
+    };
+    if key.public_key().kind() != sigstore_lite_core::keys::KeyKind::EcdsaP256 {
+        return Err(Error::Key(format!(
+            "{p}: a {} key; signatures are made with ECDSA P-256 keys here",
+            key.public_key().kind().name()
+        )));
     }
-    Ok(Some(keyfile::decrypt(
-        &read_text(p)?,
-        &keyfile::password(false)?,
-    )?))
+    Ok(Some(key))
 }
 
 /// What to sign with: a key pair, or an identity token.
 enum Signing {
-    Key(sigstore_lite_core::keys::P256Signer),
+    Key(Arc<dyn Signer>),
     Token(String),
 }
 
@@ -719,7 +752,7 @@ async fn sign_blob(cmd: Cmd) -> Result<(), Error> {
     };
     let t = sign_trust(&sign, &trust)?;
     let b = match private_key(&sign).await? {
-        Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &k, n).await?,
+        Some(k) => blob::sign_blob_with_key(t.as_ref(), &file, &*k, n).await?,
         None => {
             let t =
                 t.ok_or_else(|| Error::Usage("give --trust-config or --trusted-root".into()))?;
@@ -800,11 +833,35 @@ async fn verify_blob(cmd: Cmd) -> Result<(), Error> {
 async fn generate_key_pair(cmd: Cmd) -> Result<(), Error> {
     let Cmd::GenerateKeyPair {
         key_ref,
+        kms,
         output_key_prefix,
     } = cmd
     else {
         unreachable!("run() dispatches GenerateKeyPair here")
     };
+    if let Some(spec) = kms {
+        let pub_path = PathBuf::from(format!("{output_key_prefix}.pub"));
+        if pub_path.exists() {
+            return Err(Error::Usage(format!(
+                "{} already exists; not overwriting it",
+                pub_path.display()
+            )));
+        }
+        let r = sigstore_lite_signer::KeyRef::parse(&spec)?;
+        if r.is_file() {
+            return Err(Error::Usage(format!(
+                "--kms {spec:?}: give a pkcs11: URI or a <scheme>:// KMS key"
+            )));
+        }
+        let key = tokio::task::spawn_blocking(move || {
+            sigstore_lite_signer::generate(&r, sigstore_lite_core::keys::KeyKind::EcdsaP256)
+        })
+        .await
+        .map_err(|e| Error::Key(e.to_string()))??;
+        write(&pub_path, key.public_key().to_pem().as_bytes(), false)?;
+        eprintln!("Public key written to {}", pub_path.display());
+        return Ok(());
+    }
     if let Some(spec) = key_ref {
         let r = kube::SecretRef::parse(&spec).unwrap_or_else(|| {
             Err(Error::Usage(format!(

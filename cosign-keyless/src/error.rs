@@ -54,6 +54,21 @@ pub enum Error {
     Policy(Vec<String>),
     #[error("kubernetes: {0}")]
     Kubernetes(String),
+    /// A key in a PKCS#11 token or behind a KMS plugin that cannot be opened or cannot sign.
+    #[error("{0}")]
+    Key(String),
+}
+
+impl From<sigstore_lite_signer::Error> for Error {
+    fn from(e: sigstore_lite_signer::Error) -> Error {
+        Error::Key(e.to_string())
+    }
+}
+
+impl From<sigstore_lite_core::keys::SignError> for Error {
+    fn from(e: sigstore_lite_core::keys::SignError) -> Error {
+        Error::Key(e.to_string())
+    }
 }
 
 impl Error {

@@ -17,7 +17,9 @@ use sigstore_lite_core::image::{
     self as policy, ImageError, VerifiedStatement, ANN_BUNDLE, ANN_PREDICATE_TYPE, DSSE_LAYER,
     SIMPLESIGNING,
 };
-use sigstore_lite_core::keys::{sha256, P256Signer, PublicKey};
+use std::sync::Arc;
+
+use sigstore_lite_core::keys::{sha256, PublicKey, Signer};
 use sigstore_lite_core::rekor::{Proposed, Verifier};
 use sigstore_lite_core::verify::Policy;
 
@@ -35,7 +37,7 @@ pub enum SignWith<'a> {
     Token(&'a str),
     /// A key pair (cosign.key); logged in Rekor unless `tlog_upload` is false.
     Key {
-        key: &'a P256Signer,
+        key: &'a Arc<dyn Signer>,
         tlog_upload: bool,
     },
 }
@@ -51,7 +53,7 @@ pub enum Layout {
 
 /// A key and, keyless, its certificate chain (DER, leaf first).
 struct SigningKey {
-    key: P256Signer,
+    key: Arc<dyn Signer>,
     chain: Option<Vec<Vec<u8>>>,
 }
 
@@ -66,13 +68,12 @@ impl SigningKey {
             SignWith::Token(token) => {
                 let id = keyless::certificate(need(trust)?, token, now, n).await?;
                 Ok(SigningKey {
-                    key: id.key,
+                    key: Arc::new(id.key),
                     chain: Some(id.chain),
                 })
             }
             SignWith::Key { key, .. } => Ok(SigningKey {
-                key: P256Signer::from_pkcs8_der(key.pkcs8_der())
-                    .map_err(|e| Error::Usage(e.to_string()))?,
+                key: Arc::clone(key),
                 chain: None,
             }),
         }
@@ -135,10 +136,10 @@ async fn sign_statement_bundle(
     log: bool,
     n: Narrator,
 ) -> Result<Bundle, Error> {
-    let sig = sk.key.sign(&sigstore_lite_core::dsse::pae(
+    let sig = sk.key.try_sign(&sigstore_lite_core::dsse::pae(
         IN_TOTO_PAYLOAD_TYPE,
         statement,
-    ));
+    ))?;
     let envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, &sig);
     let w = if log {
         let proposal = Proposed::DsseV001 {
@@ -184,7 +185,7 @@ pub async fn sign(
     }
     let p = policy::simple_signing_payload(&r.name(), &digest);
     let pd = sha256(&p);
-    let sig = sk.key.sign(&p);
+    let sig = sk.key.try_sign(&p)?;
     let logged = if logs(&with) {
         let proposal = Proposed::hashedrekord(pd, sig.clone(), sk.verifier());
         Some(keyless::log_v1(need(trust)?, &proposal, n).await?)
@@ -243,10 +244,10 @@ pub async fn attest(
     }
     // Legacy: the layer is byte for byte the envelope logged in Rekor v1 (cosign compares its
     // hash with the entry's envelopeHash).
-    let sig = sk.key.sign(&sigstore_lite_core::dsse::pae(
+    let sig = sk.key.try_sign(&sigstore_lite_core::dsse::pae(
         IN_TOTO_PAYLOAD_TYPE,
         &statement,
-    ));
+    ))?;
     let envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, &statement, &sig);
     let envelope_json = envelope.to_json();
     let logged = if logs(&with) {

@@ -96,6 +96,32 @@ pub fn open(reference: &KeyRef) -> Result<Arc<dyn Signer>, Error> {
     }
 }
 
+/// The public key `reference` names, for verifying: a file holding a `PUBLIC KEY` (or a
+/// `PRIVATE KEY`) PEM, the token's public key object, or the plugin's `publicKey` answer.
+pub fn public_key(reference: &KeyRef) -> Result<PublicKey, Error> {
+    match reference {
+        KeyRef::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            match PublicKey::from_pem(&text) {
+                Ok(k) => Ok(k),
+                Err(pub_err) => file::from_pem(&text)
+                    .map(|s| s.public_key().clone())
+                    .map_err(|_| Error::BadKeyFile {
+                        path: path.display().to_string(),
+                        why: format!("not a public key ({pub_err})"),
+                    }),
+            }
+        }
+        KeyRef::Pkcs11(uri) => pkcs11::TokenKey::public_only(uri),
+        KeyRef::Plugin { scheme, resource } => {
+            plugin::PluginKey::open(scheme, resource).map(|k| k.public_key().clone())
+        }
+    }
+}
+
 /// Makes a new key of `kind` where `reference` points: a PKCS#8 file (0600, refused if one is
 /// there), a non-extractable, sensitive key pair in the token (refused if the label or id is
 /// taken), or the plugin's `createKey` with its default algorithm. Returns it opened.
@@ -119,6 +145,11 @@ pub fn open_or_generate(
 ) -> Result<Arc<dyn Signer>, Error> {
     match open(reference) {
         Err(Error::NoObject(_)) if create => generate(reference, kind),
+        // The plugin protocol cannot ask whether a key exists: a key that cannot be opened is
+        // made; if that fails too (it exists but the KMS is down), the first error stands.
+        Err(e @ Error::Plugin { .. }) if create && matches!(reference, KeyRef::Plugin { .. }) => {
+            generate(reference, kind).map_err(|_| e)
+        }
         Err(Error::File { .. }) if create && !file_exists(reference) => generate(reference, kind),
         other => other,
     }

@@ -346,6 +346,26 @@ impl TokenKey {
         Ok(key)
     }
 
+    /// The public half of the key, read from the token's public key object (logged in when a
+    /// PIN is given; public objects are readable without one on most tokens).
+    pub(crate) fn public_only(uri: &Pkcs11Uri) -> Result<PublicKey, Error> {
+        let l = locate(uri)?;
+        let s = l.ctx.open_ro_session(l.slot).map_err(|e| Error::Token {
+            key: l.name.clone(),
+            op: "C_OpenSession",
+            why: e.to_string(),
+        })?;
+        if l.pin.is_some() {
+            login(&s, l.pin.as_deref(), &l.name)?;
+        }
+        read_public(&s, uri, &l.name).map_err(|e| match e {
+            Error::Unsupported { key, why } if why.contains("no public key object") => {
+                Error::NoObject(key)
+            }
+            other => other,
+        })
+    }
+
     /// A new key pair in the token: sensitive, not extractable, stored on the token.
     pub(crate) fn generate(uri: &Pkcs11Uri, kind: KeyKind) -> Result<TokenKey, Error> {
         let l = locate(uri)?;

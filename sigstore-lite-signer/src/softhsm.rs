@@ -146,6 +146,46 @@ impl TestToken {
         ]);
     }
 
+    /// The public key object `label` as pkcs11-tool lists it: the raw key (`04 || X || Y`, or
+    /// the 32 bytes of an Ed25519 key), unwrapped from the DER OCTET STRING it prints.
+    pub fn listed_point(&self, label: &str) -> Vec<u8> {
+        let listing = self.pkcs11_tool(&["--list-objects", "--type", "pubkey"]);
+        let block = listing
+            .split("Public Key Object")
+            .find(|b| b.contains(&format!("label:      {label}\n")))
+            .unwrap_or_else(|| panic!("no public key {label} in {listing}"));
+        let hex = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("EC_POINT:"))
+            .unwrap_or_else(|| panic!("no EC_POINT in {block}"))
+            .trim();
+        let der: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        assert!(der[0] == 0x04 && der[1] as usize == der.len() - 2, "{hex}");
+        der[2..].to_vec()
+    }
+
+    /// Each private key's label and `Access:` line (e.g. "sensitive, always sensitive, never
+    /// extractable, local"), as pkcs11-tool lists them.
+    pub fn listed_private_keys(&self) -> Vec<(String, String)> {
+        let listing = self.pkcs11_tool(&["--list-objects", "--type", "privkey"]);
+        listing
+            .split("Private Key Object")
+            .skip(1)
+            .map(|b| {
+                let field = |name: &str| {
+                    b.lines()
+                        .find_map(|l| l.trim().strip_prefix(name))
+                        .map(|v| v.trim().to_string())
+                        .unwrap_or_default()
+                };
+                (field("label:"), field("Access:"))
+            })
+            .collect()
+    }
+
     /// Deletes the token as `softhsm2-util --delete-token` does: for a process using it, the
     /// token is gone.
     pub fn remove(&self) {

@@ -3,10 +3,11 @@
 //! and docker-compose checks. The benchmarks of every service live in `benches/`.
 //!
 //! This library holds what those tests and benchmarks share: [`bench`] (timing, wrk, servers on
-//! their own runtime) [`oidc_provider`] (an independent OIDC provider to log into) [`registry`] (a real
+//! their own runtime) [`binaries`] (the workspace's binaries, run as separate processes) [`oidc_provider`] (an independent OIDC provider to log into) [`registry`] (a real
 //! registry and images in it) and [`sbom_fixture`] (images with real packages for sbom-lite).
 
 pub mod bench;
+pub mod binaries;
 pub mod oidc_provider;
 pub mod registry;
 pub mod sbom_fixture;

@@ -12,13 +12,7 @@ fn opts(dir: &Path) -> Options {
 }
 
 fn sigstore_python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-interop/bin/sigstore");
-    assert!(
-        p.exists(),
-        "sigstore-python is not installed at {}: run `bash scripts/test` (it installs sigstore==4.5.1 there)",
-        p.display()
-    );
-    p
+    sigstore_lite_tests::binaries::sigstore_python()
 }
 
 async fn token(stack: &Stack, email: &str) -> String {
@@ -490,17 +484,10 @@ async fn fulcio_lite_certifies_a_token_from_an_independent_provider() {
 
 /// The repository and its `sigstore-lite` binary (the workspace's test build; built if missing).
 fn sigstore_lite_binary() -> (PathBuf, PathBuf) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let up = repo.join("target/debug/sigstore-lite");
-    if !up.exists() {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "sigstore-lite"])
-            .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "cannot build sigstore-lite");
-    }
-    (repo, up)
+    (
+        sigstore_lite_tests::binaries::repo(),
+        sigstore_lite_tests::binaries::sigstore_lite(),
+    )
 }
 
 /// `sigstore-lite up --ephemeral --ready-file` (issue 23): two stacks side by side on free
