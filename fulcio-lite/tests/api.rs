@@ -886,3 +886,66 @@ fn a_half_initialized_ca_directory_is_explained() {
         &root[..]
     );
 }
+
+/// `--ca-key` names the key that signs leaves wherever it lives (here a file; tokens in
+/// tests/tests/hsm.rs): on first start its certificate and a root are made in the data
+/// directory, with no root key kept; `--ca-cert` takes an existing chain instead, and a chain
+/// that is not the key's is refused in one sentence.
+#[test]
+fn a_ca_key_gets_its_certificates_made_or_given() {
+    use fulcio_lite::ca::{Ca, CaKeys, INTERMEDIATE_CERT, ROOT_CERT, ROOT_KEY};
+    use sigstore_lite_signer::KeyRef;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("ca.pem");
+    let key = P256Signer::generate_p256().unwrap();
+    std::fs::write(&key_path, key.to_pkcs8_pem()).unwrap();
+    let keys = CaKeys {
+        ca_key: Some(KeyRef::File(key_path.clone())),
+        ..Default::default()
+    };
+    let made = dir.path().join("made");
+    let ca = Ca::open(&made, &keys).unwrap();
+    assert_eq!(
+        &PublicKey::from_certificate_der(ca.intermediate_der()).unwrap(),
+        key.public_key()
+    );
+    assert!(made.join(ROOT_CERT).exists() && made.join(INTERMEDIATE_CERT).exists());
+    assert!(!made.join(ROOT_KEY).exists(), "the root key was kept");
+    // The root signed the CA certificate, and the chain is reused on the next start.
+    let root = PublicKey::from_certificate_der(ca.root_der()).unwrap();
+    let (_, inter) = x509_parser::parse_x509_certificate(ca.intermediate_der()).unwrap();
+    root.verify_message(inter.tbs_certificate.as_ref(), &inter.signature_value.data)
+        .unwrap();
+    let again = Ca::open(&made, &keys).unwrap();
+    assert_eq!(again.root_der(), ca.root_der());
+
+    // --ca-cert: the chain made above, given to a fresh directory.
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(&chain, ca.chain_pem().concat()).unwrap();
+    let given = Ca::open(
+        &dir.path().join("given"),
+        &CaKeys {
+            ca_cert: Some(chain.clone()),
+            ..keys.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(given.intermediate_der(), ca.intermediate_der());
+    assert!(!dir.path().join("given").join(INTERMEDIATE_CERT).exists());
+
+    // Another key with that chain: refused.
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    let e = Ca::open(
+        &dir.path().join("wrong"),
+        &CaKeys {
+            ca_key: Some(KeyRef::File(other)),
+            ca_cert: Some(chain),
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("a chain of another key")
+    .to_string();
+    assert!(e.contains("is not the key of the CA certificate"), "{e}");
+}
