@@ -421,8 +421,10 @@ async fn private_key(s: &SignArgs) -> Result<Option<Arc<dyn Signer>>, Error> {
         }
     };
     if key.public_key().kind() != sigstore_lite_core::keys::KeyKind::EcdsaP256 {
+        let shown = sigstore_lite_signer::KeyRef::parse(p)
+            .map_or_else(|_| "--key".to_string(), |r| r.to_string());
         return Err(Error::Key(format!(
-            "{p}: a {} key; signatures are made with ECDSA P-256 keys here",
+            "{shown}: a {} key; signatures are made with ECDSA P-256 keys here",
             key.public_key().kind().name()
         )));
     }

@@ -167,8 +167,10 @@ pub struct CaKeys {
     pub create: bool,
 }
 
+/// Opens a key, made when missing only if `create` (the data directory's own files, or keys
+/// named with --create-keys): a mistyped path or label never becomes a new key.
 fn open_key(r: &KeyRef, create: bool, what: &str) -> Result<Arc<dyn Signer>, Error> {
-    sigstore_lite_signer::open_or_generate(r, KeyKind::EcdsaP256, create || r.is_file())
+    sigstore_lite_signer::open_or_generate(r, KeyKind::EcdsaP256, create)
         .map_err(|e| Error::Config(format!("{what}: {e}")))
 }
 
@@ -250,6 +252,13 @@ impl Ca {
                         .map_err(Error::Internal)?,
                     };
                     let (root_cert, inter_cert) = make_chain(root, ca.clone())?;
+                    // A root certificate without the CA certificate is a first start that
+                    // stopped half way: nothing trusts it yet, so it is made anew.
+                    if root_path.exists() {
+                        std::fs::remove_file(&root_path).map_err(|e| {
+                            Error::Config(format!("cannot replace {}: {e}", root_path.display()))
+                        })?;
+                    }
                     write_private(&root_path, &root_cert)?;
                     // The intermediate certificate last: its presence marks a complete CA.
                     write_private(&inter_path, &inter_cert)?;

@@ -43,12 +43,13 @@ pub struct KeyArgs {
     /// (pkcs11:token=T;object=O?module-path=M&pin-value=P) or a KMS plugin's <scheme>://KEY.
     /// Without --ca-cert, its certificate and a root are made on first start and written to
     /// the data directory (the keys are not).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub ca_key: Option<sigstore_lite_signer::KeyRef>,
     /// With --ca-key: the key of the root certificate made on first start (default: a root key
     /// made in memory, used once to sign the CA certificate and forgotten).
     #[arg(
         long,
+        value_parser = sigstore_lite_signer::KeyRefParser,
         value_name = "REF",
         requires = "ca_key",
         conflicts_with = "ca_cert"
@@ -59,7 +60,7 @@ pub struct KeyArgs {
     #[arg(long, value_name = "FILE", requires = "ca_key")]
     pub ca_cert: Option<PathBuf>,
     /// The built-in CT log's key (ECDSA P-256; default <data-dir>/ctlog-key.pem).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub ct_key: Option<sigstore_lite_signer::KeyRef>,
     /// Make the keys named in a token or KMS when they are not there yet (non-extractable).
     #[arg(long)]

@@ -1,20 +1,30 @@
-//! Issuer configuration: real Fulcio's JSON (`{"OIDCIssuers": {...}, "MetaIssuers": {...}}`) and
-//! YAML (`oidc-issuers:` / `meta-issuers:`) forms.
+//! Issuer configuration: real Fulcio's JSON (`{"OIDCIssuers": {...}, "MetaIssuers": {...},
+//! "CIIssuerMetadata": {...}}`) and YAML (`oidc-issuers:` / `meta-issuers:` /
+//! `ci-issuer-metadata:`, with its `define:` anchors) forms, read unchanged. The ci-provider
+//! metadata of GitHub, GitLab, Buildkite, Codefresh, CircleCI and Buddy is built in
+//! (`ci-issuer-metadata.yaml`, from Fulcio's own config); a file's entries replace it by name.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::template::Template;
 
 use serde::Deserialize;
 
 use crate::error::Error;
 
 /// Identity types fulcio-lite issues for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerType {
     Email,
     /// Legacy `github-workflow`.
     GithubWorkflow,
-    /// `ci-provider` with `ci-provider: github-workflow` (adds .1.23).
-    CiProviderGithub,
+    /// `ci-provider`: the SAN and extensions come from the named provider's templates.
+    CiProvider(Arc<CiMetadata>),
+    /// `kubernetes`: a service account's projected token.
+    Kubernetes,
+    /// `chainguard-identity`.
+    ChainguardIdentity,
     Uri,
     Spiffe,
     Username,
@@ -22,11 +32,13 @@ pub enum IssuerType {
 
 impl IssuerType {
     /// The config and `/api/v2/configuration` name.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             IssuerType::Email => "email",
             IssuerType::GithubWorkflow => "github-workflow",
-            IssuerType::CiProviderGithub => "ci-provider",
+            IssuerType::CiProvider(_) => "ci-provider",
+            IssuerType::Kubernetes => "kubernetes",
+            IssuerType::ChainguardIdentity => "chainguard-identity",
             IssuerType::Uri => "uri",
             IssuerType::Spiffe => "spiffe",
             IssuerType::Username => "username",
@@ -34,12 +46,141 @@ impl IssuerType {
     }
 
     /// The claim the proof of possession signs.
-    pub fn challenge_claim(self) -> &'static str {
+    pub fn challenge_claim(&self) -> &'static str {
         match self {
             IssuerType::Email => "email",
             _ => "sub",
         }
     }
+}
+
+/// Fulcio's extension names (`extension-templates` keys) and their OID arc under
+/// 1.3.6.1.4.1.57264.1 (pkg/certificate/extensions.go).
+pub const EXTENSIONS: [(&str, u32); 20] = [
+    ("github-workflow-trigger", 2),
+    ("github-workflow-sha", 3),
+    ("github-workflow-name", 4),
+    ("github-workflow-repository", 5),
+    ("github-workflow-ref", 6),
+    ("build-signer-uri", 9),
+    ("build-signer-digest", 10),
+    ("runner-environment", 11),
+    ("source-repository-uri", 12),
+    ("source-repository-digest", 13),
+    ("source-repository-ref", 14),
+    ("source-repository-identifier", 15),
+    ("source-repository-owner-uri", 16),
+    ("source-repository-owner-identifier", 17),
+    ("build-config-uri", 18),
+    ("build-config-digest", 19),
+    ("build-trigger", 20),
+    ("run-invocation-uri", 21),
+    ("source-repository-visibility-at-signing", 22),
+    ("deployment-environment", 23),
+];
+
+/// A value of an extension or the SAN: a template, or (no `{{`) the name of a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimTemplate {
+    Template(Template),
+    Claim(String),
+}
+
+impl ClaimTemplate {
+    fn parse(src: &str) -> Result<ClaimTemplate, String> {
+        if src.contains("{{") {
+            Template::parse(src)
+                .map(ClaimTemplate::Template)
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(ClaimTemplate::Claim(src.to_string()))
+        }
+    }
+}
+
+/// One ci-provider's metadata, templates parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiMetadata {
+    pub name: String,
+    pub defaults: BTreeMap<String, String>,
+    /// (OID arc, template), in OID order.
+    pub extensions: Vec<(u32, ClaimTemplate)>,
+    pub san: ClaimTemplate,
+}
+
+impl Eq for CiMetadata {}
+
+#[derive(Deserialize, Default, Clone)]
+struct RawCiMetadata {
+    #[serde(
+        alias = "DefaultTemplateValues",
+        alias = "default-template-values",
+        default
+    )]
+    defaults: BTreeMap<String, String>,
+    #[serde(alias = "ExtensionTemplates", alias = "extension-templates", default)]
+    extensions: BTreeMap<String, String>,
+    #[serde(
+        alias = "SubjectAlternativeNameTemplate",
+        alias = "subject-alternative-name-template",
+        default
+    )]
+    san: String,
+}
+
+fn ci_metadata(name: &str, raw: &RawCiMetadata) -> Result<CiMetadata, Error> {
+    let bad = |why: String| Error::Config(format!("ci-provider {name}: {why}"));
+    let mut extensions = Vec::new();
+    for (key, src) in &raw.extensions {
+        let oid = EXTENSIONS
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, o)| *o)
+            .ok_or_else(|| bad(format!("{key:?} is not a Fulcio extension")))?;
+        extensions.push((
+            oid,
+            ClaimTemplate::parse(src).map_err(|e| bad(format!("{key}: {e}")))?,
+        ));
+    }
+    extensions.sort_by_key(|(o, _)| *o);
+    if raw.san.trim().is_empty() {
+        return Err(bad("no subject-alternative-name-template".into()));
+    }
+    Ok(CiMetadata {
+        name: name.to_string(),
+        defaults: raw.defaults.clone(),
+        extensions,
+        san: ClaimTemplate::parse(&raw.san).map_err(|e| bad(format!("the SAN template: {e}")))?,
+    })
+}
+
+/// The built-in ci-provider metadata (Fulcio's own).
+fn builtin_ci_metadata() -> BTreeMap<String, RawCiMetadata> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(rename = "ci-issuer-metadata")]
+        metadata: BTreeMap<String, RawCiMetadata>,
+    }
+    let f: File = serde_yaml::from_str(include_str!("ci-issuer-metadata.yaml"))
+        .expect("the built-in ci-issuer-metadata parses");
+    f.metadata
+}
+
+/// The ci-provider names fulcio-lite knows without a config file.
+pub fn builtin_ci_providers() -> Vec<String> {
+    builtin_ci_metadata().into_keys().collect()
+}
+
+/// The built-in metadata of `name`, for an issuer added without a config file.
+pub fn builtin_ci_provider(name: &str) -> Result<IssuerType, Error> {
+    let all = builtin_ci_metadata();
+    let raw = all.get(name).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown ci-provider {name:?} (known: {})",
+            builtin_ci_providers().join(", ")
+        ))
+    })?;
+    Ok(IssuerType::CiProvider(Arc::new(ci_metadata(name, raw)?)))
 }
 
 /// One configured issuer.
@@ -88,25 +229,41 @@ struct RawIssuer {
     skip_email_verification: bool,
 }
 
+/// Fields of Fulcio's config that do not change what is issued (`define:` holds YAML anchors;
+/// `contact`, `description` and `environment` describe an issuer) are accepted and ignored.
 #[derive(Deserialize, Default)]
 struct RawConfig {
     #[serde(alias = "OIDCIssuers", alias = "oidc-issuers", default)]
     issuers: BTreeMap<String, RawIssuer>,
     #[serde(alias = "MetaIssuers", alias = "meta-issuers", default)]
     meta_issuers: BTreeMap<String, RawIssuer>,
+    #[serde(alias = "CIIssuerMetadata", alias = "ci-issuer-metadata", default)]
+    ci_metadata: BTreeMap<String, RawCiMetadata>,
 }
 
-fn convert(key: &str, raw: RawIssuer) -> Result<IssuerConfig, Error> {
+fn convert(
+    key: &str,
+    raw: RawIssuer,
+    ci: &BTreeMap<String, Arc<CiMetadata>>,
+) -> Result<IssuerConfig, Error> {
     let bad = |why: String| Error::Config(format!("issuer {key}: {why}"));
     let kind = match (raw.kind.as_deref(), raw.ci_provider.as_deref()) {
         (Some("email"), _) => IssuerType::Email,
         (Some("github-workflow"), _) => IssuerType::GithubWorkflow,
-        (Some("ci-provider"), Some("github-workflow")) => IssuerType::CiProviderGithub,
-        (Some("ci-provider"), other) => {
-            return Err(bad(format!(
-                "ci-provider {other:?} is not supported (only github-workflow)"
-            )))
+        (Some("ci-provider"), Some(name)) => match ci.get(name) {
+            Some(m) => IssuerType::CiProvider(Arc::clone(m)),
+            None => {
+                return Err(bad(format!(
+                    "ci-provider {name:?} has no ci-issuer-metadata (known: {})",
+                    ci.keys().cloned().collect::<Vec<_>>().join(", ")
+                )))
+            }
+        },
+        (Some("ci-provider"), None) => {
+            return Err(bad("type ci-provider needs ci-provider".into()))
         }
+        (Some("kubernetes"), _) => IssuerType::Kubernetes,
+        (Some("chainguard-identity"), _) => IssuerType::ChainguardIdentity,
         (Some("uri"), _) => IssuerType::Uri,
         (Some("spiffe"), _) => IssuerType::Spiffe,
         (Some("username"), _) => IssuerType::Username,
@@ -153,13 +310,19 @@ impl Config {
             Err(_) => serde_yaml::from_str(text)
                 .map_err(|e| Error::Config(format!("invalid YAML: {e}")))?,
         };
+        let mut metadata = builtin_ci_metadata();
+        metadata.extend(raw.ci_metadata);
+        let mut ci = BTreeMap::new();
+        for (name, m) in &metadata {
+            ci.insert(name.clone(), Arc::new(ci_metadata(name, m)?));
+        }
         let mut c = Config::default();
         for (k, v) in raw.issuers {
-            let ic = convert(&k, v)?;
+            let ic = convert(&k, v, &ci)?;
             c.issuers.insert(ic.issuer_url.clone(), ic);
         }
         for (k, v) in raw.meta_issuers {
-            let ic = convert(&k, v)?;
+            let ic = convert(&k, v, &ci)?;
             let pattern = format!("^{}$", regex::escape(&k).replace(r"\*", "[-_a-zA-Z0-9]+"));
             let re = regex::Regex::new(&pattern)
                 .map_err(|e| Error::Config(format!("meta-issuer {k}: {e}")))?;
@@ -204,10 +367,10 @@ mod tests {
             j.lookup("https://a.example").unwrap().kind,
             IssuerType::Email
         );
-        assert_eq!(
+        assert!(matches!(
             j.lookup("https://gh.example").unwrap().kind,
-            IssuerType::CiProviderGithub
-        );
+            IssuerType::CiProvider(m) if m.name == "github-workflow"
+        ));
         assert_eq!(
             j.lookup("https://east.k8s.example/x1").unwrap().issuer_url,
             "https://east.k8s.example/x1"
@@ -224,9 +387,15 @@ mod tests {
 
     #[test]
     fn unknown_type_names_the_issuer() {
-        let e = Config::parse(r#"{"OIDCIssuers": {"https://k.example": {"ClientID": "sigstore", "Type": "kubernetes"}}}"#).unwrap_err();
+        let e = Config::parse(r#"{"OIDCIssuers": {"https://k.example": {"ClientID": "sigstore", "Type": "kubernetes-ish"}}}"#).unwrap_err();
         assert!(e.to_string().contains("https://k.example"), "{e}");
-        assert!(e.to_string().contains("kubernetes"));
+        assert!(e.to_string().contains("kubernetes-ish"));
+        let e = Config::parse(r#"{"OIDCIssuers": {"https://j.example": {"ClientID": "sigstore", "Type": "ci-provider", "CIProvider": "jenkins"}}}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("ci-provider \"jenkins\" has no ci-issuer-metadata"),
+            "{e}"
+        );
         assert!(Config::parse(
             r#"{"OIDCIssuers": {"https://u": {"ClientID": "sigstore", "Type": "uri"}}}"#
         )

@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{IssuerConfig, IssuerType};
+use crate::config::{CiMetadata, ClaimTemplate, IssuerConfig, IssuerType};
 use crate::error::Error;
+use crate::template::TemplateError;
 
 /// The certificate's single SAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub fn principal(cfg: &IssuerConfig, claims: &Map<String, Value>) -> Result<Prin
         None => iss.to_string(),
     };
     let mut extensions = Vec::new();
-    let (san, challenge) = match cfg.kind {
+    let (san, challenge) = match &cfg.kind {
         IssuerType::Email => {
             let email = required(claims, "email")?;
             if !valid_email(email) {
@@ -99,7 +100,54 @@ pub fn principal(cfg: &IssuerConfig, claims: &Map<String, Value>) -> Result<Prin
             }
             (SanValue::Email(email.to_string()), email.to_string())
         }
-        IssuerType::GithubWorkflow | IssuerType::CiProviderGithub => {
+        IssuerType::CiProvider(m) => {
+            let (san, exts) = ci_provider(m, claims)?;
+            extensions.extend(exts);
+            (san, sub.to_string())
+        }
+        IssuerType::Kubernetes => {
+            let k8s = claims.get("kubernetes.io");
+            let field = |path: &[&str]| {
+                path.iter()
+                    .try_fold(k8s?, |v, p| v.get(p))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            let ns = field(&["namespace"]).ok_or_else(|| {
+                Error::InvalidIdentity("the token has no kubernetes.io.namespace claim".into())
+            })?;
+            let sa = field(&["serviceaccount", "name"]).ok_or_else(|| {
+                Error::InvalidIdentity(
+                    "the token has no kubernetes.io.serviceaccount.name claim".into(),
+                )
+            })?;
+            (
+                SanValue::Uri(format!(
+                    "https://kubernetes.io/namespaces/{ns}/serviceaccounts/{sa}"
+                )),
+                sub.to_string(),
+            )
+        }
+        IssuerType::ChainguardIdentity => {
+            // As Go's url.JoinPath(issuer, sub): the subject as a path under the issuer.
+            let san = format!(
+                "{}/{}",
+                cfg.issuer_url.trim_end_matches('/'),
+                sub.trim_start_matches('/')
+            );
+            let challenge = match claim_str(claims, "email") {
+                Some(e) => {
+                    if claims.get("email_verified") != Some(&Value::Bool(true)) {
+                        return Err(Error::EmailNotVerified);
+                    }
+                    e.to_string()
+                }
+                None => sub.to_string(),
+            };
+            (SanValue::Uri(san), challenge)
+        }
+        IssuerType::GithubWorkflow => {
             const NEEDED: [&str; 16] = [
                 "job_workflow_ref",
                 "sha",
@@ -156,11 +204,6 @@ pub fn principal(cfg: &IssuerConfig, claims: &Map<String, Value>) -> Result<Prin
                 ),
                 (22, c("repository_visibility")),
             ]);
-            if cfg.kind == IssuerType::CiProviderGithub {
-                if let Some(env) = claim_str(claims, "environment") {
-                    extensions.push((23, env.to_string()));
-                }
-            }
             (SanValue::Uri(uri), sub.to_string())
         }
         IssuerType::Uri => {
@@ -205,6 +248,96 @@ pub fn principal(cfg: &IssuerConfig, claims: &Map<String, Value>) -> Result<Prin
         issuer,
         extensions,
     })
+}
+
+/// The claims as Fulcio's ci-provider gives them to templates: one flat map of strings, the
+/// provider's defaults first and every top-level claim after (a claim wins over a default of the
+/// same name), each printed as Go's `%v` prints it.
+pub fn template_data(
+    defaults: &std::collections::BTreeMap<String, String>,
+    claims: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut m: Map<String, Value> = defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    for (k, v) in claims {
+        m.insert(k.clone(), Value::String(go_print(v)));
+    }
+    m
+}
+
+/// Go's `fmt.Sprint` of a decoded JSON value (maps print with sorted keys).
+fn go_print(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "<nil>".into(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
+        Value::Object(o) => format!(
+            "map[{}]",
+            o.iter()
+                .map(|(k, v)| format!("{k}:{}", go_print(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
+/// The SAN and extensions of a ci-provider token, from the provider's templates. A missing claim
+/// (of a plain claim value, or of a `.field` in a template) is an error; a value that comes out
+/// empty leaves its extension out, as Fulcio does.
+pub fn ci_provider(
+    m: &CiMetadata,
+    claims: &Map<String, Value>,
+) -> Result<(SanValue, Vec<(u32, String)>), Error> {
+    let data = template_data(&m.defaults, claims);
+    let render = |t: &ClaimTemplate, what: &str| -> Result<String, Error> {
+        let missing = |claim: &str| {
+            Error::InvalidIdentity(format!(
+                "the token has no {claim} claim, which the {} template of {what} needs",
+                m.name
+            ))
+        };
+        match t {
+            ClaimTemplate::Claim(name) => data
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| missing(name)),
+            ClaimTemplate::Template(tpl) => tpl.render(&data).map_err(|e| match e {
+                TemplateError::MissingKey(k) => missing(&k),
+                other => {
+                    Error::InvalidIdentity(format!("the {} template of {what}: {other}", m.name))
+                }
+            }),
+        }
+    };
+    let mut exts = Vec::new();
+    for (oid, t) in &m.extensions {
+        let name = crate::config::EXTENSIONS
+            .iter()
+            .find(|(_, o)| o == oid)
+            .map_or("an extension", |(n, _)| n);
+        let v = render(t, name)?;
+        if !v.is_empty() {
+            exts.push((*oid, v));
+        }
+    }
+    let san = render(&m.san, "the SAN")?;
+    if scheme_host(&san).is_none() || san.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::InvalidIdentity(format!(
+            "the {} SAN template gives {san:?}, which is not a URI",
+            m.name
+        )));
+    }
+    Ok((SanValue::Uri(san), exts))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod error;
 pub mod identity;
 pub mod issue;
 pub mod oidc;
+pub mod template;
 
 use std::path::PathBuf;
 use std::sync::Arc;

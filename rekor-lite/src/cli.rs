@@ -52,7 +52,7 @@ pub enum Cmd {
         /// The log key (v1: ECDSA P-256, v2: Ed25519): a PKCS#8 PEM file (default
         /// <data-dir>/rekor-key.pem or rekor-v2-key.pem, made if missing), a PKCS#11 URI
         /// (pkcs11:token=T;object=O?module-path=M&pin-value=P) or a KMS plugin's <scheme>://KEY.
-        #[arg(long, value_name = "REF")]
+        #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
         key: Option<sigstore_lite_signer::KeyRef>,
         /// Make the key in its token or KMS if it is not there yet (non-extractable).
         #[arg(long, requires = "key")]

@@ -97,8 +97,8 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Internal(format!("{what} {}: {e}", path.display()))
 }
 
-/// Opens the log key `r` (made when missing: always for a file, with `create` for a token or
-/// KMS) and checks it is the kind the API signs with.
+/// Opens the log key `r` (made when missing if `create`: the default file in the data
+/// directory, or a key named with --create-key) and checks it is the kind the API signs with.
 fn open_key(r: &KeyRef, api_version: u8, create: bool) -> Result<Arc<dyn Signer>, Error> {
     let want = if api_version == 1 {
         KeyKind::EcdsaP256
@@ -114,7 +114,7 @@ fn open_key(r: &KeyRef, api_version: u8, create: bool) -> Result<Arc<dyn Signer>
                 .map_err(|e| io_err("cannot create", d, e))?;
         }
     }
-    let signer = sigstore_lite_signer::open_or_generate(r, want, create || r.is_file())
+    let signer = sigstore_lite_signer::open_or_generate(r, want, create)
         .map_err(|e| Error::Internal(format!("log key: {e}")))?;
     let kind = signer.public_key().kind();
     if kind != want {
@@ -190,7 +190,7 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
                 .key
                 .clone()
                 .unwrap_or_else(|| KeyRef::File(cfg.data_dir.join("rekor-key.pem")));
-            let signer = open_key(&r, 1, cfg.create_key)?;
+            let signer = open_key(&r, 1, cfg.create_key || cfg.key.is_none())?;
             let tree_id = load_or_create_tree_id(&cfg.data_dir.join("tree-id"))?;
             LogKey::V1 {
                 signer,
@@ -205,7 +205,7 @@ pub fn open(cfg: &Config) -> Result<Log, Error> {
                 .key
                 .clone()
                 .unwrap_or_else(|| KeyRef::File(cfg.data_dir.join("rekor-v2-key.pem")));
-            let signer = open_key(&r, 2, cfg.create_key)?;
+            let signer = open_key(&r, 2, cfg.create_key || cfg.key.is_none())?;
             LogKey::V2 {
                 signer,
                 origin: cfg.origin.clone(),

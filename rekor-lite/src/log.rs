@@ -197,6 +197,23 @@ impl Log {
                         core.origin
                     )));
                 }
+                // The same origin under another key would fork the log silently: the stored
+                // checkpoint must be signed by the key given now.
+                let signed = SignedNote::parse(&cp.note).map_err(|e| {
+                    Error::Internal(format!("the stored checkpoint does not parse: {e}"))
+                })?;
+                let ok = match &core.key {
+                    LogKey::V1 { signer, id } => signed.verify(&id.key_name, signer.public_key()),
+                    LogKey::V2 { signer, origin } => {
+                        signed.verify_c2sp(origin, signer.public_key())
+                    }
+                };
+                if ok.is_err() {
+                    return Err(Error::Internal(format!(
+                        "the store's latest checkpoint is not signed by the key given ({}): the log was made with another key",
+                        hex::encode(&core.log_id[..8])
+                    )));
+                }
                 cp
             }
             None => {

@@ -1195,3 +1195,51 @@ async fn json_logs_carry_each_refusal_with_its_reason() {
         "an escape reached the log: {err:?}"
     );
 }
+
+/// Keys the user names are never made up: a missing key file is an error (only the data
+/// directory's default key is made on first start), a log reopened with another key is refused
+/// (its checkpoint must verify with the key given), and a malformed key reference is refused
+/// without its PIN reaching the terminal, even through clap.
+#[tokio::test]
+async fn named_keys_are_never_invented_and_a_log_keeps_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let mut cfg = rekor_lite::Config::v1(data.clone(), "127.0.0.1");
+    cfg.key = Some(rekor_lite::KeyRef::File(dir.path().join("typo-key.pem")));
+    let e = rekor_lite::open(&cfg)
+        .err()
+        .expect("a missing key file")
+        .to_string();
+    assert!(e.contains("cannot read the key file"), "{e}");
+    assert!(
+        !dir.path().join("typo-key.pem").exists(),
+        "a key was made for a typo"
+    );
+
+    let first = dir.path().join("first.pem");
+    std::fs::write(&first, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    cfg.key = Some(rekor_lite::KeyRef::File(first));
+    drop(common::open_released(&cfg).unwrap());
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, P256Signer::generate_p256().unwrap().to_pkcs8_pem()).unwrap();
+    cfg.key = Some(rekor_lite::KeyRef::File(other));
+    let e = common::open_released(&cfg)
+        .err()
+        .expect("another key")
+        .to_string();
+    assert!(e.contains("not signed by the key given"), "{e}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekor-lite"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("x"))
+        .args(["--key", "pkcs11:object=k?pin-value=s3cr3t%zz"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a key reference"), "{err}");
+    assert!(
+        !err.contains("s3cr3t"),
+        "the PIN reached the terminal: {err}"
+    );
+}

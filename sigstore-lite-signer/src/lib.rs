@@ -26,7 +26,7 @@ mod uri;
 
 pub use certs::CertSigner;
 pub use file::{from_pem, generate_pem};
-pub use uri::{KeyRef, Pkcs11Uri};
+pub use uri::{KeyRef, KeyRefParser, Pkcs11Uri};
 
 /// Why a key could not be opened or made. Each message is one sentence naming the key (never
 /// its PIN).
@@ -124,13 +124,14 @@ pub fn public_key(reference: &KeyRef) -> Result<PublicKey, Error> {
 
 /// Makes a new key of `kind` where `reference` points: a PKCS#8 file (0600, refused if one is
 /// there), a non-extractable, sensitive key pair in the token (refused if the label or id is
-/// taken), or the plugin's `createKey` with its default algorithm. Returns it opened.
+/// taken), or the plugin's `createKey` (its default algorithm for ECDSA P-256, as cosign asks;
+/// `ed25519` or `ecdsa-p384-sha384` otherwise). Returns it opened.
 pub fn generate(reference: &KeyRef, kind: KeyKind) -> Result<Arc<dyn Signer>, Error> {
     match reference {
         KeyRef::File(path) => file::generate(path, kind),
         KeyRef::Pkcs11(uri) => Ok(Arc::new(pkcs11::TokenKey::generate(uri, kind)?)),
         KeyRef::Plugin { scheme, resource } => {
-            Ok(Arc::new(plugin::PluginKey::create(scheme, resource)?))
+            Ok(Arc::new(plugin::PluginKey::create(scheme, resource, kind)?))
         }
     }
 }

@@ -337,12 +337,18 @@ impl TokenKey {
         };
         // A private key that does not belong to the public object, or one the token will not
         // sign with, is found now rather than at the first request.
-        key.try_sign(b"sigstore-lite: does this key sign?")
-            .map_err(|e| Error::Token {
-                key: key.name.clone(),
-                op: "C_Sign",
-                why: e.to_string(),
-            })?;
+        let probe = b"sigstore-lite: does this key sign?";
+        let sig = key.try_sign(probe).map_err(|e| Error::Token {
+            key: key.name.clone(),
+            op: "C_Sign",
+            why: e.to_string(),
+        })?;
+        crate::checked(&key.public, probe, sig).map_err(|_| Error::Unsupported {
+            key: key.name.clone(),
+            why:
+                "the private key does not belong to the public key object of the same label and id"
+                    .into(),
+        })?;
         Ok(key)
     }
 
@@ -446,13 +452,12 @@ impl TokenKey {
             None => self.new_session()?,
         };
         let cached = *self.handle.lock().expect("lock");
-        let handle = match cached {
-            Some(h) => h,
-            None => {
-                let h = find_one(&s, &self.template, &self.name).map_err(|e| e.to_string())?;
-                *self.handle.lock().expect("lock") = Some(h);
-                h
-            }
+        let (handle, looked_up) = match cached {
+            Some(h) => (h, false),
+            None => (
+                find_one(&s, &self.template, &self.name).map_err(|e| e.to_string())?,
+                true,
+            ),
         };
         let kind = self.public.kind();
         let result = match kind.ecdsa_digest() {
@@ -476,6 +481,21 @@ impl TokenKey {
                 handle,
                 msg,
             ),
+        };
+        // A key looked up again (after a failure, a token put back) must still be this key: a
+        // stray object under the same label would sign as the log or the CA otherwise.
+        let result = match result {
+            Ok(sig) if looked_up => match crate::checked(&self.public, msg, sig) {
+                Ok(sig) => {
+                    *self.handle.lock().expect("lock") = Some(handle);
+                    Ok(sig)
+                }
+                Err(e) => {
+                    self.sessions.lock().expect("lock").push(s);
+                    return Err(format!("the key found again is another key ({e})"));
+                }
+            },
+            other => other,
         };
         match result {
             Ok(sig) => {

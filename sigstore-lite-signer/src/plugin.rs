@@ -213,10 +213,11 @@ impl Call<'_> {
             let _ = input.write_all(&message);
         });
         let mut out = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
+        let (tx, answer_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = (&mut out).take(MAX_ANSWER).read_to_end(&mut buf);
-            buf
+            let _ = tx.send(buf);
         });
         let start = Instant::now();
         let status = loop {
@@ -235,7 +236,14 @@ impl Call<'_> {
             }
         };
         let _ = writer.join();
-        let answer = reader.join().unwrap_or_default();
+        // A plugin that left a child holding its stdout must not hold us past the deadline.
+        let answer = answer_rx
+            .recv_timeout(
+                CALL_TIMEOUT
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_secs(1)),
+            )
+            .map_err(|_| self.err(format!("did not close its output after {method}")))?;
         // As cosign's client: a plugin killed by a signal failed; an exit code >= 1 with an
         // answer is read (the answer says what went wrong).
         if status.code().is_none() {
@@ -313,8 +321,10 @@ impl PluginKey {
         Ok(key)
     }
 
-    /// `createKey` with the plugin's default algorithm, as `cosign generate-key-pair --kms`.
-    pub(crate) fn create(scheme: &str, resource: &str) -> Result<PluginKey, Error> {
+    /// `createKey` with the algorithm the kind needs (sigstore's names), or for an ECDSA P-256
+    /// key the plugin's default, as `cosign generate-key-pair --kms` asks. The key made must be
+    /// of that kind.
+    pub(crate) fn create(scheme: &str, resource: &str, kind: KeyKind) -> Result<PluginKey, Error> {
         let exe = format!("sigstore-kms-{scheme}");
         let name = format!("{scheme}://{resource}");
         let call = Call {
@@ -323,17 +333,30 @@ impl PluginKey {
             name: &name,
             hash: 5,
         };
-        let alg = call
-            .run("defaultAlgorithm", serde_json::json!({}), &[])?
-            .default_algorithm
-            .ok_or_else(|| call.err("answered defaultAlgorithm without one"))?
-            .default_algorithm;
+        let alg = match kind {
+            KeyKind::EcdsaP256 => {
+                call.run("defaultAlgorithm", serde_json::json!({}), &[])?
+                    .default_algorithm
+                    .ok_or_else(|| call.err("answered defaultAlgorithm without one"))?
+                    .default_algorithm
+            }
+            KeyKind::EcdsaP384 => "ecdsa-p384-sha384".to_string(),
+            KeyKind::Ed25519 => "ed25519".to_string(),
+            _ => return Err(call.err("cannot be asked for a key of this kind")),
+        };
         let r = call.run(
             "createKey",
             serde_json::json!({"ctxDeadline": deadline(), "algorithm": alg}),
             &[],
         )?;
-        call.public_key(r.create_key, "createKey")?;
+        let made = call.public_key(r.create_key, "createKey")?;
+        if made.kind() != kind {
+            return Err(call.err(format!(
+                "made a {} key for algorithm {alg:?}; a {} key is needed",
+                made.kind().name(),
+                kind.name()
+            )));
+        }
         Self::open(scheme, resource)
     }
 

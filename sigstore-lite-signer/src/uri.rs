@@ -65,6 +65,38 @@ impl KeyRef {
     }
 }
 
+/// The value parser of `--key REF` flags: clap's own error would quote the argument, PIN and
+/// all; this one says only what is wrong.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyRefParser;
+
+impl clap::builder::TypedValueParser for KeyRefParser {
+    type Value = KeyRef;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<KeyRef, clap::Error> {
+        let flag = arg.map_or_else(|| "the key".to_string(), |a| format!("--{}", a.get_id()));
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                format!("{flag}: the key reference is not UTF-8\n"),
+            )
+            .with_cmd(cmd)
+        })?;
+        KeyRef::parse(text).map_err(|e| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{flag}: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
 /// `--key REF` flags parse with this.
 impl std::str::FromStr for KeyRef {
     type Err = Error;
@@ -90,13 +122,11 @@ impl fmt::Debug for KeyRef {
     }
 }
 
-/// A reference as text, with the value of a `pin-value` attribute hidden.
+/// A reference as text, with every `pin-value` hidden (all that follows it: a PIN may itself
+/// hold `&` or `;`).
 fn redact(s: &str) -> String {
-    match s.find("pin-value=") {
-        Some(i) => {
-            let end = s[i..].find('&').map_or(s.len(), |j| i + j);
-            format!("{}pin-value=***{}", &s[..i], &s[end..])
-        }
+    match s.find("pin-value") {
+        Some(i) => format!("{}pin-value=***", &s[..i]),
         None => s.to_string(),
     }
 }
@@ -144,10 +174,13 @@ impl Pkcs11Uri {
                     .map(|a| (a, false)),
             );
         for (attr, in_path) in pairs {
-            let (name, raw) = attr
-                .split_once('=')
-                .ok_or_else(|| format!("attribute {attr:?} has no '='"))?;
-            let bytes = percent_decode(raw)?;
+            // Messages name attributes, never their values (one may be the PIN).
+            let (name, raw) = attr.split_once('=').ok_or_else(|| {
+                "an attribute has no '=' (a PIN with '&' or ';' must be percent-encoded)"
+                    .to_string()
+            })?;
+            let bytes = percent_decode(raw)
+                .map_err(|_| format!("attribute {name} has a bad percent escape"))?;
             let text = || {
                 String::from_utf8(bytes.clone())
                     .map_err(|_| format!("attribute {name} is not UTF-8"))
@@ -194,7 +227,10 @@ impl Pkcs11Uri {
                     true,
                 ) => {}
                 ("module-path", false) => u.module_path = Some(PathBuf::from(text()?)),
-                ("pin-value", false) => u.pin_value = Some(text()?),
+                ("pin-value", false) => {
+                    dup(u.pin_value.is_some())?;
+                    u.pin_value = Some(text()?)
+                }
                 ("pin-source", false) => {
                     let t = text()?;
                     let p = t.strip_prefix("file:").unwrap_or(&t);
@@ -204,7 +240,12 @@ impl Pkcs11Uri {
                 ("module-name", false) => {
                     return Err("module-name is not supported: give module-path".into())
                 }
-                (other, true) => return Err(format!("unknown path attribute {other}")),
+                (other, true) => {
+                    return Err(format!(
+                        "unknown path attribute {}",
+                        sigstore_lite_core::text::printable(other)
+                    ))
+                }
                 (_, false) => {} // RFC 7512: unknown query attributes are ignored
             }
         }
@@ -255,7 +296,7 @@ impl fmt::Debug for Pkcs11Uri {
     }
 }
 
-fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
+fn percent_decode(s: &str) -> Result<Vec<u8>, ()> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -265,7 +306,7 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent escape in {s:?}"))?;
+                .ok_or(())?;
             out.push(hex);
             i += 3;
         } else {
@@ -342,6 +383,16 @@ mod tests {
             ),
             ("pkcs11:token=t;slot-id=x;object=k", "slot-id"),
             ("pkcs11:token=t;object?pin-value=secret", "no '='"),
+            ("pkcs11:object=k?pin-value=secret", "name the token"),
+            (
+                "pkcs11:token=t;object=k?pin-value=se%zzcret",
+                "bad percent escape",
+            ),
+            ("pkcs11:token=t;object=k?pin-value=se&cret", "no '='"),
+            (
+                "pkcs11:token=t;object=k?pin-value=secret&pin-value=secret",
+                "twice",
+            ),
         ] {
             let e = KeyRef::parse(s).unwrap_err().to_string();
             assert!(e.contains(why), "{s}: {e}");

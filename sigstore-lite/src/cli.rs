@@ -124,22 +124,22 @@ pub struct UpArgs {
 pub struct KeyArgs {
     /// The Fulcio CA key that signs leaf certificates (its certificate and root are made on
     /// first start; the root key is made in memory and forgotten unless --fulcio-root-key).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub fulcio_key: Option<sigstore_lite_signer::KeyRef>,
     /// The key of the Fulcio root certificate made on first start.
-    #[arg(long, value_name = "REF", requires = "fulcio_key")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF", requires = "fulcio_key")]
     pub fulcio_root_key: Option<sigstore_lite_signer::KeyRef>,
     /// The built-in CT log's key (ECDSA P-256).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub ct_key: Option<sigstore_lite_signer::KeyRef>,
     /// The Rekor v1 log key (ECDSA P-256).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub rekor_key: Option<sigstore_lite_signer::KeyRef>,
     /// The Rekor v2 log key (Ed25519).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub rekor_v2_key: Option<sigstore_lite_signer::KeyRef>,
     /// The TSA's timestamping key (ECDSA P-256).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub tsa_key: Option<sigstore_lite_signer::KeyRef>,
 }
 

@@ -40,7 +40,7 @@ pub enum Error {
         reason: String,
     },
     #[error(
-        "bad --issuer {0:?}: give URL or URL=TYPE with TYPE email, github-workflow, ci-provider"
+        "bad --issuer {0:?}: give URL or URL=TYPE with TYPE email, github-workflow, ci-provider, kubernetes, chainguard-identity, or a ci-provider's name (gitlab-pipeline, buildkite-job, codefresh-workflow, circleci-job, buddy-pipeline)"
     )]
     BadIssuer(String),
 }
@@ -124,14 +124,18 @@ fn parse_issuer(spec: &str) -> Result<fulcio_lite::config::IssuerConfig, Error> 
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Error::BadIssuer(spec.to_string()));
     }
+    let ci = |name: &str| {
+        fulcio_lite::config::builtin_ci_provider(name).map_err(|_| Error::BadIssuer(spec.into()))
+    };
     let kind = match kind {
-        None if url == "https://token.actions.githubusercontent.com" => {
-            IssuerType::CiProviderGithub
-        }
+        None if url == "https://token.actions.githubusercontent.com" => ci("github-workflow")?,
         None | Some("email") => IssuerType::Email,
         Some("github-workflow") => IssuerType::GithubWorkflow,
-        Some("ci-provider") => IssuerType::CiProviderGithub,
-        Some(_) => return Err(Error::BadIssuer(spec.to_string())),
+        // `ci-provider` alone is GitHub's, as before; a provider's name picks its templates.
+        Some("ci-provider") => ci("github-workflow")?,
+        Some("kubernetes") => IssuerType::Kubernetes,
+        Some("chainguard-identity") => IssuerType::ChainguardIdentity,
+        Some(name) => ci(name)?,
     };
     Ok(IssuerConfig {
         issuer_url: url.trim_end_matches('/').to_string(),

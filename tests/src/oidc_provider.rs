@@ -70,17 +70,28 @@ impl PyProvider {
 
     /// Logs in as `email` (verified) through the authorization-code flow; returns the ID token.
     pub async fn login(&self, email: &str) -> String {
+        self.login_with(
+            email,
+            json!({"email": email, "email_verified": true}),
+            "openid email",
+        )
+        .await
+    }
+
+    /// Logs in as subject `sub` (no '/' in it: the provider's user path) whose ID token carries
+    /// `claims` as well (a CI's claim set, say); returns the ID token.
+    pub async fn login_with(&self, sub: &str, claims: Value, scope: &str) -> String {
         let c = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         let r = c
-            .put(format!("{}/users/{email}", self.url))
-            .json(&json!({"email": email, "email_verified": true}))
+            .put(format!("{}/users/{sub}", self.url))
+            .json(&claims)
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success());
+        assert!(r.status().is_success(), "PUT /users/{sub}: {}", r.status());
         let cb = "http://127.0.0.1:1/callback";
         let r = c
             .post(format!("{}/oauth2/authorize", self.url))
@@ -88,10 +99,10 @@ impl PyProvider {
                 ("client_id", "sigstore"),
                 ("redirect_uri", cb),
                 ("response_type", "code"),
-                ("scope", "openid email"),
+                ("scope", scope),
                 ("state", "s"),
             ])
-            .form(&[("sub", email)])
+            .form(&[("sub", sub)])
             .send()
             .await
             .unwrap();

@@ -28,7 +28,7 @@ pub enum Cmd {
         /// The timestamping key (ECDSA P-256): a PKCS#8 file, a PKCS#11 URI
         /// (pkcs11:token=T;object=O?module-path=M&pin-value=P) or a KMS plugin's <scheme>://KEY
         /// (default: <data-dir>/tsa-leaf-key.pem). Its certificate is made on first start.
-        #[arg(long, value_name = "REF")]
+        #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
         key: Option<sigstore_lite_signer::KeyRef>,
         /// Make the key in its token or KMS if it is not there yet (non-extractable).
         #[arg(long, requires = "key")]
