@@ -310,6 +310,7 @@ fn identity(
     Ok(Identity {
         issuer: m(issuer, issuer_re, "issuer")?,
         identity: m(subject, subject_re, "subject")?,
+        extensions: Vec::new(),
     })
 }
 

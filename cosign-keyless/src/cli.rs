@@ -65,6 +65,26 @@ struct IdentityArgs {
     /// a PKCS#11 URI (pkcs11:token=T;object=O?module-path=M) or a KMS plugin's <scheme>://KEY.
     #[arg(long, value_name = "REF", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"])]
     key: Option<String>,
+    /// The certificate's GitHub workflow trigger extension (1.3.6.1.4.1.57264.1.2), as cosign.
+    #[arg(long, value_name = "EVENT")]
+    certificate_github_workflow_trigger: Option<String>,
+    /// The GitHub workflow SHA extension (.1.3).
+    #[arg(long, value_name = "SHA")]
+    certificate_github_workflow_sha: Option<String>,
+    /// The GitHub workflow name extension (.1.4).
+    #[arg(long, value_name = "NAME")]
+    certificate_github_workflow_name: Option<String>,
+    /// The GitHub workflow repository extension (.1.5).
+    #[arg(long, value_name = "OWNER/REPO")]
+    certificate_github_workflow_repository: Option<String>,
+    /// The GitHub workflow ref extension (.1.6).
+    #[arg(long, value_name = "REF")]
+    certificate_github_workflow_ref: Option<String>,
+    /// Any Fulcio extension the certificate must carry with this exact value, by Fulcio's name
+    /// (source-repository-uri, build-trigger, runner-environment...) or OID; repeatable. Not in
+    /// cosign: it reaches every CI's extensions (GitLab's project, Buildkite's pipeline...).
+    #[arg(long, value_name = "NAME=VALUE")]
+    certificate_extension: Vec<String>,
     /// Skip the transparency log (certificates are then checked at the current time).
     #[arg(long)]
     insecure_ignore_tlog: bool,
@@ -127,7 +147,47 @@ impl IdentityArgs {
                 &self.certificate_oidc_issuer_regexp,
                 "OIDC issuer",
             )?,
+            extensions: self.extensions()?,
         }))
+    }
+
+    /// The extensions the certificate must carry: cosign's GitHub workflow flags, then each
+    /// --certificate-extension.
+    fn extensions(&self) -> Result<Vec<(String, Matcher)>, Error> {
+        let mut out = Vec::new();
+        for (name, v) in [
+            (
+                "github-workflow-trigger",
+                &self.certificate_github_workflow_trigger,
+            ),
+            ("github-workflow-sha", &self.certificate_github_workflow_sha),
+            (
+                "github-workflow-name",
+                &self.certificate_github_workflow_name,
+            ),
+            (
+                "github-workflow-repository",
+                &self.certificate_github_workflow_repository,
+            ),
+            ("github-workflow-ref", &self.certificate_github_workflow_ref),
+        ] {
+            if let Some(v) = v {
+                let oid = sigstore_lite_core::fulcio::extension_oid(name).expect("a known name");
+                out.push((oid, Matcher::exact(v)));
+            }
+        }
+        for spec in &self.certificate_extension {
+            let (name, value) = spec.split_once('=').ok_or_else(|| {
+                Error::Usage(format!("--certificate-extension {spec:?}: give NAME=VALUE"))
+            })?;
+            let oid = sigstore_lite_core::fulcio::extension_oid(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--certificate-extension {name:?} is not a Fulcio extension (a name such as source-repository-uri, or an OID)"
+                ))
+            })?;
+            out.push((oid, Matcher::exact(value)));
+        }
+        Ok(out)
     }
 }
 

@@ -54,31 +54,6 @@ impl IssuerType {
     }
 }
 
-/// Fulcio's extension names (`extension-templates` keys) and their OID arc under
-/// 1.3.6.1.4.1.57264.1 (pkg/certificate/extensions.go).
-pub const EXTENSIONS: [(&str, u32); 20] = [
-    ("github-workflow-trigger", 2),
-    ("github-workflow-sha", 3),
-    ("github-workflow-name", 4),
-    ("github-workflow-repository", 5),
-    ("github-workflow-ref", 6),
-    ("build-signer-uri", 9),
-    ("build-signer-digest", 10),
-    ("runner-environment", 11),
-    ("source-repository-uri", 12),
-    ("source-repository-digest", 13),
-    ("source-repository-ref", 14),
-    ("source-repository-identifier", 15),
-    ("source-repository-owner-uri", 16),
-    ("source-repository-owner-identifier", 17),
-    ("build-config-uri", 18),
-    ("build-config-digest", 19),
-    ("build-trigger", 20),
-    ("run-invocation-uri", 21),
-    ("source-repository-visibility-at-signing", 22),
-    ("deployment-environment", 23),
-];
-
 /// A value of an extension or the SAN: a template, or (no `{{`) the name of a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimTemplate {
@@ -132,11 +107,12 @@ fn ci_metadata(name: &str, raw: &RawCiMetadata) -> Result<CiMetadata, Error> {
     let bad = |why: String| Error::Config(format!("ci-provider {name}: {why}"));
     let mut extensions = Vec::new();
     for (key, src) in &raw.extensions {
-        let oid = EXTENSIONS
+        // The issuer extensions come from the token, never from a template.
+        let oid = sigstore_lite_core::fulcio::EXTENSIONS
             .iter()
-            .find(|(n, _)| n == key)
+            .find(|(n, a)| n == key && *a != 1 && *a != 8)
             .map(|(_, o)| *o)
-            .ok_or_else(|| bad(format!("{key:?} is not a Fulcio extension")))?;
+            .ok_or_else(|| bad(format!("{key:?} is not a Fulcio extension a template may set")))?;
         extensions.push((
             oid,
             ClaimTemplate::parse(src).map_err(|e| bad(format!("{key}: {e}")))?,

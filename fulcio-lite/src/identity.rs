@@ -321,7 +321,7 @@ pub fn ci_provider(
     };
     let mut exts = Vec::new();
     for (oid, t) in &m.extensions {
-        let name = crate::config::EXTENSIONS
+        let name = sigstore_lite_core::fulcio::EXTENSIONS
             .iter()
             .find(|(_, o)| o == oid)
             .map_or("an extension", |(n, _)| n);

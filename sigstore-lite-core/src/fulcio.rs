@@ -20,6 +20,45 @@ pub const OID_TOKEN_SUBJECT: &str = "1.3.6.1.4.1.57264.1.24";
 /// Extended key usage codeSigning.
 pub const OID_EKU_CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 
+/// Fulcio's extension names (its config's `extension-templates` keys, pkg/certificate) and
+/// their arc N in 1.3.6.1.4.1.57264.1.N.
+pub const EXTENSIONS: [(&str, u32); 22] = [
+    ("issuer", 1),
+    ("github-workflow-trigger", 2),
+    ("github-workflow-sha", 3),
+    ("github-workflow-name", 4),
+    ("github-workflow-repository", 5),
+    ("github-workflow-ref", 6),
+    ("issuer-v2", 8),
+    ("build-signer-uri", 9),
+    ("build-signer-digest", 10),
+    ("runner-environment", 11),
+    ("source-repository-uri", 12),
+    ("source-repository-digest", 13),
+    ("source-repository-ref", 14),
+    ("source-repository-identifier", 15),
+    ("source-repository-owner-uri", 16),
+    ("source-repository-owner-identifier", 17),
+    ("build-config-uri", 18),
+    ("build-config-digest", 19),
+    ("build-trigger", 20),
+    ("run-invocation-uri", 21),
+    ("source-repository-visibility-at-signing", 22),
+    ("deployment-environment", 23),
+];
+
+/// The dotted OID of a Fulcio extension named by its name or its arc (`source-repository-uri`,
+/// `12`, or `1.3.6.1.4.1.57264.1.12`).
+pub fn extension_oid(name: &str) -> Option<String> {
+    let arc = EXTENSIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
+        .or_else(|| name.parse().ok())
+        .or_else(|| name.strip_prefix("1.3.6.1.4.1.57264.1.")?.parse().ok())?;
+    (arc >= 1 && arc != 7 && arc < 100).then(|| format!("1.3.6.1.4.1.57264.1.{arc}"))
+}
+
 /// `.1.N` for N in 1..=6 holds raw bytes; 8 and up hold a DER UTF8String.
 pub fn is_raw_oid(n: u32) -> bool {
     (1..=6).contains(&n)

@@ -75,6 +75,7 @@ fn main() {
     let policy = Policy {
         identity: Matcher::exact("william@yossarian.net"),
         issuer: Matcher::exact("https://github.com/login/oauth"),
+        extensions: Vec::new(),
     };
     let t = per_op(n / 3, || {
         verify_bundle(&staging, Artifact::Bytes(&art), &tm, &policy).unwrap();
@@ -132,6 +133,7 @@ fn main() {
     let p2 = Policy {
         identity: Matcher::exact("bench@example.com"),
         issuer: Matcher::exact(&stack.oidc_url),
+        extensions: Vec::new(),
     };
     let t2 = per_op(n, || {
         verify_bundle(&ours, Artifact::Bytes(&data), &trust.material, &p2).unwrap();

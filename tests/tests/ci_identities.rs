@@ -346,5 +346,48 @@ async fn sigstore_python_signs_as_a_gitlab_job_and_cosign_keyless_verifies_it() 
         "^https://gitlab\\.com/acme/app//.*",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // By the extensions GitLab's template fills: the project, the trigger, the runner.
+    let o = verify(&[
+        "--certificate-identity",
+        identity,
+        "--certificate-extension",
+        "source-repository-uri=https://gitlab.com/acme/app",
+        "--certificate-extension",
+        "build-trigger=push",
+        "--certificate-extension",
+        "1.3.6.1.4.1.57264.1.11=gitlab-hosted",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = verify(&[
+        "--certificate-identity",
+        identity,
+        "--certificate-extension",
+        "source-repository-uri=https://gitlab.com/acme/other",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(12),
+        "another project's extension verified"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("source-repository-uri extension does not match"),
+        "{err}"
+    );
+    // A GitHub workflow flag on a GitLab certificate: it carries no such extension.
+    let o = verify(&[
+        "--certificate-identity",
+        identity,
+        "--certificate-github-workflow-repository",
+        "acme/app",
+    ]);
+    assert!(!o.status.success());
+    let o = verify(&[
+        "--certificate-identity",
+        identity,
+        "--certificate-extension",
+        "no-such=x",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
     stack.stop().await;
 }

@@ -470,20 +470,27 @@ fn kyverno_attestors(sets: Vec<KAttestorSet>, f: &str) -> Result<Vec<AttestorSet
                     )
                 }
                 (None, Some(k)) => {
-                    if k.roots.is_some() || k.additional_extensions.is_some() {
+                    if k.roots.is_some() {
                         return Err(unsupported(
-                            &format!("{ef}.keyless.roots/additionalExtensions"),
+                            &format!("{ef}.keyless.roots"),
                             "the Fulcio CA comes from --trusted-root",
                         ));
                     }
+                    let extensions = additional_extensions(
+                        k.additional_extensions.as_ref(),
+                        &format!("{ef}.keyless.additionalExtensions"),
+                    )?;
                     (
-                        Signer::Keyless(vec![identity(
-                            k.issuer.as_deref(),
-                            k.issuer_reg_exp.as_deref(),
-                            k.subject.as_deref(),
-                            k.subject_reg_exp.as_deref(),
-                            &format!("{ef}.keyless"),
-                        )?]),
+                        Signer::Keyless(vec![with_extensions(
+                            identity(
+                                k.issuer.as_deref(),
+                                k.issuer_reg_exp.as_deref(),
+                                k.subject.as_deref(),
+                                k.subject_reg_exp.as_deref(),
+                                &format!("{ef}.keyless"),
+                            )?,
+                            extensions,
+                        )]),
                         k.rekor,
                         k.ctlog,
                     )
@@ -638,4 +645,51 @@ fn loose_eq(a: &Json, b: &Json) -> bool {
         (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
         _ => a == b,
     }
+}
+
+/// Kyverno's `keyless.additionalExtensions`: cosign's GitHub workflow extensions under Kyverno's
+/// names (`githubWorkflowTrigger`, `githubWorkflowSha`, `githubWorkflowName`,
+/// `githubWorkflowRepository`, `githubWorkflowRef`), and, beyond Kyverno, any Fulcio extension
+/// by its name (`source-repository-uri`) or OID; each value must equal the certificate's.
+fn additional_extensions(
+    y: Option<&Yaml>,
+    field: &str,
+) -> Result<Vec<(String, sigstore_lite_core::verify::Matcher)>, String> {
+    let Some(y) = y else {
+        return Ok(Vec::new());
+    };
+    let map = y
+        .as_mapping()
+        .ok_or_else(|| format!("{field}: a map of extension names to values"))?;
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+            return Err(format!("{field}: names and values are strings"));
+        };
+        let name = match k {
+            "githubWorkflowTrigger" => "github-workflow-trigger",
+            "githubWorkflowSha" => "github-workflow-sha",
+            "githubWorkflowName" => "github-workflow-name",
+            "githubWorkflowRepository" => "github-workflow-repository",
+            "githubWorkflowRef" => "github-workflow-ref",
+            other => other,
+        };
+        let oid = sigstore_lite_core::fulcio::extension_oid(name)
+            .ok_or_else(|| format!("{field}.{k}: not a Fulcio extension"))?;
+        if v.is_empty() {
+            return Err(format!(
+                "{field}.{k}: an empty value matches nothing a certificate carries"
+            ));
+        }
+        out.push((oid, sigstore_lite_core::verify::Matcher::exact(v)));
+    }
+    Ok(out)
+}
+
+fn with_extensions(
+    mut id: sigstore_lite_core::verify::Policy,
+    extensions: Vec<(String, sigstore_lite_core::verify::Matcher)>,
+) -> sigstore_lite_core::verify::Policy {
+    id.extensions = extensions;
+    id
 }

@@ -367,3 +367,33 @@ fn unknown_and_unsupported_fields_are_errors_naming_the_field() {
         assert!(e.starts_with("p.yaml (document "), "names the file: {e}");
     }
 }
+
+#[test]
+fn kyverno_additional_extensions_become_required_certificate_extensions() {
+    let with = |ext: &str| {
+        KYVERNO.replace(
+            r#"rekor: {url: "http://127.0.0.1:3000"}}"#,
+            &format!(r#"rekor: {{url: "http://127.0.0.1:3000"}}, additionalExtensions: {ext}}}"#),
+        )
+    };
+    let k = parse(
+        "k.yaml",
+        &with(r#"{githubWorkflowRepository: acme/app, source-repository-uri: "https://gitlab.com/acme/app"}"#),
+    )
+    .unwrap();
+    let Alternative::Verify { signatures, .. } = &k[0].alternatives[0].1 else {
+        panic!()
+    };
+    let Signer::Keyless(ids) = &signatures[0].entries[0].signer else {
+        panic!()
+    };
+    let oids: Vec<&str> = ids[0].extensions.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(oids, ["1.3.6.1.4.1.57264.1.5", "1.3.6.1.4.1.57264.1.12"]);
+    let e = one_err(&with("{notAnExtension: x}"));
+    assert!(
+        e.contains("additionalExtensions.notAnExtension: not a Fulcio extension"),
+        "{e}"
+    );
+    let e = one_err(&with(r#"{githubWorkflowRef: ""}"#));
+    assert!(e.contains("an empty value"), "{e}");
+}

@@ -48,6 +48,14 @@ pub enum VerifyError {
     IdentityMismatch { expected: String, found: String },
     #[error("the certificate's OIDC issuer does not match: expected {expected}, found {found}")]
     IssuerMismatch { expected: String, found: String },
+    #[error(
+        "the certificate's {name} extension does not match: expected {expected}, found {found}"
+    )]
+    ExtensionMismatch {
+        name: String,
+        expected: String,
+        found: String,
+    },
     #[error("the signature does not verify with the certificate's key")]
     BadSignature,
     #[error("the artifact does not match: {0}")]

@@ -63,6 +63,9 @@ impl Matcher {
 pub struct Policy {
     pub identity: Matcher,
     pub issuer: Matcher,
+    /// Fulcio extensions the certificate must carry, by dotted OID, each matching its value
+    /// (cosign's --certificate-github-workflow-* flags; Kyverno's additionalExtensions).
+    pub extensions: Vec<(String, Matcher)>,
 }
 
 impl Policy {
@@ -70,6 +73,7 @@ impl Policy {
         Policy {
             identity: Matcher::exact(identity),
             issuer: Matcher::exact(issuer),
+            extensions: Vec::new(),
         }
     }
 
@@ -93,6 +97,20 @@ impl Policy {
                 expected: self.issuer.describe(),
                 found: format!("{issuer:?}"),
             });
+        }
+        for (oid, m) in &self.extensions {
+            let found = c.sigstore_extensions.get(oid);
+            if !found.is_some_and(|v| m.matches(v)) {
+                let name = crate::fulcio::EXTENSIONS
+                    .iter()
+                    .find(|(_, a)| format!("1.3.6.1.4.1.57264.1.{a}") == *oid)
+                    .map_or(oid.as_str(), |(n, _)| n);
+                return Err(VerifyError::ExtensionMismatch {
+                    name: name.to_string(),
+                    expected: m.describe(),
+                    found: found.map_or("none".to_string(), |v| format!("{v:?}")),
+                });
+            }
         }
         Ok((identity.to_string(), issuer))
     }

@@ -19,6 +19,7 @@ fn policy(id: &str, iss: &str) -> Policy {
     Policy {
         identity: Matcher::exact(id),
         issuer: Matcher::exact(iss),
+        extensions: Vec::new(),
     }
 }
 
@@ -56,11 +57,13 @@ fn public_good_staging_bundle_verifies_and_only_for_its_identity() {
     let re = Policy {
         identity: Matcher::regex("william@.*").unwrap(),
         issuer: Matcher::regex("https://github\\.com/.*").unwrap(),
+        extensions: Vec::new(),
     };
     assert!(verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &re).is_ok());
     let unanchored = Policy {
         identity: Matcher::regex("william").unwrap(),
         issuer: Matcher::exact("https://github.com/login/oauth"),
+        extensions: Vec::new(),
     };
     assert!(matches!(
         verify_bundle(&b, Artifact::Bytes(&artifact), &tm, &unanchored),
