@@ -112,7 +112,11 @@ fn ci_metadata(name: &str, raw: &RawCiMetadata) -> Result<CiMetadata, Error> {
             .iter()
             .find(|(n, a)| n == key && *a != 1 && *a != 8)
             .map(|(_, o)| *o)
-            .ok_or_else(|| bad(format!("{key:?} is not a Fulcio extension a template may set")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "{key:?} is not a Fulcio extension a template may set"
+                ))
+            })?;
         extensions.push((
             oid,
             ClaimTemplate::parse(src).map_err(|e| bad(format!("{key}: {e}")))?,

@@ -162,3 +162,25 @@ fn each_providers_templates_give_what_fulcio_gives() {
     );
     assert_eq!(cg.challenge, "abc/def");
 }
+
+/// mock-oidc's CI profiles carry what each provider's templates need: every profile becomes a
+/// certificate identity, with the SAN its CI's template gives.
+#[test]
+fn mock_oidc_profiles_satisfy_each_template() {
+    let c = config();
+    for (profile, iss, san) in [
+        ("github", "https://token.actions.githubusercontent.com", "https://github.com/example/repo/.github/workflows/release.yml@refs/heads/main"),
+        ("gitlab", "https://gitlab.com", "https://gitlab.com/example/repo//.gitlab-ci.yml@refs/heads/main"),
+        ("buildkite", "https://agent.buildkite.com", "https://buildkite.com/example/repo"),
+        ("codefresh", "https://oidc.codefresh.io", "https://g.codefresh.io/example/repo/build:64f447c02199f903000gh20/64f447c02199f903000gh21"),
+        ("circleci", "https://oidc.circleci.com/org/0b3f6d7e-0000-4000-8000-000000000001", "https://circleci.com/api/v2/projects/0b3f6d7e-0000-4000-8000-000000000002/pipeline-definitions/0b3f6d7e-0000-4000-8000-000000000004"),
+        ("kubernetes", "https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789", "https://kubernetes.io/namespaces/ci/serviceaccounts/builder"),
+    ] {
+        let mut claims = mock_oidc::profile_claims(profile).unwrap();
+        claims.insert("iss".into(), json!(iss));
+        let p = principal(&c.lookup(iss).unwrap(), &claims).unwrap_or_else(|e| panic!("{profile}: {e}"));
+        assert_eq!(p.san, SanValue::Uri(san.into()), "{profile}");
+        assert_eq!(p.challenge, claims["sub"].as_str().unwrap(), "{profile}");
+    }
+    assert!(mock_oidc::profile_claims("jenkins").is_none());
+}

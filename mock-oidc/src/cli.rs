@@ -45,6 +45,10 @@ pub enum Cmd {
         /// A GitHub-Actions-like workflow identity for OWNER/REPO.
         #[arg(long, value_name = "OWNER/REPO")]
         github_repo: Option<String>,
+        /// A CI's documented claim set: github, gitlab, buildkite, codefresh, circleci or
+        /// kubernetes (a projected service-account token); --claim replaces any of its values.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::PROFILES))]
+        profile: Option<String>,
         /// Audience (default sigstore).
         #[arg(long)]
         aud: Option<String>,

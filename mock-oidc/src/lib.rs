@@ -406,6 +406,86 @@ pub fn github_claims(repository: &str, git_ref: &str, workflow_file: &str) -> Ma
     v.as_object().expect("object").clone()
 }
 
+/// The CI profiles [`profile_claims`] knows, for `--profile` and `{"profile": ...}`.
+pub const PROFILES: [&str; 6] = [
+    "github",
+    "gitlab",
+    "buildkite",
+    "codefresh",
+    "circleci",
+    "kubernetes",
+];
+
+/// A token's claims as each CI documents them (GitHub Actions, GitLab CI `id_tokens`, a
+/// Buildkite job, Codefresh, CircleCI, a Kubernetes projected service-account token), with
+/// example values; given claims replace them by name. Fulcio's ci-provider templates read these.
+pub fn profile_claims(profile: &str) -> Option<Map<String, Value>> {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let v = match profile {
+        "github" => {
+            return Some(github_claims(
+                "example/repo",
+                "refs/heads/main",
+                "release.yml",
+            ))
+        }
+        "gitlab" => json!({
+            "sub": "project_path:example/repo:ref_type:branch:ref:main",
+            "namespace_id": "1000", "namespace_path": "example",
+            "project_id": "2000", "project_path": "example/repo",
+            "user_id": "3000", "user_login": "builder", "user_email": "builder@example.com",
+            "user_access_level": "developer",
+            "pipeline_id": "4000", "pipeline_source": "push",
+            "job_id": "5000", "ref": "main", "ref_type": "branch", "ref_path": "refs/heads/main",
+            "ref_protected": "true", "runner_id": 60, "runner_environment": "gitlab-hosted",
+            "sha": sha, "project_visibility": "public",
+            "ci_config_ref_uri": "gitlab.com/example/repo//.gitlab-ci.yml@refs/heads/main",
+            "ci_config_sha": sha
+        }),
+        "buildkite" => json!({
+            "sub": "organization:example:pipeline:repo:ref:refs/heads/main:commit:0123456789abcdef0123456789abcdef01234567:step:build",
+            "organization_slug": "example", "pipeline_slug": "repo", "build_number": 42,
+            "build_branch": "main", "build_tag": null, "build_commit": sha, "build_source": "webhook",
+            "step_key": "build", "job_id": "0190a3c1-8d2e-4f5a-b6c7-d8e9f0a1b2c3",
+            "agent_id": "0190a3c1-0000-4000-8000-000000000001",
+            "organization_id": "0190a3c1-0000-4000-8000-000000000002",
+            "pipeline_id": "0190a3c1-0000-4000-8000-000000000003",
+            "runner_environment": "buildkite-hosted"
+        }),
+        "codefresh" => json!({
+            "sub": "account:64f447c02199f903000gh20:pipeline:64f447c02199f903000gh21",
+            "account_id": "64f447c02199f903000gh20", "account_name": "example",
+            "pipeline_id": "64f447c02199f903000gh21", "pipeline_name": "repo/build",
+            "workflow_id": "64f447c02199f903000gh22", "initiator": "builder",
+            "scm_user_name": "builder", "scm_repo_url": "https://github.com/example/repo",
+            "scm_ref": "main", "scm_pull_request_target_branch": null,
+            "platform_url": "https://g.codefresh.io", "runner_environment": "hybrid"
+        }),
+        "circleci" => json!({
+            "sub": "org/0b3f6d7e-0000-4000-8000-000000000001/project/0b3f6d7e-0000-4000-8000-000000000002/user/0b3f6d7e-0000-4000-8000-000000000003",
+            "oidc.circleci.com/org-id": "0b3f6d7e-0000-4000-8000-000000000001",
+            "oidc.circleci.com/project-id": "0b3f6d7e-0000-4000-8000-000000000002",
+            "oidc.circleci.com/pipeline-definition-id": "0b3f6d7e-0000-4000-8000-000000000004",
+            "oidc.circleci.com/pipeline-id": "0b3f6d7e-0000-4000-8000-000000000005",
+            "oidc.circleci.com/workflow-id": "0b3f6d7e-0000-4000-8000-000000000006",
+            "oidc.circleci.com/job-id": "0b3f6d7e-0000-4000-8000-000000000007",
+            "oidc.circleci.com/context-ids": [], "oidc.circleci.com/ssh-rerun": false,
+            "oidc.circleci.com/vcs-ref": "refs/heads/main",
+            "oidc.circleci.com/vcs-origin": "github.com/example/repo"
+        }),
+        "kubernetes" => json!({
+            "sub": "system:serviceaccount:ci:builder",
+            "kubernetes.io": {
+                "namespace": "ci",
+                "pod": {"name": "builder-7d9f8", "uid": "2f0e3a4b-0000-4000-8000-000000000001"},
+                "serviceaccount": {"name": "builder", "uid": "2f0e3a4b-0000-4000-8000-000000000002"}
+            }
+        }),
+        _ => return None,
+    };
+    v.as_object().cloned()
+}
+
 /// Decodes one `application/x-www-form-urlencoded` component.
 fn form_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -439,6 +519,7 @@ fn now() -> i64 {
 }
 
 /// Builds the claims of a `POST /token` request. JSON bodies are claim maps, with optional
+/// `"profile"` (a CI's claim set, [`profile_claims`]; the body's claims replace its values),
 /// `"preset": "email" | "github"` (plus `email`, or `repository`/`ref`/`workflow_file`), and
 /// optional `"alg"`; form bodies are the client-credentials grant (`client_id` becomes `aud` and,
 /// unless given, `sub`).
@@ -500,6 +581,15 @@ pub fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<(Map<String, Va
         Some(_) => return Err(Error::BadRequest("alg must be a string".into())),
         None => Alg::RS256,
     };
+    if let Some(profile) = claims.remove("profile") {
+        let name = profile.as_str().unwrap_or_default();
+        let base = profile_claims(name).ok_or_else(|| {
+            Error::BadRequest(format!("profile must be one of {}", PROFILES.join(", ")))
+        })?;
+        for (k, v) in base {
+            claims.entry(k).or_insert(v);
+        }
+    }
     if let Some(preset) = claims.remove("preset") {
         let base = match preset.as_str() {
             Some("email") => {
@@ -744,4 +834,33 @@ pub async fn fetch_token(issuer_url: &str, claims: &Map<String, Value>) -> Resul
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| Error::Fetch("no id_token in the answer".into()))
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_gives_its_ci_claims_and_given_claims_win() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let (c, _) =
+            token_request(&h, br#"{"profile": "gitlab", "project_path": "acme/app"}"#).unwrap();
+        assert_eq!(c["project_path"], "acme/app");
+        assert_eq!(
+            c["ci_config_ref_uri"],
+            "gitlab.com/example/repo//.gitlab-ci.yml@refs/heads/main"
+        );
+        assert!(!c.contains_key("profile"));
+        let (k, _) = token_request(&h, br#"{"profile": "kubernetes"}"#).unwrap();
+        assert_eq!(k["kubernetes.io"]["serviceaccount"]["name"], "builder");
+        for p in PROFILES {
+            let (c, _) = token_request(&h, format!(r#"{{"profile": "{p}"}}"#).as_bytes()).unwrap();
+            assert!(c.contains_key("sub"), "{p}");
+        }
+        let e = token_request(&h, br#"{"profile": "jenkins"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("profile must be one of github, gitlab"), "{e}");
+    }
 }

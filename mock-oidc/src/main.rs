@@ -50,12 +50,16 @@ async fn run() -> anyhow::Result<()> {
             sub,
             email,
             github_repo,
+            profile,
             aud,
             ttl,
             alg,
             claims,
         } => {
             let mut m = Map::new();
+            if let Some(p) = profile {
+                m.insert("profile".into(), json!(p));
+            }
             if let Some(repo) = github_repo {
                 m.insert("preset".into(), json!("github"));
                 m.insert("repository".into(), json!(repo));

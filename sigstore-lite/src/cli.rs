@@ -93,6 +93,10 @@ pub struct UpArgs {
     /// rekor_v1, Rekor v2 in rekor_v2, created if missing; their keys stay in --data-dir.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// A whole Fulcio identity config (real Fulcio's YAML or JSON, unchanged: oidc-issuers,
+    /// meta-issuers, ci-issuer-metadata); the mock issuer and each --issuer are added to it.
+    #[arg(long, value_name = "FILE")]
+    pub fulcio_config: Option<PathBuf>,
     /// A throwaway stack for a test: a fresh temporary data directory (removed at exit) and
     /// every port chosen free on the host; keys are made anew.
     #[arg(long)]
@@ -159,6 +163,7 @@ impl From<UpArgs> for crate::Options {
             public_host: a.public_host,
             tls: a.tls,
             store: a.store,
+            fulcio_config: a.fulcio_config,
             keys: a.keys,
         }
     }

@@ -68,6 +68,8 @@ pub struct Options {
     /// Keep both logs in PostgreSQL (schemas `rekor_v1` and `rekor_v2` of this database) instead
     /// of the data directory; their keys stay in the data directory.
     pub store: Option<String>,
+    /// A whole Fulcio identity config; the mock issuer and `issuers` are added to it.
+    pub fulcio_config: Option<PathBuf>,
     /// Where each service's signing key lives (default: files in the data directory).
     pub keys: cli::KeyArgs,
 }
@@ -89,6 +91,7 @@ impl Options {
             public_host: None,
             tls: false,
             store: None,
+            fulcio_config: None,
             keys: cli::KeyArgs::default(),
         }
     }
@@ -243,7 +246,7 @@ impl Stack {
         let extra_issuers = extra[1..].iter().map(|i| i.issuer_url.clone()).collect();
         let fulcio = fulcio_lite::open(&fulcio_lite::Settings {
             data_dir: opts.data_dir.join("fulcio"),
-            config: None,
+            config: opts.fulcio_config.clone(),
             extra_issuers: extra,
             jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
             oidc_roots: tls.iter().map(|(_, _, ca)| ca.clone()).collect(),

@@ -391,3 +391,36 @@ async fn sigstore_python_signs_as_a_gitlab_job_and_cosign_keyless_verifies_it() 
     assert_eq!(o.status.code(), Some(1));
     stack.stop().await;
 }
+
+/// `up --fulcio-config FILE` takes real Fulcio's whole config unchanged (the copy in
+/// fulcio-lite/tests/data) and adds the mock issuer to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_takes_fulcios_whole_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = sigstore_lite::Options::loopback(&dir.path().join("stack"));
+    opts.fulcio_config = Some(
+        sigstore_lite_tests::binaries::repo().join("fulcio-lite/tests/data/fulcio-config.yaml"),
+    );
+    let stack = sigstore_lite::Stack::start(&opts).await.unwrap();
+    let conf: Value = reqwest::get(format!("{}/api/v2/configuration", stack.fulcio_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kind = |url: &str| {
+        conf["issuers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["issuerUrl"] == url || i["wildcardIssuerUrl"] == url)
+            .unwrap_or_else(|| panic!("{url} in {conf}"))["issuerType"]
+            .clone()
+    };
+    assert_eq!(kind("https://gitlab.com"), "ci-provider");
+    assert_eq!(kind("https://agent.buildkite.com"), "ci-provider");
+    assert_eq!(kind("https://issuer.enforce.dev"), "chainguard-identity");
+    assert_eq!(kind("https://oidc.eks.*.amazonaws.com/id/*"), "kubernetes");
+    assert_eq!(kind(&stack.oidc_url), "email");
+    stack.stop().await;
+}
