@@ -78,13 +78,16 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Self::with_issuers(Vec::new()).await
+    }
+
+    /// A fixture whose stack also trusts `issuers` (`URL=TYPE`, as `up --issuer`).
+    async fn with_issuers(issuers: Vec<String>) -> Fixture {
         let reg = start_registry().await;
         let dir = tempfile::tempdir().unwrap();
-        let stack = sigstore_lite::Stack::start(&sigstore_lite::Options::loopback(
-            &dir.path().join("stack"),
-        ))
-        .await
-        .unwrap();
+        let mut opts = sigstore_lite::Options::loopback(&dir.path().join("stack"));
+        opts.issuers = issuers;
+        let stack = sigstore_lite::Stack::start(&opts).await.unwrap();
         let token = |who: &'static str| {
             let url = stack.oidc_url.clone();
             async move {
@@ -727,4 +730,89 @@ async fn webhook_admits_only_what_policies_allow() {
             .any(|l| l.starts_with("admission_lite_registry_errors_total ") && !l.ends_with(" 0")),
         "{m}"
     );
+}
+
+/// A GitLab-signed image (a GitLab CI token from an independent OIDC provider, issued for
+/// through Fulcio's gitlab-pipeline templates) is admitted only by a policy that names its
+/// project: in policy-controller's form by the SAN (`subjectRegExp`), in Kyverno's by the SAN or
+/// by `additionalExtensions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitlab_signed_image_is_admitted_only_by_a_policy_naming_its_project() {
+    let gitlab = sigstore_lite_tests::oidc_provider::PyProvider::start().await;
+    let iss = gitlab.issuer().await;
+    let f = Fixture::with_issuers(vec![format!("{iss}=gitlab-pipeline")]).await;
+    let claims = json!({
+        "namespace_id": "72", "namespace_path": "acme", "project_id": "4711", "project_path": "acme/app",
+        "pipeline_source": "push", "job_id": "777", "ref": "main", "ref_type": "branch",
+        "runner_environment": "self-hosted", "sha": "0123456789abcdef0123456789abcdef01234567",
+        "project_visibility": "internal",
+        "ci_config_ref_uri": "gitlab.com/acme/app//.gitlab-ci.yml@refs/heads/main",
+        "ci_config_sha": "0123456789abcdef0123456789abcdef01234567"
+    });
+    let token = gitlab
+        .login_with(
+            "project_path:acme-app:ref_type:branch:ref:main",
+            claims,
+            "openid",
+        )
+        .await;
+    let (image, digest) = f.image("gitlab-app").await;
+    f.sign(&image, &token, &[]).await;
+    let reg = &f.reg_addr;
+    let cip = |subject_re: &str| {
+        format!(
+            r#"apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {{name: gitlab-project}}
+spec:
+  images: [{{glob: "{reg}/demo/**"}}]
+  authorities:
+  - keyless:
+      identities: [{{issuer: "{iss}", subjectRegExp: "{subject_re}"}}]
+"#
+        )
+    };
+    let kyverno = |keyless: &str| {
+        format!(
+            r#"apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {{name: gitlab-project}}
+spec:
+  rules:
+  - name: verify
+    match: {{any: [{{resources: {{kinds: [Pod]}}}}]}}
+    verifyImages:
+    - imageReferences: ["{reg}/demo/*"]
+      failureAction: Enforce
+      attestors:
+      - entries:
+        - keyless: {{issuer: "{iss}", {keyless}}}
+"#
+        )
+    };
+    let cases = [
+        (cip("^https://gitlab\\\\.com/acme/app//"), true),
+        (cip("^https://gitlab\\\\.com/acme/other//"), false),
+        (
+            kyverno(r#"subject: "https://gitlab.com/acme/app//.gitlab-ci.yml@refs/heads/main""#),
+            true,
+        ),
+        (
+            kyverno(
+                r#"subjectRegExp: ".*", additionalExtensions: {source-repository-uri: "https://gitlab.com/acme/app", build-trigger: push}"#,
+            ),
+            true,
+        ),
+        (
+            kyverno(
+                r#"subjectRegExp: ".*", additionalExtensions: {source-repository-uri: "https://gitlab.com/acme/other"}"#,
+            ),
+            false,
+        ),
+    ];
+    for (policy, admitted) in cases {
+        let hook = Hook::start(&f, &policy).await;
+        let r = hook.validate_pod(&pinned(&image, &digest)).await;
+        assert_eq!(r["allowed"], admitted, "{policy}\n{r}");
+    }
 }
