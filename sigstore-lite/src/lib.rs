@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod explorer;
+pub mod testing;
 pub mod tour;
 
 use std::net::{IpAddr, SocketAddr};
@@ -395,6 +396,14 @@ impl Stack {
 
     pub fn trust_config_path(&self) -> PathBuf {
         self.data_dir.join(TRUST_CONFIG)
+    }
+
+    /// Tells every service to stop, without waiting (for a `Drop`).
+    pub fn signal_stop(self) {
+        let _ = self.stop.send(true);
+        for l in &self.logs {
+            l.release();
+        }
     }
 
     /// Stops serving and waits until every store is closed.

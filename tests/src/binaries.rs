@@ -24,6 +24,20 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
     path
 }
 
+/// `target/release/<name>` of package `package`, built if missing (for benchmarks).
+pub fn release_binary(package: &str, name: &str) -> PathBuf {
+    let path = repo().join("target/release").join(name);
+    if !path.exists() {
+        let ok = Command::new(env!("CARGO"))
+            .args(["build", "-q", "--release", "-p", package, "--bin", name])
+            .current_dir(repo())
+            .status()
+            .expect("cargo runs");
+        assert!(ok.success(), "cannot build {name}");
+    }
+    path
+}
+
 /// The `sigstore-lite` binary.
 pub fn sigstore_lite() -> PathBuf {
     binary("sigstore-lite", "sigstore-lite")

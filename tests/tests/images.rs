@@ -95,12 +95,12 @@ async fn tamper(image: &str, f: impl Fn(&mut serde_json::Map<String, Value>)) {
 async fn sign_and_verify_images_and_every_way_verification_fails() {
     let reg = start_registry().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = stack(&dir.path().join("stack")).await;
+    let s = sigstore_lite::testing::Stack::start().await.unwrap();
     let env = Env {
-        tc: s.trust_config_path().to_str().unwrap().to_string(),
-        issuer: s.oidc_url.clone(),
+        tc: s.trust_config().to_str().unwrap().to_string(),
+        issuer: s.oidc_url().to_string(),
     };
-    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+    let token = mock_oidc::fetch_token(s.oidc_url(), &mock_oidc::email_claims("alice@example.com"))
         .await
         .unwrap();
     let image = format!("{}/demo/app:v1", reg.addr);
@@ -190,7 +190,7 @@ async fn sign_and_verify_images_and_every_way_verification_fails() {
     );
 
     // A second signature is appended, not replacing the first; `tree` shows both.
-    let bob = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("bob@example.com"))
+    let bob = mock_oidc::fetch_token(s.oidc_url(), &mock_oidc::email_claims("bob@example.com"))
         .await
         .unwrap();
     assert!(env.sign(&image, &bob).await.status.success());
@@ -260,18 +260,18 @@ async fn sign_and_verify_images_and_every_way_verification_fails() {
     assert_eq!(o.status.code(), Some(10), "{}", err(&o));
 
     // A signature made under another CA (a second stack) does not verify with this trust root.
-    let other = stack(&dir.path().join("other")).await;
+    let other = sigstore_lite::testing::Stack::start().await.unwrap();
     let image2 = format!("{}/demo/other:v1", reg.addr);
     push_image(dir.path(), &image2, "other");
     let t2 = mock_oidc::fetch_token(
-        &other.oidc_url,
+        other.oidc_url(),
         &mock_oidc::email_claims("alice@example.com"),
     )
     .await
     .unwrap();
     let env2 = Env {
-        tc: other.trust_config_path().to_str().unwrap().to_string(),
-        issuer: other.oidc_url.clone(),
+        tc: other.trust_config().to_str().unwrap().to_string(),
+        issuer: other.oidc_url().to_string(),
     };
     assert!(env2.sign(&image2, &t2).await.status.success());
     let o = cosign(v(&[
@@ -282,7 +282,7 @@ async fn sign_and_verify_images_and_every_way_verification_fails() {
         "--certificate-identity",
         "alice@example.com",
         "--certificate-oidc-issuer",
-        &other.oidc_url,
+        other.oidc_url(),
         "--offline",
     ]))
     .await;
@@ -300,12 +300,12 @@ async fn sign_and_verify_images_and_every_way_verification_fails() {
 async fn a_signature_without_a_certificate_exits_13() {
     let reg = start_registry().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = stack(&dir.path().join("stack")).await;
+    let s = sigstore_lite::testing::Stack::start().await.unwrap();
     let env = Env {
-        tc: s.trust_config_path().to_str().unwrap().to_string(),
-        issuer: s.oidc_url.clone(),
+        tc: s.trust_config().to_str().unwrap().to_string(),
+        issuer: s.oidc_url().to_string(),
     };
-    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+    let token = mock_oidc::fetch_token(s.oidc_url(), &mock_oidc::email_claims("alice@example.com"))
         .await
         .unwrap();
     let image = format!("{}/demo/nocert:v1", reg.addr);
@@ -373,8 +373,8 @@ fn cosign_env(args: Vec<String>, dir: &Path, password: &str) -> Output {
 async fn key_pair_mode_signs_and_verifies_images_and_blobs() {
     let reg = start_registry().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = stack(&dir.path().join("stack")).await;
-    let tc = s.trust_config_path().to_str().unwrap().to_string();
+    let s = sigstore_lite::testing::Stack::start().await.unwrap();
+    let tc = s.trust_config().to_str().unwrap().to_string();
     let w = dir.path().to_path_buf();
     let run = |args: Vec<String>, pw: &'static str| {
         let w = w.clone();
@@ -653,8 +653,8 @@ async fn key_pair_mode_signs_and_verifies_images_and_blobs() {
 async fn registry_credentials_come_from_the_docker_config() {
     let reg = start_registry_with(Some(("ci", "hunter2"))).await;
     let dir = tempfile::tempdir().unwrap();
-    let s = stack(&dir.path().join("stack")).await;
-    let token = mock_oidc::fetch_token(&s.oidc_url, &mock_oidc::email_claims("alice@example.com"))
+    let s = sigstore_lite::testing::Stack::start().await.unwrap();
+    let token = mock_oidc::fetch_token(s.oidc_url(), &mock_oidc::email_claims("alice@example.com"))
         .await
         .unwrap();
     let image = format!("{}/private/app:v1", reg.addr);
@@ -685,7 +685,7 @@ async fn registry_credentials_come_from_the_docker_config() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let tc = s.trust_config_path().to_str().unwrap().to_string();
+    let tc = s.trust_config().to_str().unwrap().to_string();
     let sign = |docker_config: Option<PathBuf>| {
         let (image, token, tc) = (image.clone(), token.clone(), tc.clone());
         async move {
@@ -736,7 +736,7 @@ async fn registry_credentials_come_from_the_docker_config() {
         "--certificate-identity",
         "alice@example.com",
         "--certificate-oidc-issuer",
-        &s.oidc_url,
+        s.oidc_url(),
     ]);
     let o = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_cosign-keyless-e2e"))

@@ -697,3 +697,151 @@ fn the_pytest_fixture_runs_a_stack_for_sigstore_python() {
     assert!(o.status.success(), "pytest failed: {out}");
     assert!(out.contains("2 passed"), "{out}");
 }
+
+/// The composite action (action.yml, issue 23): its steps' commands run as a runner would run
+/// them (GITHUB_ACTION_PATH, RUNNER_TEMP, GITHUB_OUTPUT, the inputs as env), with a binary
+/// already built so that the cargo install step is skipped. The outputs it declares are all
+/// written, the stack they name signs and verifies, and its stop command stops and cleans up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composite_action_runs_a_stack_for_the_job() {
+    let (repo, up) = sigstore_lite_binary();
+    let action: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo.join("action.yml")).unwrap()).unwrap();
+    assert_eq!(action["runs"]["using"], "composite");
+    let declared: Vec<String> = action["outputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    for name in [
+        "oidc-url",
+        "issuer-url",
+        "fulcio-url",
+        "rekor-url",
+        "rekor-v2-url",
+        "tsa-url",
+        "oidc-token",
+        "trusted-root",
+        "signing-config",
+        "trust-config",
+    ] {
+        assert!(
+            declared.iter().any(|d| d == name),
+            "setup-sigstore-env's {name}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("github-output");
+    let inputs = [
+        ("args", String::new()),
+        ("binary", up.display().to_string()),
+    ];
+    let expand = |s: &str| {
+        let mut s = s.to_string();
+        for (k, v) in &inputs {
+            s = s.replace(&format!("${{{{ inputs.{k} }}}}"), v);
+        }
+        s
+    };
+    for step in action["runs"]["steps"].as_sequence().unwrap() {
+        if let Some(cond) = step["if"].as_str() {
+            assert_eq!(
+                cond, "inputs.binary == ''",
+                "a condition this test does not know"
+            );
+            continue; // the binary is given
+        }
+        let mut c = Command::new("bash");
+        c.arg("-e").arg("-c").arg(step["run"].as_str().unwrap());
+        c.env("GITHUB_ACTION_PATH", &repo)
+            .env("RUNNER_TEMP", tmp.path())
+            .env("GITHUB_OUTPUT", &output)
+            .stdout(std::process::Stdio::null());
+        if let Some(env) = step["env"].as_mapping() {
+            for (k, v) in env {
+                c.env(k.as_str().unwrap(), expand(v.as_str().unwrap()));
+            }
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{:?}: {}",
+            step["name"],
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let out: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    for (name, def) in action["outputs"].as_mapping().unwrap() {
+        let value = def["value"].as_str().unwrap();
+        let key = value
+            .trim_start_matches("${{ steps.up.outputs.")
+            .trim_end_matches(" }}");
+        assert!(
+            out.contains_key(key),
+            "{name:?}: {key} not written: {out:?}"
+        );
+    }
+    let r = reqwest::get(format!("{}/healthz", out["fulcio-url"]))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let art = tmp.path().join("a.txt");
+    std::fs::write(&art, "signed in a workflow\n").unwrap();
+    let token = std::fs::read_to_string(&out["oidc-token"]).unwrap();
+    let cosign = env!("CARGO_BIN_EXE_cosign-keyless-e2e");
+    let bundle = tmp.path().join("a.sigstore.json");
+    let o = Command::new(cosign)
+        .args([
+            "sign-blob",
+            "--identity-token",
+            token.trim(),
+            "--trust-config",
+            &out["trust-config"],
+            "--bundle",
+        ])
+        .arg(&bundle)
+        .arg(&art)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(cosign)
+        .arg("verify-blob")
+        .arg(&art)
+        .arg("--bundle")
+        .arg(&bundle)
+        .args([
+            "--trust-config",
+            &out["trust-config"],
+            "--certificate-identity",
+            "you@example.com",
+        ])
+        .args(["--certificate-oidc-issuer", &out["oidc-url"]])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The stop command stops the stack, which removes its data directory.
+    let data = std::path::PathBuf::from(&out["data-dir"]);
+    assert!(data.exists());
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(&out["stop-command"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while data.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stack did not clean up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
