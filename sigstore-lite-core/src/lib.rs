@@ -30,6 +30,7 @@ pub mod text;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;
+pub mod witness;
 
 /// Known-answer vectors kept in the repository (`tests/vectors`, each folder with its SOURCE).
 #[cfg(test)]

@@ -54,6 +54,32 @@ pub enum Cmd {
     },
     /// Walk through the whole loop against the running stack, step by step.
     Tour(crate::tour::TourArgs),
+    /// A C2SP witness: cosign the checkpoints of the logs it witnesses.
+    #[command(subcommand)]
+    Witness(WitnessCmd),
+}
+
+#[derive(Subcommand)]
+pub enum WitnessCmd {
+    /// Serve POST /add-checkpoint (C2SP tlog-witness) for the logs given.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3004")]
+        addr: std::net::SocketAddr,
+        /// Its key (made on first start) and the size of each log it cosigned.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Its name in cosignatures (e.g. witness.example.com).
+        #[arg(long)]
+        name: String,
+        /// A log to witness, as its C2SP verifier key (origin+hash+base64 key); repeatable.
+        #[arg(long = "log", value_name = "VKEY", required = true)]
+        logs: Vec<String>,
+    },
+    /// Print the witness's verifier key (for a log's witness policy, or a verifier's).
+    Vkey {
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
 }
 
 /// The options of `up`.

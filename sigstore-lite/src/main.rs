@@ -109,6 +109,10 @@ async fn main() {
             }
             return;
         }
+        Cmd::Witness(w) => {
+            witness(w).await;
+            return;
+        }
         Cmd::Tour(args) => {
             if let Err(e) = sigstore_lite::tour::run(&args).await {
                 eprintln!(
@@ -302,6 +306,50 @@ impl Fixture {
         }
         if let Some(p) = &self.ready_file {
             let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// `sigstore-lite witness serve|vkey`.
+async fn witness(cmd: sigstore_lite::cli::WitnessCmd) {
+    use sigstore_lite::cli::WitnessCmd;
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        sigstore_lite_server::fail("sigstore-lite witness", &e.to_string())
+    };
+    match cmd {
+        WitnessCmd::Vkey { state_dir } => match sigstore_lite_witness::Witness::vkey_in(&state_dir)
+        {
+            Ok(v) => println!("{v}"),
+            Err(e) => fail(&e),
+        },
+        WitnessCmd::Serve {
+            addr,
+            state_dir,
+            name,
+            logs,
+        } => {
+            let w = match sigstore_lite_witness::Witness::open(&state_dir, &name, &logs) {
+                Ok(w) => std::sync::Arc::new(w),
+                Err(e) => fail(&e),
+            };
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => fail(&format!("cannot listen on {addr}: {e}")),
+            };
+            println!(
+                "sigstore-lite witness listening on http://{} as {}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                w.vkey()
+            );
+            if let Err(e) =
+                sigstore_lite_witness::serve(listener, w, sigstore_lite_server::shutdown_signal())
+                    .await
+            {
+                fail(&e);
+            }
         }
     }
 }
