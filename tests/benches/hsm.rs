@@ -105,26 +105,7 @@ fn main() {
     }
 
     println!("\n== a KMS plugin (a process per call; tests/kms-plugin in Python) ==");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let shim = bin.join("sigstore-kms-testkms");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
-            sigstore_lite_tests::binaries::venv_python().display(),
-            sigstore_lite_tests::binaries::repo()
-                .join("tests/kms-plugin/sigstore-kms-testkms")
-                .display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = sigstore_lite_tests::binaries::kms_test_plugin(dir.path());
     std::env::set_var("PATH", path);
     let plugin = sigstore_lite_signer::generate(
         &KeyRef::parse(&format!("testkms://{}", dir.path().join("k.pem").display())).unwrap(),

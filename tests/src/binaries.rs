@@ -64,3 +64,30 @@ pub fn sigstore_python() -> PathBuf {
     );
     p
 }
+
+/// Installs the test KMS plugin (tests/kms-plugin/sigstore-kms-testkms, run by the interop
+/// virtualenv's Python) as `sigstore-kms-testkms` in `dir/bin`; returns a `PATH` with that
+/// directory first, so that `testkms://...` keys reach it.
+pub fn kms_test_plugin(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    let shim = bin.join("sigstore-kms-testkms");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            venv_python().display(),
+            repo()
+                .join("tests/kms-plugin/sigstore-kms-testkms")
+                .display()
+        ),
+    )
+    .expect("the plugin shim");
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("an executable shim");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}

@@ -580,25 +580,7 @@ async fn cosign_keyless_signs_blobs_and_images_with_a_token_key() {
 async fn a_kms_plugin_signs_for_cosign_keyless_and_rekor_lite() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path();
-    let bin = w.join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let plugin = binaries::repo().join("tests/kms-plugin/sigstore-kms-testkms");
-    let shim = bin.join("sigstore-kms-testkms");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
-            binaries::venv_python().display(),
-            plugin.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = binaries::kms_test_plugin(w);
     let kms = |c: &mut Command| -> Output { run(c.current_dir(w).env("PATH", &path)) };
 
     let key = format!("testkms://{}", w.join("signer.pem").display());
