@@ -24,6 +24,8 @@ pub struct Server {
     pub url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// The embedded store's configuration, to wait in `stop` until the store is closed.
+    redb: Option<rekor_lite::Config>,
 }
 
 /// Where a test's log lives: the embedded redb store in its directory, or a database of a real
@@ -101,6 +103,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let cfg = backend.configure(config(dir), &url);
+        let redb = cfg.store.is_none().then(|| cfg.clone());
         let log = open_released(&cfg).unwrap_or_else(|e| panic!("cannot open the log: {e}"));
         if let Backend::Postgres(_) = backend {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -121,12 +124,21 @@ impl Server {
             url,
             shutdown: Some(tx),
             task,
+            redb,
         }
     }
 
+    /// Stops serving and returns once the store is closed: connection tasks may still hold the
+    /// log for a moment after the server returned, and a test that then replaces the store file
+    /// would otherwise race the closing store's last header write.
     pub async fn stop(mut self) {
         let _ = self.shutdown.take().unwrap().send(());
         self.task.await.unwrap();
+        if let Some(cfg) = self.redb.take() {
+            tokio::task::spawn_blocking(move || drop(open_released(&cfg)))
+                .await
+                .unwrap();
+        }
     }
 }
 
