@@ -100,6 +100,56 @@ pub struct TrustedRoot {
     pub timestamp_authorities: Vec<CertificateAuthority>,
 }
 
+impl TrustedRoot {
+    /// This trusted root, keeping what `previous` trusted: a log, CT log, CA or TSA of
+    /// `previous` that this one lacks (by log ID, or by certificate chain) is carried over
+    /// with its validity ended at `now` (RFC 3339) if it had no end, so that bundles made
+    /// under a rotated-out key still verify and nothing new is accepted under it. Returns
+    /// how many entries were carried over.
+    pub fn carry_over(mut self, previous: &TrustedRoot, now: &str) -> (TrustedRoot, usize) {
+        let mut carried = 0;
+        let end = |r: &mut Option<TimeRange>| {
+            let r = r.get_or_insert_with(TimeRange::default);
+            if r.end.is_none() {
+                r.end = Some(now.to_string());
+            }
+        };
+        for (mine, theirs) in [
+            (&mut self.tlogs, &previous.tlogs),
+            (&mut self.ctlogs, &previous.ctlogs),
+        ] {
+            for old in theirs {
+                if !mine.iter().any(|l| l.log_id == old.log_id) {
+                    let mut old = old.clone();
+                    end(&mut old.public_key.valid_for);
+                    mine.push(old);
+                    carried += 1;
+                }
+            }
+        }
+        for (mine, theirs) in [
+            (
+                &mut self.certificate_authorities,
+                &previous.certificate_authorities,
+            ),
+            (
+                &mut self.timestamp_authorities,
+                &previous.timestamp_authorities,
+            ),
+        ] {
+            for old in theirs {
+                if !mine.iter().any(|c| c.cert_chain == old.cert_chain) {
+                    let mut old = old.clone();
+                    end(&mut old.valid_for);
+                    mine.push(old);
+                    carried += 1;
+                }
+            }
+        }
+        (self, carried)
+    }
+}
+
 /// The protobuf `PublicKeyDetails` name of a key.
 pub fn key_details(k: &PublicKey) -> &'static str {
     match k.kind() {
@@ -320,6 +370,46 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carry_over_keeps_rotated_out_keys_with_an_end() {
+        let k1 = crate::keys::P256Signer::generate_p256().unwrap();
+        let k2 = crate::keys::P256Signer::generate_p256().unwrap();
+        let root = |k: &crate::keys::P256Signer, end: Option<&str>| {
+            let mut l = LogInstance::new("http://rekor", k.public_key(), "2026-01-01T00:00:00Z");
+            l.public_key.valid_for.as_mut().unwrap().end = end.map(str::to_string);
+            TrustedRoot {
+                media_type: TRUSTED_ROOT_MEDIA_TYPE.into(),
+                tlogs: vec![l],
+                certificate_authorities: vec![CertificateAuthority::new(
+                    "http://fulcio",
+                    &[vec![1, 2, 3]],
+                    Subject::default(),
+                    "2026-01-01T00:00:00Z",
+                )],
+                ctlogs: Vec::new(),
+                timestamp_authorities: Vec::new(),
+            }
+        };
+        let (same, n) = root(&k1, None).carry_over(&root(&k1, None), "2026-06-01T00:00:00Z");
+        assert_eq!((same, n), (root(&k1, None), 0));
+        let (merged, n) = root(&k2, None).carry_over(&root(&k1, None), "2026-06-01T00:00:00Z");
+        assert_eq!(n, 1, "the CA is the same, the log is new");
+        assert_eq!(merged.tlogs[0], root(&k2, None).tlogs[0]);
+        assert_eq!(
+            merged.tlogs[1],
+            root(&k1, Some("2026-06-01T00:00:00Z")).tlogs[0]
+        );
+        // An end already set stays.
+        let (merged, _) = root(&k2, None).carry_over(
+            &root(&k1, Some("2026-02-01T00:00:00Z")),
+            "2026-06-01T00:00:00Z",
+        );
+        assert_eq!(
+            merged.tlogs[1],
+            root(&k1, Some("2026-02-01T00:00:00Z")).tlogs[0]
+        );
+    }
 
     #[test]
     fn rfc3339_roundtrip() {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use sigstore_lite_core::keys::{KeyKind, PublicKey, SignError, Signer};
 
 mod certs;
+pub mod encrypted;
 mod file;
 mod pkcs11;
 mod plugin;

@@ -57,13 +57,16 @@ pub enum Cmd {
     /// A C2SP witness: cosign the checkpoints of the logs it witnesses.
     #[command(subcommand)]
     Witness(WitnessCmd),
+    /// A TUF repository handing out trusted_root.json and signing_config.v0.2.json.
+    #[command(subcommand)]
+    Tuf(sigstore_lite_tuf::cli::TufCmd),
 }
 
 #[derive(Subcommand)]
 pub enum WitnessCmd {
     /// Serve POST /add-checkpoint (C2SP tlog-witness) for the logs given.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:3004")]
+        #[arg(long, default_value = "127.0.0.1:3005")]
         addr: std::net::SocketAddr,
         /// Its key (made on first start) and the size of each log it cosigned.
         #[arg(long)]
@@ -102,6 +105,13 @@ pub struct UpArgs {
     pub explorer_port: u16,
     #[arg(long, default_value_t = 8080)]
     pub oidc_port: u16,
+    /// The TUF repository (DATA_DIR/tuf, made on first start) that hands out the trust root.
+    #[arg(long, default_value_t = 3004)]
+    pub tuf_port: u16,
+    /// How long TUF metadata made on first start is valid, ROLE=DURATION (30s, 12h, 7d, 26w);
+    /// repeatable (root, targets, snapshot, timestamp).
+    #[arg(long = "tuf-expires", value_name = "ROLE=DURATION")]
+    pub tuf_expires: Vec<String>,
     /// The Rekor API clients sign through: 2 (Rekor v2 with RFC 3161 timestamps) or 1.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub rekor_api: u8,
@@ -184,6 +194,8 @@ impl From<UpArgs> for crate::Options {
             tsa_port: a.tsa_port,
             explorer_port: a.explorer_port,
             oidc_port: a.oidc_port,
+            tuf_port: a.tuf_port,
+            tuf_expires: a.tuf_expires,
             rekor_api: a.rekor_api,
             issuers: a.issuers,
             public_host: a.public_host,

@@ -57,6 +57,10 @@ pub struct Options {
     pub tsa_port: u16,
     pub explorer_port: u16,
     pub oidc_port: u16,
+    /// The TUF repository's port (served over plain HTTP: its metadata is signed).
+    pub tuf_port: u16,
+    /// Expiry periods (`ROLE=DURATION`) for the TUF repository.
+    pub tuf_expires: Vec<String>,
     /// Which Rekor the signing config sends clients to: 2 (Rekor v2 and the TSA; v1 stays
     /// listed for clients that only speak v1) or 1 (Rekor v1 only).
     pub rekor_api: u8,
@@ -87,6 +91,8 @@ impl Options {
             tsa_port: 0,
             explorer_port: 0,
             oidc_port: 0,
+            tuf_port: 0,
+            tuf_expires: Vec::new(),
             rekor_api: 2,
             issuers: Vec::new(),
             public_host: None,
@@ -108,6 +114,8 @@ pub struct Stack {
     pub tsa_url: String,
     /// The log explorer.
     pub explorer_url: String,
+    /// The TUF repository (a client's `--mirror` / `--instance` / `tufMirrorURL`).
+    pub tuf_url: String,
     /// With `tls`: the local CA clients must trust (SSL_CERT_FILE, REQUESTS_CA_BUNDLE).
     pub ca_path: Option<PathBuf>,
     pub data_dir: PathBuf,
@@ -188,6 +196,7 @@ impl Stack {
         let rekor_v2_l = bind("rekor-lite (v2)", opts.host, opts.rekor_v2_port).await?;
         let tsa_l = bind("tsa-lite", opts.host, opts.tsa_port).await?;
         let explorer_l = bind("explorer", opts.host, opts.explorer_port).await?;
+        let tuf_l = bind("TUF repository", opts.host, opts.tuf_port).await?;
         let host = opts.public_host.clone().unwrap_or_else(|| match opts.host {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
@@ -228,6 +237,10 @@ impl Stack {
         let (oidc_url, fulcio_url, rekor_url) = (url(&oidc_l), url(&fulcio_l), url(&rekor_l));
         let (rekor_v2_url, tsa_url) = (url(&rekor_v2_l), url(&tsa_l));
         let explorer_url = url(&explorer_l);
+        let tuf_url = format!(
+            "http://{host}:{}",
+            tuf_l.local_addr().map(|a| a.port()).unwrap_or(0)
+        );
 
         let svc = |service: &'static str| move |e: String| Error::Service { service, reason: e };
         let issuer = mock_oidc::Issuer::new(&oidc_url, Some(&opts.data_dir.join("oidc")))
@@ -304,8 +317,11 @@ impl Stack {
         let tsa = tsa_lite::open_with(&opts.data_dir.join("tsa"), &tsa_keys)
             .map_err(|e| svc("tsa-lite")(e.to_string()))?;
 
-        write_trust_files(
+        let tuf = sigstore_lite_tuf::Repository::new(opts.data_dir.join("tuf"), None);
+        let previous = tuf_trusted_root(&tuf)?;
+        write_trust_files_keeping(
             &opts.data_dir,
+            previous.as_ref(),
             &TrustInputs {
                 ca_chain: vec![
                     fulcio.ca.intermediate_der().to_vec(),
@@ -323,6 +339,7 @@ impl Stack {
                 rekor_api: opts.rekor_api,
             },
         )?;
+        publish_tuf(&tuf, &opts.data_dir, &opts.tuf_expires)?;
 
         let (stop, rx) = watch::channel(false);
         let until = move || {
@@ -368,6 +385,7 @@ impl Stack {
                 cfg,
                 until(),
             )),
+            tokio::spawn(sigstore_lite_tuf::serve::serve(tuf_l, tuf, true, until())),
         ];
         Ok(Stack {
             oidc_url,
@@ -376,6 +394,7 @@ impl Stack {
             rekor_v2_url,
             tsa_url,
             explorer_url,
+            tuf_url,
             ca_path: tls.map(|(f, _, _)| f.ca),
             data_dir: opts.data_dir.clone(),
             issuer,
@@ -396,6 +415,11 @@ impl Stack {
 
     pub fn trust_config_path(&self) -> PathBuf {
         self.data_dir.join(TRUST_CONFIG)
+    }
+
+    /// The TUF root a client starts from (`cosign initialize --root`, `trust-instance`).
+    pub fn tuf_root_path(&self) -> PathBuf {
+        self.data_dir.join("tuf").join("root.json")
     }
 
     /// Tells every service to stop, without waiting (for a `Drop`).
@@ -443,6 +467,8 @@ pub fn ready_values(stack: &Stack, token_file: &Path) -> Vec<(&'static str, Stri
         ("trusted-root", p(stack.trusted_root_path())),
         ("signing-config", p(stack.signing_config_path())),
         ("trust-config", p(stack.trust_config_path())),
+        ("tuf-url", stack.tuf_url.clone()),
+        ("tuf-root", p(stack.tuf_root_path())),
         ("data-dir", p(stack.data_dir.clone())),
         ("pid", std::process::id().to_string()),
     ]
@@ -493,8 +519,85 @@ fn subject_of(der: &[u8]) -> Subject {
     }
 }
 
+/// The trusted root the TUF repository hands out now, if there is a repository.
+fn tuf_trusted_root(tuf: &sigstore_lite_tuf::Repository) -> Result<Option<TrustedRoot>, Error> {
+    if !tuf.exists() {
+        return Ok(None);
+    }
+    let bad = |e: sigstore_lite_tuf::Error| Error::Service {
+        service: "TUF repository",
+        reason: e.to_string(),
+    };
+    let state = tuf.load().map_err(bad)?;
+    let bytes = tuf
+        .target(&state, sigstore_lite_tuf::TRUSTED_ROOT_TARGET)
+        .map_err(bad)?;
+    sigstore_lite_tuf::repo::parse_trusted_root(&tuf.dir, &bytes)
+        .map(Some)
+        .map_err(bad)
+}
+
+/// Creates the TUF repository from the trust files just written (first start), or publishes
+/// them if they changed, so that what TUF hands out is what the data directory holds. The
+/// offline keys' passphrase is `SIGSTORE_LITE_TUF_PASSWORD`, empty if unset.
+fn publish_tuf(
+    tuf: &sigstore_lite_tuf::Repository,
+    data_dir: &Path,
+    expires: &[String],
+) -> Result<(), Error> {
+    let bad = |e: sigstore_lite_tuf::Error| Error::Service {
+        service: "TUF repository",
+        reason: e.to_string(),
+    };
+    let password = sigstore_lite_tuf::keys::password_from_env().unwrap_or_default();
+    let (trp, scp) = (data_dir.join(TRUSTED_ROOT), data_dir.join(SIGNING_CONFIG));
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| Error::DataDir {
+            path: p.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    let (tr, sc) = (read(&trp)?, read(&scp)?);
+    let now = sigstore_lite_tuf::serve::now();
+    let mut periods = sigstore_lite_tuf::keys::Expiries::default();
+    if tuf.exists() {
+        if !expires.is_empty() {
+            let mut c = tuf.keys.config().map_err(bad)?;
+            for e in expires {
+                c.expires.set(e).map_err(bad)?;
+            }
+            tuf.keys.write_config(&c).map_err(bad)?;
+        }
+        tuf.publish(Some((&trp, &tr)), Some((&scp, &sc)), &password, now)
+            .map_err(bad)?;
+        // Re-sign now what expired while the stack was down.
+        tuf.refresh(now).map_err(bad)?;
+        return Ok(());
+    }
+    for e in expires {
+        periods.set(e).map_err(bad)?;
+    }
+    let opts = sigstore_lite_tuf::repo::InitOptions {
+        expires: periods,
+        ..Default::default()
+    };
+    tuf.init((&trp, &tr), (&scp, &sc), &opts, &password, now)
+        .map_err(bad)?;
+    Ok(())
+}
+
 /// Writes `trusted_root.json`, `signing_config.json` and `trust_config.json` into `dir`.
 pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
+    write_trust_files_keeping(dir, None, t)
+}
+
+/// [`write_trust_files`], keeping in the trusted root what `previous` trusted and this stack no
+/// longer has (a rotated-out key, with an end of validity: `TrustedRoot::carry_over`).
+pub fn write_trust_files_keeping(
+    dir: &Path,
+    previous: Option<&TrustedRoot>,
+    t: &TrustInputs,
+) -> Result<(), Error> {
     let root_der = t.ca_chain.last().cloned().unwrap_or_default();
     let (_, root) = x509_parser::parse_x509_certificate(&root_der).map_err(|e| Error::Service {
         service: "fulcio-lite",
@@ -535,6 +638,13 @@ pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
                 .unwrap_or_default(),
             &tsa_since,
         )],
+    };
+    let tr = match previous {
+        Some(p) => {
+            tr.carry_over(p, &trust::rfc3339(sigstore_lite_tuf::serve::now()))
+                .0
+        }
+        None => tr,
     };
     // One operator: clients (sigstore-python) keep one Rekor per operator, the highest API
     // version they speak, so with both listed Rekor v2 (and then a TSA) is the default.

@@ -31,6 +31,7 @@ async fn main() {
                 opts.rekor_v2_port = 0;
                 opts.tsa_port = 0;
                 opts.explorer_port = 0;
+                opts.tuf_port = 0;
                 opts.oidc_port = 0;
             }
             (opts, fixture)
@@ -113,6 +114,12 @@ async fn main() {
             witness(w).await;
             return;
         }
+        Cmd::Tuf(cmd) => {
+            if let Err(e) = sigstore_lite_tuf::cli::run(cmd).await {
+                sigstore_lite_server::fail("sigstore-lite tuf", &e.to_string());
+            }
+            return;
+        }
         Cmd::Tour(args) => {
             if let Err(e) = sigstore_lite::tour::run(&args).await {
                 eprintln!(
@@ -165,6 +172,7 @@ async fn main() {
   tsa-lite (TSA)    {tsa}/api/v1/timestamp   (RFC 3161)
   log explorer      {explorer}   (search the logs, see entries, certificates and proofs)
   trust files       {dir}/{tr}, {dir}/{sc}, {dir}/{tc}{tls}
+  TUF repository    {tuf}   (trusted_root.json and signing_config.v0.2.json; clients start from {tuf_root})
   health, metrics   <url>/healthz, <url>/metrics{extra}
 
 Next:
@@ -195,6 +203,11 @@ Next:
   sigstore --trust-config {dir}/{tc} sign --identity-token \"$TOKEN\" --bundle artifact.sigstore.json artifact.txt
   sigstore --trust-config {dir}/{tc} verify identity --bundle artifact.sigstore.json \\
       --cert-identity {email} --cert-oidc-issuer {oidc} artifact.txt
+
+  # or let clients fetch the trust root through TUF (and follow its rotations):
+  cosign initialize --mirror {tuf} --root {tuf_root}
+  sigstore --instance {tuf} trust-instance {tuf_root}   # once; then: sigstore --instance {tuf} sign|verify ...
+  # sigstore-js: sigstore.verify(bundle, data, {{ tufMirrorURL: '{tuf}', tufRootPath: '{tuf_root}' }})
 ",
         oidc = stack.oidc_url,
         fulcio = stack.fulcio_url,
@@ -202,6 +215,8 @@ Next:
         rekor_v2 = stack.rekor_v2_url,
         tsa = stack.tsa_url,
         explorer = stack.explorer_url,
+        tuf = stack.tuf_url,
+        tuf_root = stack.tuf_root_path().display(),
         tls = match &stack.ca_path {
             Some(ca) => format!("\n  HTTPS             local CA {ca}: export SSL_CERT_FILE={ca} (cosign-keyless and other rustls/OpenSSL clients), REQUESTS_CA_BUNDLE={ca} (sigstore-python)", ca = ca.display()),
             None => String::new(),
