@@ -4,12 +4,15 @@
 //   node sigstore-js.mjs sign-config   FILE OUT --signing-config FILE --token JWT
 //   node sigstore-js.mjs attest-config STATEMENT OUT --signing-config FILE --token JWT
 //   node sigstore-js.mjs verify FILE BUNDLE --trusted-root FILE --identity SAN --issuer URL
+//   node sigstore-js.mjs verify-tuf FILE BUNDLE --tuf-mirror URL --tuf-root ROOT.json --tuf-cache DIR
+//                        --identity EMAIL --issuer URL
 // `sign`/`attest` use sigstore's high-level API (Rekor v1 at the given URL); the `-config` forms
 // build the bundle as @sigstore/sign does from a signing_config.json (the Rekor API version and
-// TSA it names: Rekor v2 with a TSA for sigstore-lite's default config).
+// TSA it names: Rekor v2 with a TSA for sigstore-lite's default config). `verify-tuf` is the
+// high-level `verify`, its trusted root fetched through TUF (tufMirrorURL, tufRootPath).
 // Exit 0 on success; on failure one line on stderr and exit 1.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { sign, attest } from 'sigstore';
+import { sign, attest, verify } from 'sigstore';
 import { bundleBuilderFromSigningConfig } from '@sigstore/sign';
 import { Verifier, toTrustMaterial, toSignedEntity } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
@@ -49,6 +52,15 @@ async function main() {
     verifier.verify(toSignedEntity(bundle, data), {
       subjectAlternativeName: opt('identity'),
       extensions: { issuer: opt('issuer') },
+    });
+  } else if (cmd === 'verify-tuf') {
+    const bundle = JSON.parse(readFileSync(out, 'utf8'));
+    await verify(bundle, readFileSync(file), {
+      tufMirrorURL: opt('tuf-mirror'),
+      tufRootPath: opt('tuf-root'),
+      tufCachePath: opt('tuf-cache'),
+      certificateIdentityEmail: opt('identity'),
+      certificateIssuer: opt('issuer'),
     });
   } else {
     throw new Error(`unknown command ${cmd}`);

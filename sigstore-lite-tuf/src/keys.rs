@@ -60,6 +60,18 @@ impl Expiries {
         }
     }
 
+    /// How often a server checks whether to re-sign: a quarter of the timestamp's period,
+    /// between 1 and 5 s.
+    pub fn refresh_tick(&self) -> u64 {
+        (self.timestamp / 4).clamp(1, 5)
+    }
+
+    /// How long before its expiry an online role is re-signed: half its period, plus a check
+    /// interval, so that a check never comes after the expiry.
+    pub fn renew_before(&self, role: &str) -> u64 {
+        self.of(role) / 2 + self.refresh_tick()
+    }
+
     /// Sets one role from `ROLE=DURATION` (`30s`, `12h`, `7d`, `26w`).
     pub fn set(&mut self, spec: &str) -> Result<(), Error> {
         let bad = |why: &str| Error::Usage(format!("--expires {spec:?}: {why}"));

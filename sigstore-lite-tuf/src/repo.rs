@@ -757,14 +757,14 @@ impl Repository {
         self.load()
     }
 
-    /// Re-signs what would expire within half its period: the timestamp alone, or the snapshot
-    /// and the timestamp. Returns whether anything was written.
+    /// Re-signs what would expire within half its period (and a check interval): the timestamp
+    /// alone, or the snapshot and the timestamp. Returns whether anything was written.
     pub fn refresh(&self, now: i64) -> Result<bool, Error> {
         let due = |s: &State, c: &Config| {
-            let half = |role: &str| (c.expires.of(role) / 2) as i64;
+            let before = |role: &str| c.expires.renew_before(role) as i64;
             (
-                seconds_left(&s.snapshot.signed.expires, now) < half("snapshot"),
-                seconds_left(&s.timestamp.signed.expires, now) < half("timestamp"),
+                seconds_left(&s.snapshot.signed.expires, now) <= before("snapshot"),
+                seconds_left(&s.timestamp.signed.expires, now) <= before("timestamp"),
             )
         };
         let config = self.keys.config()?;

@@ -126,8 +126,8 @@ pub fn app(dir: PathBuf) -> Router {
 pub async fn keep_fresh(repo: Repository, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
-        let period = repo.keys.config().map_or(86_400, |c| c.expires.timestamp);
-        let tick = Duration::from_secs((period / 4).clamp(1, 5));
+        let tick = repo.keys.config().map_or(5, |c| c.expires.refresh_tick());
+        let tick = Duration::from_secs(tick);
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(tick) => {}
