@@ -97,6 +97,14 @@ impl Stack {
     pub fn trust_config(&self) -> PathBuf {
         self.s().trust_config_path()
     }
+    /// The TUF repository's URL (`--instance`, `tufMirrorURL`, `cosign initialize --mirror`).
+    pub fn tuf_url(&self) -> &str {
+        &self.s().tuf_url
+    }
+    /// The TUF root a client starts from.
+    pub fn tuf_root(&self) -> PathBuf {
+        self.s().tuf_root_path()
+    }
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

@@ -2,7 +2,7 @@
 //! its documented ports, a real registry, signing, attestation, verification, the admission
 //! webhook and a file. Only the build line is dropped and `PATH` points at this test build's
 //! binaries instead of the release ones; any other drift between the README and the tools fails
-//! here. The walk-through's fixed ports (8080, 5555, 3000-3003, 5000, 8443) must be free.
+//! here. The walk-through's fixed ports (8080, 5555, 3000-3004, 5000, 8443) must be free.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -131,7 +131,7 @@ fn the_readme_walkthrough_runs_twice() {
 /// next test) waits until their ports are free.
 fn wait_for_free_ports() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    for port in [8080, 5555, 3000, 3001, 3002, 3003, 5000, 8443] {
+    for port in [8080, 5555, 3000, 3001, 3002, 3003, 3004, 5000, 8443] {
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             assert!(
                 std::time::Instant::now() < deadline,
