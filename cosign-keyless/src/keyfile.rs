@@ -7,7 +7,7 @@ use sigstore_lite_signer::encrypted::{self, EncryptedKeyError};
 
 use crate::error::Error;
 
-/// Encrypts a P-256 key with `password` (scrypt N=2^15, r=8, p=1; XSalsa20-Poly1305).
+/// Encrypts a P-256 key with `password` (scrypt N=2^15, r=8, p=1, or 2^10 for an empty one).
 pub fn encrypt(key: &P256Signer, password: &[u8]) -> Result<String, Error> {
     Ok(encrypted::encrypt(key.pkcs8_der(), password))
 }

@@ -36,18 +36,21 @@ fn derive(
     Ok(key)
 }
 
-/// Encrypts a PKCS#8 key with `password` (scrypt N=2^15, r=8, p=1; XSalsa20-Poly1305).
+/// Encrypts a PKCS#8 key with `password` (scrypt N=2^15, r=8, p=1, as cosign; XSalsa20-Poly1305).
+/// An empty password protects nothing however long it is stretched, so it is stretched with
+/// N=2^10 (the file records N, and cosign reads any): a launcher's keys cost milliseconds.
 pub fn encrypt(pkcs8_der: &[u8], password: &[u8]) -> String {
     let mut salt = [0u8; 32];
     let mut nonce = [0u8; 24];
     random_bytes(&mut salt);
     random_bytes(&mut nonce);
-    let k = derive(password, &salt, 15, 8, 1).expect("fixed scrypt parameters are valid");
+    let log_n = if password.is_empty() { 10 } else { 15 };
+    let k = derive(password, &salt, log_n, 8, 1).expect("fixed scrypt parameters are valid");
     let ct = XSalsa20Poly1305::new((&k).into())
         .encrypt((&nonce).into(), pkcs8_der)
         .expect("secretbox encryption of a buffer cannot fail");
     let doc = json!({
-        "kdf": {"name": "scrypt", "params": {"N": 1 << 15, "r": 8, "p": 1}, "salt": B64.encode(salt)},
+        "kdf": {"name": "scrypt", "params": {"N": 1u32 << log_n, "r": 8, "p": 1}, "salt": B64.encode(salt)},
         "cipher": {"name": "nacl/secretbox", "nonce": B64.encode(nonce)},
         "ciphertext": B64.encode(ct),
     });
@@ -106,5 +109,9 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("PEM label"), "{e}");
+        // An empty password is stretched less (and still decrypts only with itself).
+        let pem = encrypt(k.pkcs8_der(), b"");
+        assert_eq!(decrypt(&pem, b"").unwrap(), k.pkcs8_der());
+        assert!(decrypt(&pem, b"x").is_err());
     }
 }
