@@ -54,6 +54,13 @@ pub enum TufCmd {
         /// default: a new key file in the keys directory.
         #[arg(long, value_name = "REF")]
         online_key: Option<String>,
+        /// A root key in a PKCS#11 token or KMS (made there, non-extractable, if missing)
+        /// instead of an encrypted file; repeatable (their number replaces --root-keys).
+        #[arg(long = "root-key", value_name = "REF")]
+        root_key_refs: Vec<String>,
+        /// The same for the targets keys.
+        #[arg(long = "targets-key", value_name = "REF")]
+        targets_key_refs: Vec<String>,
     },
     /// Publish new targets (signed by the offline targets keys); logs, CAs and TSAs the current
     /// trusted root has and the new one lacks are kept, with an end of validity.
@@ -81,6 +88,9 @@ pub enum TufCmd {
         root_keys: u32,
         #[arg(long, default_value_t = 1)]
         root_threshold: u32,
+        /// A new root key in a PKCS#11 token or KMS (made there if missing); repeatable.
+        #[arg(long = "root-key", value_name = "REF")]
+        root_key_refs: Vec<String>,
     },
     /// Re-sign timestamp and snapshot with the online key.
     Resign {
@@ -168,6 +178,8 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
             targets_threshold,
             expires,
             online_key,
+            root_key_refs,
+            targets_key_refs,
         } => {
             let mut e = Expiries::default();
             for spec in &expires {
@@ -180,6 +192,8 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
                 targets_keys,
                 targets_threshold,
                 online_key,
+                root_key_refs,
+                targets_key_refs,
             };
             let (tr, sc) = (read(&trusted_root)?, read(&signing_config)?);
             let repo = at.open();
@@ -244,13 +258,20 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
             at,
             root_keys,
             root_threshold,
+            root_key_refs,
         } => {
-            let s =
-                at.open()
-                    .rotate_root(root_keys, root_threshold, &password_from_env()?, now())?;
+            let s = at.open().rotate_root(
+                root_keys,
+                root_threshold,
+                &root_key_refs,
+                &password_from_env()?,
+                now(),
+            )?;
             println!(
                 "root version {} ({} of {} new root keys), signed by the old and the new root keys",
-                s.root.signed.version, root_threshold, root_keys
+                s.root.signed.version,
+                root_threshold,
+                s.root.signed.roles["root"].keyids.len()
             );
         }
         TufCmd::Resign { at } => {

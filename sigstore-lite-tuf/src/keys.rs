@@ -5,6 +5,7 @@
 //! since it signs unattended; a `pkcs11:` URI or a KMS plugin key works too), the expiry
 //! periods, and `retired/` for keys rotated out.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,6 +112,9 @@ pub struct Config {
     pub expires: Expiries,
     /// The online key's reference (a path, `pkcs11:...` or `<scheme>://...`).
     pub online_key: String,
+    /// Offline keys kept elsewhere than this directory (a PKCS#11 token, a KMS), by role.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offline_keys: BTreeMap<String, Vec<String>>,
 }
 
 /// The keys directory.
@@ -210,6 +214,21 @@ impl KeysDir {
             }
             out.push(Arc::new(k));
         }
+        // Keys in a token or behind a KMS plugin, as the configuration names them.
+        let refs = self
+            .config()
+            .map(|c| c.offline_keys.get(role).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        for r in refs {
+            let k = open_ref(&r, false)?;
+            let id = Key::from_public(k.public_key())?.id();
+            let have = out
+                .iter()
+                .any(|o| Key::from_public(o.public_key()).is_ok_and(|x| x.id() == id));
+            if keyids.contains(&id) && !have {
+                out.push(k);
+            }
+        }
         if (out.len() as u32) < threshold {
             return Err(Error::MissingKeys {
                 role: role.to_string(),
@@ -243,6 +262,12 @@ impl KeysDir {
         Ok(p.display().to_string())
     }
 
+    /// Opens (or, with `create`, makes: non-extractable in a token) an offline key kept
+    /// elsewhere, as an ECDSA P-256 key.
+    pub fn offline_ref(reference: &str, create: bool) -> Result<Arc<dyn Signer>, Error> {
+        open_ref(reference, create)
+    }
+
     /// Opens the online key `reference` names.
     pub fn open_online(reference: &str) -> Result<Arc<dyn Signer>, Error> {
         let r: KeyRef = reference
@@ -262,6 +287,17 @@ impl KeysDir {
         std::fs::rename(&p, dir.join(p.file_name().expect("a file name")))
             .map_err(|e| io("move", &p, e))
     }
+}
+
+fn open_ref(reference: &str, create: bool) -> Result<Arc<dyn Signer>, Error> {
+    let r: KeyRef = reference
+        .parse()
+        .map_err(|e: sigstore_lite_signer::Error| Error::Usage(e.to_string()))?;
+    Ok(sigstore_lite_signer::open_or_generate(
+        &r,
+        KeyKind::EcdsaP256,
+        create,
+    )?)
 }
 
 #[cfg(test)]

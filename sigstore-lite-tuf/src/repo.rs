@@ -79,6 +79,11 @@ pub struct InitOptions {
     pub targets_threshold: u32,
     /// An existing online key (a path, `pkcs11:` URI or plugin key); default a new file.
     pub online_key: Option<String>,
+    /// Root keys in a token or KMS (made there if missing) instead of encrypted files; when
+    /// given, `root_keys` is their number.
+    pub root_key_refs: Vec<String>,
+    /// The same for the targets keys.
+    pub targets_key_refs: Vec<String>,
 }
 
 impl Default for InitOptions {
@@ -90,6 +95,8 @@ impl Default for InitOptions {
             targets_keys: 1,
             targets_threshold: 1,
             online_key: None,
+            root_key_refs: Vec::new(),
+            targets_key_refs: Vec::new(),
         }
     }
 }
@@ -409,9 +416,18 @@ impl Repository {
     ) -> Result<State, Error> {
         parse_trusted_root(trusted_root.0, trusted_root.1)?;
         parse_signing_config(signing_config.0, signing_config.1)?;
+        let count = |refs: &Vec<String>, n: u32| {
+            if refs.is_empty() {
+                n
+            } else {
+                refs.len() as u32
+            }
+        };
+        let root_keys = count(&opts.root_key_refs, opts.root_keys);
+        let targets_keys = count(&opts.targets_key_refs, opts.targets_keys);
         for (what, n, t) in [
-            ("root", opts.root_keys, opts.root_threshold),
-            ("targets", opts.targets_keys, opts.targets_threshold),
+            ("root", root_keys, opts.root_threshold),
+            ("targets", targets_keys, opts.targets_threshold),
         ] {
             if t == 0 || t > n || n > 16 {
                 return Err(Error::Usage(format!(
@@ -438,13 +454,39 @@ impl Repository {
         let mut keys = BTreeMap::new();
         let mut roles = BTreeMap::new();
         let mut signers: BTreeMap<&str, Vec<Arc<dyn Signer>>> = BTreeMap::new();
+        // Keys named in a token or KMS are opened (or made there) before anything is written.
+        let mut by_ref: BTreeMap<&str, Vec<Arc<dyn Signer>>> = BTreeMap::new();
+        for (role, refs) in [
+            ("root", &opts.root_key_refs),
+            ("targets", &opts.targets_key_refs),
+        ] {
+            for r in refs {
+                by_ref
+                    .entry(role)
+                    .or_default()
+                    .push(KeysDir::offline_ref(r, true)?);
+            }
+        }
+        let mut offline_keys = BTreeMap::new();
+        for (role, refs) in [
+            ("root", &opts.root_key_refs),
+            ("targets", &opts.targets_key_refs),
+        ] {
+            if !refs.is_empty() {
+                offline_keys.insert(role.to_string(), refs.clone());
+            }
+        }
         for (role, n, t) in [
-            ("root", opts.root_keys, opts.root_threshold),
-            ("targets", opts.targets_keys, opts.targets_threshold),
+            ("root", root_keys, opts.root_threshold),
+            ("targets", targets_keys, opts.targets_threshold),
         ] {
             let mut ids = Vec::new();
+            let mut made = by_ref.remove(role).unwrap_or_default().into_iter();
             for _ in 0..n {
-                let s = self.keys.create_offline(role, password)?;
+                let s = match made.next() {
+                    Some(s) => s,
+                    None => self.keys.create_offline(role, password)?,
+                };
                 let k = Key::from_public(s.public_key())?;
                 ids.push(k.id());
                 keys.insert(k.id(), k);
@@ -477,6 +519,7 @@ impl Repository {
         let config = Config {
             expires: opts.expires,
             online_key: online_ref,
+            offline_keys,
         };
         self.keys.write_config(&config)?;
         let root = Envelope::sign(
@@ -695,9 +738,15 @@ impl Repository {
         &self,
         keys: u32,
         threshold: u32,
+        refs: &[String],
         password: &[u8],
         now: i64,
     ) -> Result<State, Error> {
+        let keys = if refs.is_empty() {
+            keys
+        } else {
+            refs.len() as u32
+        };
         if threshold == 0 || threshold > keys || keys > 16 {
             return Err(Error::Usage(format!(
                 "the root role needs 1 <= threshold <= keys <= 16 ({threshold} of {keys} given)"
@@ -705,16 +754,24 @@ impl Repository {
         }
         let _lock = self.lock()?;
         let state = self.load()?;
-        let config = self.keys.config()?;
+        let mut config = self.keys.config()?;
         let role = state.root.signed.roles["root"].clone();
         let old_signers = self
             .keys
             .offline("root", &role.keyids, role.threshold, password)?;
+        let mut made = refs
+            .iter()
+            .map(|r| KeysDir::offline_ref(r, true))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         let mut new_signers = Vec::new();
         let mut ids = Vec::new();
         let mut new_keys = Vec::new();
         for _ in 0..keys {
-            let s = self.keys.create_offline("root", password)?;
+            let s = match made.next() {
+                Some(s) => s,
+                None => self.keys.create_offline("root", password)?,
+            };
             let k = Key::from_public(s.public_key())?;
             ids.push(k.id());
             new_keys.push(k);
@@ -733,6 +790,12 @@ impl Repository {
             );
         })?;
         self.commit(Some(&root), &[], None, None, None)?;
+        if refs.is_empty() {
+            config.offline_keys.remove("root");
+        } else {
+            config.offline_keys.insert("root".into(), refs.to_vec());
+        }
+        self.keys.write_config(&config)?;
         for id in &role.keyids {
             if !root.signed.roles["root"].keyids.contains(id) {
                 self.keys.retire("root", id)?;

@@ -46,6 +46,7 @@ fn up(data: &Path, ready: &Path, keys: &[(&str, String)]) -> (Running, Value) {
         "--rekor-v2-port",
         "--tsa-port",
         "--explorer-port",
+        "--tuf-port",
     ] {
         c.args([port, "0"]);
     }
@@ -360,6 +361,7 @@ async fn the_whole_stack_signs_with_keys_in_a_token() {
             "--tsa-port",
             "0",
             "--explorer-port",
+            "--tuf-port",
             "0",
         ])
         .args([bad[0].0, &bad[0].1])

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
+use sigstore_lite_signer::softhsm::TestToken;
 use sigstore_lite_tests::binaries::{repo, sigstore_lite, sigstore_python, venv_python};
 
 const PW: &str = "correct horse";
@@ -771,4 +772,97 @@ async fn up_never_serves_expired_metadata() {
         sha(&stack.trusted_root_path())
     );
     stack.stop().await;
+}
+
+/// Root and targets keys in a PKCS#11 token (SoftHSM2), made there by `init` and by
+/// `rotate-root`: no key file is written, python-tuf follows the rotation, and once the token
+/// is gone a publish fails in one sentence and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_keys_can_live_in_a_pkcs11_token() {
+    let w = tempfile::tempdir().unwrap();
+    let w = w.path();
+    let (tr, sc) = stack_trust_files(w).await;
+    let token = TestToken::new("tuf");
+    let r = w.join("repo");
+    let (root1, targets, root2) = (
+        token.uri("tuf-root"),
+        token.uri("tuf-targets"),
+        token.uri("tuf-root-2"),
+    );
+    tuf(&[
+        "init",
+        "--repo",
+        p(&r),
+        "--trusted-root",
+        p(&tr),
+        "--signing-config",
+        p(&sc),
+        "--root-key",
+        &root1,
+        "--targets-key",
+        &targets,
+    ]);
+    let files: Vec<String> = std::fs::read_dir(w.join("repo-keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        !files.iter().any(|f| f.ends_with(".key")),
+        "no offline key file: {files:?}"
+    );
+    let config = std::fs::read_to_string(w.join("repo-keys/config.json")).unwrap();
+    assert!(
+        config.contains("object=tuf-root") && !config.contains("PRIVATE KEY"),
+        "{config}"
+    );
+    let labels: Vec<String> = token
+        .listed_private_keys()
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert!(
+        labels.contains(&"tuf-root".to_string()) && labels.contains(&"tuf-targets".to_string()),
+        "{labels:?}"
+    );
+
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&sc).unwrap()).unwrap();
+    v["caUrls"][0]["operator"] = "signed in the token".into();
+    let sc2 = w.join("signing_config-2.json");
+    std::fs::write(&sc2, serde_json::to_vec(&v).unwrap()).unwrap();
+    tuf(&["publish", "--repo", p(&r), "--signing-config", p(&sc2)]);
+    tuf(&["rotate-root", "--repo", p(&r), "--root-key", &root2]);
+    let served = Served::start(&r, false);
+    let names = ["trusted_root.json", "signing_config.v0.2.json"];
+    let v = client(
+        &r.join("root.json"),
+        &w.join("client"),
+        ("--url", &served.1),
+        &names,
+    );
+    assert_eq!(
+        (v["ok"].as_bool(), v["root_version"].as_u64()),
+        (Some(true), Some(2)),
+        "{v}"
+    );
+    assert_eq!(v["targets"]["signing_config.v0.2.json"], sha(&sc2));
+
+    token.remove();
+    let before = tree(&r);
+    let o = tuf_with(
+        Some(PW),
+        &["publish", "--repo", p(&r), "--signing-config", p(&sc)],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).trim().lines().count(),
+        1,
+        "one sentence: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("tuf-targets") && !text(&o).contains(sigstore_lite_signer::softhsm::PIN),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree(&r), before, "a failed publish changed the repository");
 }
