@@ -150,6 +150,18 @@ pub struct UpArgs {
     /// Stop (and clean up) when the process that started this one exits.
     #[arg(long)]
     pub exit_with_parent: bool,
+    /// Do not start fulcio-lite (and leave the CA and CT log out of the trust files).
+    #[arg(long)]
+    pub no_fulcio: bool,
+    /// Do not start Rekor v1.
+    #[arg(long)]
+    pub no_rekor: bool,
+    /// Do not start Rekor v2 (clients then sign through Rekor v1).
+    #[arg(long)]
+    pub no_rekor_v2: bool,
+    /// Do not start tsa-lite (clients then sign through Rekor v1, which needs none).
+    #[arg(long)]
+    pub no_tsa: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
@@ -203,6 +215,12 @@ impl From<UpArgs> for crate::Options {
             store: a.store,
             fulcio_config: a.fulcio_config,
             keys: a.keys,
+            without: crate::Without {
+                fulcio: a.no_fulcio,
+                rekor: a.no_rekor,
+                rekor_v2: a.no_rekor_v2,
+                tsa: a.no_tsa,
+            },
         }
     }
 }

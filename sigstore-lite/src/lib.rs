@@ -77,6 +77,18 @@ pub struct Options {
     pub fulcio_config: Option<PathBuf>,
     /// Where each service's signing key lives (default: files in the data directory).
     pub keys: cli::KeyArgs,
+    /// Services not to start (scaffolding's `--no-fulcio` and the like); the trust files and
+    /// the TUF targets then leave them out.
+    pub without: Without,
+}
+
+/// The services `up` can leave out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Without {
+    pub fulcio: bool,
+    pub rekor: bool,
+    pub rekor_v2: bool,
+    pub tsa: bool,
 }
 
 impl Options {
@@ -100,6 +112,7 @@ impl Options {
             store: None,
             fulcio_config: None,
             keys: cli::KeyArgs::default(),
+            without: Without::default(),
         }
     }
 }
@@ -186,15 +199,30 @@ fn check_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`bind`], unless the service is left out.
+async fn bind_unless(
+    skip: bool,
+    service: &'static str,
+    host: IpAddr,
+    port: u16,
+) -> Result<Option<TcpListener>, Error> {
+    if skip {
+        return Ok(None);
+    }
+    bind(service, host, port).await.map(Some)
+}
+
 impl Stack {
     /// Starts mock-oidc, fulcio-lite (trusting it and `opts.issuers`) and rekor-lite.
     pub async fn start(opts: &Options) -> Result<Stack, Error> {
         check_dir(&opts.data_dir)?;
         let oidc_l = bind("mock-oidc", opts.host, opts.oidc_port).await?;
-        let fulcio_l = bind("fulcio-lite", opts.host, opts.fulcio_port).await?;
-        let rekor_l = bind("rekor-lite", opts.host, opts.rekor_port).await?;
-        let rekor_v2_l = bind("rekor-lite (v2)", opts.host, opts.rekor_v2_port).await?;
-        let tsa_l = bind("tsa-lite", opts.host, opts.tsa_port).await?;
+        let w = opts.without;
+        let fulcio_l = bind_unless(w.fulcio, "fulcio-lite", opts.host, opts.fulcio_port).await?;
+        let rekor_l = bind_unless(w.rekor, "rekor-lite", opts.host, opts.rekor_port).await?;
+        let rekor_v2_l =
+            bind_unless(w.rekor_v2, "rekor-lite (v2)", opts.host, opts.rekor_v2_port).await?;
+        let tsa_l = bind_unless(w.tsa, "tsa-lite", opts.host, opts.tsa_port).await?;
         let explorer_l = bind("explorer", opts.host, opts.explorer_port).await?;
         let tuf_l = bind("TUF repository", opts.host, opts.tuf_port).await?;
         let host = opts.public_host.clone().unwrap_or_else(|| match opts.host {
@@ -234,8 +262,11 @@ impl Stack {
                 l.local_addr().map(|a| a.port()).unwrap_or(0)
             )
         };
-        let (oidc_url, fulcio_url, rekor_url) = (url(&oidc_l), url(&fulcio_l), url(&rekor_l));
-        let (rekor_v2_url, tsa_url) = (url(&rekor_v2_l), url(&tsa_l));
+        // A service left out has no URL (an empty string).
+        let url_of = |l: &Option<TcpListener>| l.as_ref().map(url).unwrap_or_default();
+        let oidc_url = url(&oidc_l);
+        let (fulcio_url, rekor_url) = (url_of(&fulcio_l), url_of(&rekor_l));
+        let (rekor_v2_url, tsa_url) = (url_of(&rekor_v2_l), url_of(&tsa_l));
         let explorer_url = url(&explorer_l);
         let tuf_url = format!(
             "http://{host}:{}",
@@ -258,21 +289,25 @@ impl Stack {
             extra.push(parse_issuer(spec)?);
         }
         let extra_issuers = extra[1..].iter().map(|i| i.issuer_url.clone()).collect();
-        let fulcio = fulcio_lite::open(&fulcio_lite::Settings {
-            data_dir: opts.data_dir.join("fulcio"),
-            config: opts.fulcio_config.clone(),
-            extra_issuers: extra,
-            jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
-            oidc_roots: tls.iter().map(|(_, _, ca)| ca.clone()).collect(),
-            keys: fulcio_lite::ca::CaKeys {
-                ca_key: opts.keys.fulcio_key.clone(),
-                root_key: opts.keys.fulcio_root_key.clone(),
-                ca_cert: None,
-                ct_key: opts.keys.ct_key.clone(),
-                create: true,
-            },
-        })
-        .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
+        let fulcio = fulcio_l.is_some().then(|| {
+            fulcio_lite::open(&fulcio_lite::Settings {
+                data_dir: opts.data_dir.join("fulcio"),
+                config: opts.fulcio_config.clone(),
+                extra_issuers: extra,
+                jwks_ttl: fulcio_lite::oidc::DEFAULT_JWKS_TTL,
+                oidc_roots: tls.iter().map(|(_, _, ca)| ca.clone()).collect(),
+                keys: fulcio_lite::ca::CaKeys {
+                    ca_key: opts.keys.fulcio_key.clone(),
+                    root_key: opts.keys.fulcio_root_key.clone(),
+                    ca_cert: None,
+                    ct_key: opts.keys.ct_key.clone(),
+                    create: true,
+                },
+            })
+        });
+        let fulcio = fulcio
+            .transpose()
+            .map_err(|e| svc("fulcio-lite")(e.to_string()))?;
         let origin = host.trim_matches(['[', ']']).to_string();
         // Each log in its data directory, or in its own schema of the PostgreSQL database.
         let log_config = |api: u8, dir: &str, url: &str| -> Result<rekor_lite::Config, Error> {
@@ -306,16 +341,31 @@ impl Stack {
             }
             Ok(c)
         };
-        let log = rekor_lite::open(&log_config(1, "rekor", &rekor_url)?)
-            .map_err(|e| svc("rekor-lite")(e.to_string()))?;
-        let log_v2 = rekor_lite::open(&log_config(2, "rekor-v2", &rekor_v2_url)?)
-            .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?;
+        let log = match rekor_l {
+            Some(_) => Some(
+                rekor_lite::open(&log_config(1, "rekor", &rekor_url)?)
+                    .map_err(|e| svc("rekor-lite")(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let log_v2 = match rekor_v2_l {
+            Some(_) => Some(
+                rekor_lite::open(&log_config(2, "rekor-v2", &rekor_v2_url)?)
+                    .map_err(|e| svc("rekor-lite (v2)")(e.to_string()))?,
+            ),
+            None => None,
+        };
         let tsa_keys = tsa_lite::authority::TsaKeys {
             key: opts.keys.tsa_key.clone(),
             create: true,
         };
-        let tsa = tsa_lite::open_with(&opts.data_dir.join("tsa"), &tsa_keys)
-            .map_err(|e| svc("tsa-lite")(e.to_string()))?;
+        let tsa = match tsa_l {
+            Some(_) => Some(
+                tsa_lite::open_with(&opts.data_dir.join("tsa"), &tsa_keys)
+                    .map_err(|e| svc("tsa-lite")(e.to_string()))?,
+            ),
+            None => None,
+        };
 
         let tuf = sigstore_lite_tuf::Repository::new(opts.data_dir.join("tuf"), None);
         let previous = tuf_trusted_root(&tuf)?;
@@ -323,14 +373,17 @@ impl Stack {
             &opts.data_dir,
             previous.as_ref(),
             &TrustInputs {
-                ca_chain: vec![
-                    fulcio.ca.intermediate_der().to_vec(),
-                    fulcio.ca.root_der().to_vec(),
-                ],
-                ct_key: fulcio.ca.ct_key().clone(),
-                rekor_key: log.public_key().clone(),
-                rekor_v2_key: log_v2.public_key().clone(),
-                tsa_chain: tsa.authority.chain_der(),
+                ca_chain: fulcio
+                    .as_ref()
+                    .map(|f| vec![f.ca.intermediate_der().to_vec(), f.ca.root_der().to_vec()])
+                    .unwrap_or_default(),
+                ct_key: fulcio.as_ref().map(|f| f.ca.ct_key().clone()),
+                rekor_key: log.as_ref().map(|l| l.public_key().clone()),
+                rekor_v2_key: log_v2.as_ref().map(|l| l.public_key().clone()),
+                tsa_chain: tsa
+                    .as_ref()
+                    .map(|t| t.authority.chain_der())
+                    .unwrap_or_default(),
                 oidc_url: oidc_url.clone(),
                 fulcio_url: fulcio_url.clone(),
                 rekor_url: rekor_url.clone(),
@@ -349,44 +402,56 @@ impl Stack {
             }
         };
         let cfg = tls.as_ref().map(|(_, c, _)| c.clone());
-        let tasks = vec![
-            tokio::spawn(mock_oidc::serve_on(
-                oidc_l,
-                issuer.clone(),
+        let mut tasks = vec![tokio::spawn(mock_oidc::serve_on(
+            oidc_l,
+            issuer.clone(),
+            cfg.clone(),
+            until(),
+        ))];
+        if let (Some(l), Some(f)) = (fulcio_l, fulcio) {
+            tasks.push(tokio::spawn(fulcio_lite::serve_on(
+                l,
+                f,
                 cfg.clone(),
                 until(),
-            )),
-            tokio::spawn(fulcio_lite::serve_on(
-                fulcio_l,
-                fulcio,
-                cfg.clone(),
-                until(),
-            )),
-            tokio::spawn(rekor_lite::serve_on(
-                rekor_l,
+            )));
+        }
+        if let (Some(l), Some(log)) = (rekor_l, &log) {
+            tasks.push(tokio::spawn(rekor_lite::serve_on(
+                l,
                 log.clone(),
                 cfg.clone(),
                 until(),
-            )),
-            tokio::spawn(rekor_lite::serve_on(
-                rekor_v2_l,
-                log_v2.clone(),
+            )));
+        }
+        if let (Some(l), Some(log)) = (rekor_v2_l, &log_v2) {
+            tasks.push(tokio::spawn(rekor_lite::serve_on(
+                l,
+                log.clone(),
                 cfg.clone(),
                 until(),
-            )),
-            tokio::spawn(tsa_lite::serve_on(tsa_l, tsa, cfg.clone(), until())),
-            tokio::spawn(explorer::serve_on(
-                explorer_l,
-                explorer::Source {
-                    rekor_v1: Some(rekor_url.clone()),
-                    rekor_v2: Some(rekor_v2_url.clone()),
-                    extra_root: tls.as_ref().map(|(_, _, ca)| ca.clone()),
-                },
-                cfg,
-                until(),
-            )),
-            tokio::spawn(sigstore_lite_tuf::serve::serve(tuf_l, tuf, true, until())),
-        ];
+            )));
+        }
+        if let (Some(l), Some(t)) = (tsa_l, tsa) {
+            tasks.push(tokio::spawn(tsa_lite::serve_on(l, t, cfg.clone(), until())));
+        }
+        let some = |u: &String| (!u.is_empty()).then(|| u.clone());
+        tasks.push(tokio::spawn(explorer::serve_on(
+            explorer_l,
+            explorer::Source {
+                rekor_v1: some(&rekor_url),
+                rekor_v2: some(&rekor_v2_url),
+                extra_root: tls.as_ref().map(|(_, _, ca)| ca.clone()),
+            },
+            cfg,
+            until(),
+        )));
+        tasks.push(tokio::spawn(sigstore_lite_tuf::serve::serve(
+            tuf_l,
+            tuf,
+            true,
+            until(),
+        )));
         Ok(Stack {
             oidc_url,
             fulcio_url,
@@ -401,7 +466,7 @@ impl Stack {
             extra_issuers,
             stop,
             tasks,
-            logs: vec![log, log_v2],
+            logs: log.into_iter().chain(log_v2).collect(),
         })
     }
 
@@ -472,6 +537,10 @@ pub fn ready_values(stack: &Stack, token_file: &Path) -> Vec<(&'static str, Stri
         ("data-dir", p(stack.data_dir.clone())),
         ("pid", std::process::id().to_string()),
     ]
+    .into_iter()
+    // A service left out (--no-fulcio...) has no URL to give.
+    .filter(|(_, v)| !v.is_empty() && v != "/api/v1/timestamp")
+    .collect()
 }
 
 /// Writes `contents` to `path` whole or not at all (a temporary file beside it, then a rename),
@@ -484,12 +553,12 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// What the trust files are made of.
 pub struct TrustInputs {
-    /// The CA chain as DER, intermediates first and the root last.
+    /// The CA chain as DER, intermediates first and the root last (empty: no Fulcio).
     pub ca_chain: Vec<Vec<u8>>,
-    pub ct_key: PublicKey,
-    pub rekor_key: PublicKey,
-    pub rekor_v2_key: PublicKey,
-    /// The TSA chain as DER, leaf first.
+    pub ct_key: Option<PublicKey>,
+    pub rekor_key: Option<PublicKey>,
+    pub rekor_v2_key: Option<PublicKey>,
+    /// The TSA chain as DER, leaf first (empty: no TSA).
     pub tsa_chain: Vec<Vec<u8>>,
     pub oidc_url: String,
     pub fulcio_url: String,
@@ -586,6 +655,34 @@ fn publish_tuf(
     Ok(())
 }
 
+/// The Rekor logs `(url, major API version)` and TSAs a signing config names. One operator:
+/// clients (sigstore-python) keep one Rekor per operator, the highest API version they speak,
+/// so with both listed Rekor v2 (and then a TSA) is the default. Rekor v2 needs the TSA: without
+/// one, clients are sent to Rekor v1 if it runs.
+fn signing_services<'a>(
+    t: &'a TrustInputs,
+    tsa_url: &'a str,
+) -> (Vec<(&'a str, u32)>, Vec<&'a str>) {
+    let (v1, v2, tsa) = (
+        t.rekor_key.is_some(),
+        t.rekor_v2_key.is_some(),
+        !t.tsa_chain.is_empty(),
+    );
+    let tsas: Vec<&str> = if tsa { vec![tsa_url] } else { Vec::new() };
+    let v2_first = v2 && (t.rekor_api == 2 || !v1) && (tsa || !v1);
+    if v2_first {
+        let mut r = vec![(t.rekor_v2_url.as_str(), 2)];
+        if v1 {
+            r.push((t.rekor_url.as_str(), 1));
+        }
+        (r, tsas)
+    } else if v1 {
+        (vec![(t.rekor_url.as_str(), 1)], Vec::new())
+    } else {
+        (Vec::new(), tsas)
+    }
+}
+
 /// Writes `trusted_root.json`, `signing_config.json` and `trust_config.json` into `dir`.
 pub fn write_trust_files(dir: &Path, t: &TrustInputs) -> Result<(), Error> {
     write_trust_files_keeping(dir, None, t)
@@ -598,46 +695,59 @@ pub fn write_trust_files_keeping(
     previous: Option<&TrustedRoot>,
     t: &TrustInputs,
 ) -> Result<(), Error> {
-    let root_der = t.ca_chain.last().cloned().unwrap_or_default();
-    let (_, root) = x509_parser::parse_x509_certificate(&root_der).map_err(|e| Error::Service {
-        service: "fulcio-lite",
-        reason: format!("the CA root: {e}"),
-    })?;
-    let since = trust::rfc3339(root.validity().not_before.timestamp());
-    let subject = subject_of(&root_der);
+    let not_before = |der: &[u8]| {
+        x509_parser::parse_x509_certificate(der)
+            .map(|(_, c)| trust::rfc3339(c.validity().not_before.timestamp()))
+            .map_err(|e| Error::Service {
+                service: "trust files",
+                reason: format!("a certificate: {e}"),
+            })
+    };
+    // Valid from the CA root's start (else the TSA's; with neither, no bound worth a clock).
+    let tsa_since = t.tsa_chain.first().map(|c| not_before(c)).transpose()?;
+    let since = match t.ca_chain.last() {
+        Some(root) => not_before(root)?,
+        None => tsa_since
+            .clone()
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
+    };
     let tsa_url = format!("{}/api/v1/timestamp", t.tsa_url);
-    let tsa_since = t
-        .tsa_chain
-        .first()
-        .and_then(|c| x509_parser::parse_x509_certificate(c).ok())
-        .map(|(_, c)| trust::rfc3339(c.validity().not_before.timestamp()))
-        .unwrap_or_else(|| since.clone());
+    let mut tlogs = Vec::new();
+    if let Some(k) = &t.rekor_key {
+        tlogs.push(LogInstance::new(&t.rekor_url, k, &since));
+    }
+    if let Some(k) = &t.rekor_v2_key {
+        tlogs.push(LogInstance::new_v2(&t.rekor_v2_url, k, &since));
+    }
     let tr = TrustedRoot {
         media_type: trust::TRUSTED_ROOT_MEDIA_TYPE.into(),
-        tlogs: vec![
-            LogInstance::new(&t.rekor_url, &t.rekor_key, &since),
-            LogInstance::new_v2(&t.rekor_v2_url, &t.rekor_v2_key, &since),
-        ],
-        certificate_authorities: vec![CertificateAuthority::new(
-            &t.fulcio_url,
-            &t.ca_chain,
-            subject,
-            &since,
-        )],
-        ctlogs: vec![LogInstance::new(
-            &format!("{}/ct", t.fulcio_url),
-            &t.ct_key,
-            &since,
-        )],
-        timestamp_authorities: vec![CertificateAuthority::new(
-            &tsa_url,
-            &t.tsa_chain,
-            t.tsa_chain
-                .first()
-                .map(|c| subject_of(c))
-                .unwrap_or_default(),
-            &tsa_since,
-        )],
+        tlogs,
+        certificate_authorities: t
+            .ca_chain
+            .last()
+            .map(|root| {
+                CertificateAuthority::new(&t.fulcio_url, &t.ca_chain, subject_of(root), &since)
+            })
+            .into_iter()
+            .collect(),
+        ctlogs: t
+            .ct_key
+            .iter()
+            .map(|k| LogInstance::new(&format!("{}/ct", t.fulcio_url), k, &since))
+            .collect(),
+        timestamp_authorities: t
+            .tsa_chain
+            .first()
+            .map(|leaf| {
+                CertificateAuthority::new(
+                    &tsa_url,
+                    &t.tsa_chain,
+                    subject_of(leaf),
+                    tsa_since.as_deref().unwrap_or(&since),
+                )
+            })
+            .into_iter()
+            .collect(),
     };
     let tr = match previous {
         Some(p) => {
@@ -646,16 +756,8 @@ pub fn write_trust_files_keeping(
         }
         None => tr,
     };
-    // One operator: clients (sigstore-python) keep one Rekor per operator, the highest API
-    // version they speak, so with both listed Rekor v2 (and then a TSA) is the default.
-    let (rekors, tsas): (Vec<(&str, u32)>, Vec<&str>) = match t.rekor_api {
-        1 => (vec![(&t.rekor_url, 1)], Vec::new()),
-        _ => (
-            vec![(&t.rekor_v2_url, 2), (&t.rekor_url, 1)],
-            vec![&tsa_url],
-        ),
-    };
-    let sc = SigningConfig::new(
+    let (rekors, tsas) = signing_services(t, &tsa_url);
+    let mut sc = SigningConfig::new(
         &t.fulcio_url,
         &t.oidc_url,
         &rekors,
@@ -663,6 +765,7 @@ pub fn write_trust_files_keeping(
         &since,
         "sigstore-lite",
     );
+    sc.ca_urls.retain(|s| !s.url.is_empty());
     let ctc = ClientTrustConfig::new(tr.clone(), sc.clone());
     std::fs::create_dir_all(dir).map_err(|e| Error::DataDir {
         path: dir.to_path_buf(),
@@ -769,9 +872,9 @@ pub async fn fetch_trust_inputs(u: &ServiceUrls) -> Result<TrustInputs, Error> {
             .collect();
     Ok(TrustInputs {
         ca_chain,
-        ct_key,
-        rekor_key,
-        rekor_v2_key,
+        ct_key: Some(ct_key),
+        rekor_key: Some(rekor_key),
+        rekor_v2_key: Some(rekor_v2_key),
         tsa_chain,
         oidc_url,
         fulcio_url,

@@ -157,6 +157,14 @@ async fn main() {
     }
     let dir = stack.data_dir.display();
     let email = "you@example.com";
+    // A service left out (--no-fulcio, ...) has no URL.
+    let shown = |u: &str| {
+        if u.is_empty() {
+            "(left out)".to_string()
+        } else {
+            u.to_string()
+        }
+    };
     let signs_through = if opts.rekor_api == 1 {
         "clients sign through Rekor v1"
     } else {
@@ -210,10 +218,10 @@ Next:
   # sigstore-js: sigstore.verify(bundle, data, {{ tufMirrorURL: '{tuf}', tufRootPath: '{tuf_root}' }})
 ",
         oidc = stack.oidc_url,
-        fulcio = stack.fulcio_url,
-        rekor = stack.rekor_url,
-        rekor_v2 = stack.rekor_v2_url,
-        tsa = stack.tsa_url,
+        fulcio = shown(&stack.fulcio_url),
+        rekor = shown(&stack.rekor_url),
+        rekor_v2 = shown(&stack.rekor_v2_url),
+        tsa = shown(&stack.tsa_url),
         explorer = stack.explorer_url,
         tuf = stack.tuf_url,
         tuf_root = stack.tuf_root_path().display(),

@@ -845,3 +845,139 @@ async fn the_composite_action_runs_a_stack_for_the_job() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `--no-fulcio`, `--no-rekor`, `--no-rekor-v2`, `--no-tsa` (scaffolding's flags): a service
+/// left out is not started, has no URL in the ready values, and is left out of the trust files
+/// and of what the TUF repository hands out; the signing config sends clients only to what runs
+/// (Rekor v2 only with a TSA), and sigstore-python signs and verifies against what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_left_out_are_left_out_of_the_trust_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let read =
+        |p: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let count = |v: &Value, k: &str| v[k].as_array().map_or(0, |a| a.len());
+    let rekors = |sc: &Value| -> Vec<u64> {
+        sc["rekorTlogUrls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["majorApiVersion"].as_u64().unwrap())
+            .collect()
+    };
+
+    // No Rekor v2: clients sign through Rekor v1, without a TSA.
+    let stack = Stack::start(&Options {
+        without: sigstore_lite::Without {
+            rekor_v2: true,
+            ..Default::default()
+        },
+        ..opts(&dir.path().join("no-v2"))
+    })
+    .await
+    .unwrap();
+    assert!(stack.rekor_v2_url.is_empty());
+    let (tr, sc) = (
+        read(stack.trusted_root_path()),
+        read(stack.signing_config_path()),
+    );
+    assert_eq!(
+        (count(&tr, "tlogs"), count(&tr, "certificateAuthorities")),
+        (1, 1)
+    );
+    assert_eq!((rekors(&sc), count(&sc, "tsaUrls")), (vec![1], 0));
+    let tok = token(&stack, "left@example.com").await;
+    let w = dir.path().to_path_buf();
+    std::fs::write(w.join("a.txt"), b"signed without Rekor v2\n").unwrap();
+    let (ok, out) = tokio::task::spawn_blocking({
+        let (tc, w, tok) = (stack.trust_config_path(), w.clone(), tok.clone());
+        move || {
+            let r = Command::new(sigstore_python())
+                .arg("--trust-config")
+                .arg(&tc)
+                .args([
+                    "sign",
+                    "--identity-token",
+                    &tok,
+                    "--bundle",
+                    "a.sigstore.json",
+                    "a.txt",
+                ])
+                .current_dir(&w)
+                .output()
+                .unwrap();
+            (
+                r.status.success(),
+                String::from_utf8_lossy(&r.stderr).to_string(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let bundle = read(w.join("a.sigstore.json"));
+    assert_eq!(
+        bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"], "0.0.1",
+        "a Rekor v1 entry"
+    );
+    stack.stop().await;
+
+    // No Rekor v1: Rekor v2 and the TSA.
+    let stack = Stack::start(&Options {
+        without: sigstore_lite::Without {
+            rekor: true,
+            ..Default::default()
+        },
+        ..opts(&dir.path().join("no-v1"))
+    })
+    .await
+    .unwrap();
+    let sc = read(stack.signing_config_path());
+    assert_eq!((rekors(&sc), count(&sc, "tsaUrls")), (vec![2], 1));
+    stack.stop().await;
+
+    // No Fulcio and no TSA: the logs alone (for keyed signing); nothing names the others.
+    let stack = Stack::start(&Options {
+        without: sigstore_lite::Without {
+            fulcio: true,
+            tsa: true,
+            ..Default::default()
+        },
+        ..opts(&dir.path().join("logs-only"))
+    })
+    .await
+    .unwrap();
+    let (tr, sc) = (
+        read(stack.trusted_root_path()),
+        read(stack.signing_config_path()),
+    );
+    for k in ["certificateAuthorities", "ctlogs", "timestampAuthorities"] {
+        assert_eq!(count(&tr, k), 0, "{k}");
+    }
+    assert_eq!(count(&tr, "tlogs"), 2);
+    assert_eq!(
+        (count(&sc, "caUrls"), rekors(&sc), count(&sc, "tsaUrls")),
+        (0, vec![1], 0)
+    );
+    let values = sigstore_lite::ready_values(&stack, &dir.path().join("token"));
+    let names: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+    assert!(
+        !names.contains(&"fulcio-url") && !names.contains(&"tsa-url"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"rekor-url") && names.contains(&"tuf-url"),
+        "{names:?}"
+    );
+    let r = reqwest::get(format!("{}/api/v1/log", stack.rekor_url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // TUF hands out the same trusted root.
+    let repo = sigstore_lite_tuf::Repository::new(dir.path().join("logs-only/tuf"), None);
+    let state = repo.load().unwrap();
+    assert_eq!(
+        repo.target(&state, "trusted_root.json").unwrap(),
+        std::fs::read(stack.trusted_root_path()).unwrap()
+    );
+    stack.stop().await;
+}
