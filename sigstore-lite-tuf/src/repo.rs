@@ -439,7 +439,8 @@ impl Repository {
             return Err(Error::Exists(self.keys.path.clone()));
         }
         if let Some(r) = &opts.online_key {
-            KeysDir::open_online(r)?;
+            // Made in its token or KMS if missing, like the offline keys.
+            KeysDir::offline_ref(r, true)?;
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
             op: "create",

@@ -193,6 +193,25 @@ pub struct KeyArgs {
     /// The TSA's timestamping key (ECDSA P-256).
     #[arg(long, value_parser = sigstore_lite_signer::KeyRefParser, value_name = "REF")]
     pub tsa_key: Option<sigstore_lite_signer::KeyRef>,
+    /// The TUF repository's root key, made there on first start (default: an encrypted file
+    /// in DATA_DIR/tuf-keys). Kept as given in tuf-keys/config.json: prefer pin-source= to
+    /// pin-value= in it.
+    #[arg(long, value_parser = key_ref_text, value_name = "REF")]
+    pub tuf_root_key: Option<String>,
+    /// The TUF repository's targets key, made there on first start.
+    #[arg(long, value_parser = key_ref_text, value_name = "REF")]
+    pub tuf_targets_key: Option<String>,
+    /// The TUF repository's online key (timestamp and snapshot), made there on first start.
+    #[arg(long, value_parser = key_ref_text, value_name = "REF")]
+    pub tuf_online_key: Option<String>,
+}
+
+/// A key reference kept as text (the TUF keys directory records it), checked as
+/// `KeyRefParser` checks it.
+fn key_ref_text(s: &str) -> Result<String, String> {
+    sigstore_lite_signer::KeyRef::parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl From<UpArgs> for crate::Options {

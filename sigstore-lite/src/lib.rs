@@ -392,7 +392,7 @@ impl Stack {
                 rekor_api: opts.rekor_api,
             },
         )?;
-        publish_tuf(&tuf, &opts.data_dir, &opts.tuf_expires)?;
+        publish_tuf(&tuf, &opts.data_dir, &opts.tuf_expires, &opts.keys)?;
 
         let (stop, rx) = watch::channel(false);
         let until = move || {
@@ -613,6 +613,7 @@ fn publish_tuf(
     tuf: &sigstore_lite_tuf::Repository,
     data_dir: &Path,
     expires: &[String],
+    keys: &cli::KeyArgs,
 ) -> Result<(), Error> {
     let bad = |e: sigstore_lite_tuf::Error| Error::Service {
         service: "TUF repository",
@@ -648,6 +649,9 @@ fn publish_tuf(
     }
     let opts = sigstore_lite_tuf::repo::InitOptions {
         expires: periods,
+        root_key_refs: keys.tuf_root_key.iter().cloned().collect(),
+        targets_key_refs: keys.tuf_targets_key.iter().cloned().collect(),
+        online_key: keys.tuf_online_key.clone(),
         ..Default::default()
     };
     tuf.init((&trp, &tr), (&scp, &sc), &opts, &password, now)

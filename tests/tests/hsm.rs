@@ -148,19 +148,33 @@ async fn the_whole_stack_signs_with_keys_in_a_token() {
         ("--rekor-key", "rekor"),
         ("--rekor-v2-key", "rekor-v2"),
         ("--tsa-key", "tsa"),
+        ("--tuf-root-key", "tuf-root"),
+        ("--tuf-targets-key", "tuf-targets"),
+        ("--tuf-online-key", "tuf-online"),
     ]
     .into_iter()
     .map(|(f, o)| (f, t.uri(o)))
     .collect();
     let (child, v) = up(&data, &ready, &keys);
 
-    // The token holds six keys, none of which can leave it.
+    // The token holds nine keys (six services', three of the TUF repository), none of which
+    // can leave it.
     let listed = t.listed_private_keys();
     let mut labels: Vec<&str> = listed.iter().map(|(l, _)| l.as_str()).collect();
     labels.sort();
     assert_eq!(
         labels,
-        ["ctlog", "fulcio", "fulcio-root", "rekor", "rekor-v2", "tsa"]
+        [
+            "ctlog",
+            "fulcio",
+            "fulcio-root",
+            "rekor",
+            "rekor-v2",
+            "tsa",
+            "tuf-online",
+            "tuf-root",
+            "tuf-targets"
+        ]
     );
     for (label, access) in &listed {
         assert!(
@@ -361,6 +375,7 @@ async fn the_whole_stack_signs_with_keys_in_a_token() {
             "--tsa-port",
             "0",
             "--explorer-port",
+            "0",
             "--tuf-port",
             "0",
         ])
