@@ -42,6 +42,6 @@ pub fn export(repo: &Repository, out: &Path) -> Result<usize, Error> {
     }
     let gz = tar.into_inner().map_err(io)?;
     let bytes = gz.finish().map_err(io)?;
-    crate::repo::write_file(out, &bytes, false)?;
+    crate::files::write_file(out, &bytes, false)?;
     Ok(files.len())
 }

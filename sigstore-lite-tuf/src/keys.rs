@@ -153,7 +153,7 @@ impl KeysDir {
     pub fn write_config(&self, c: &Config) -> Result<(), Error> {
         let mut b = serde_json::to_vec_pretty(c).expect("json");
         b.push(b'\n');
-        crate::repo::write_file(&self.config_path(), &b, true)
+        crate::files::write_file(&self.config_path(), &b, true)
     }
 
     pub fn create(&self) -> Result<(), Error> {
@@ -171,7 +171,7 @@ impl KeysDir {
         let k = P256Signer::generate_p256().map_err(|e| Error::Usage(e.to_string()))?;
         let id = Key::from_public(k.public_key())?.id();
         let pem = encrypted::encrypt(k.pkcs8_der(), password);
-        crate::repo::write_file(&self.file(role, &id), pem.as_bytes(), true)?;
+        crate::files::write_file(&self.file(role, &id), pem.as_bytes(), true)?;
         Ok(Arc::new(k))
     }
 
@@ -258,7 +258,7 @@ impl KeysDir {
         let k = sigstore_lite_signer::from_pem(&pem).map_err(Error::Usage)?;
         let id = Key::from_public(k.public_key())?.id();
         let p = self.path.join(format!("online-{}.pem", &id[..16]));
-        crate::repo::write_file(&p, pem.as_bytes(), true)?;
+        crate::files::write_file(&p, pem.as_bytes(), true)?;
         Ok(p.display().to_string())
     }
 

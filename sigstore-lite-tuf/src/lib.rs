@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod canonical;
 pub mod cli;
+mod files;
 pub mod keys;
 pub mod metadata;
 pub mod repo;
