@@ -103,14 +103,20 @@ pub struct TrustedRoot {
 impl TrustedRoot {
     /// This trusted root, keeping what `previous` trusted: a log, CT log, CA or TSA of
     /// `previous` that this one lacks (by log ID, or by certificate chain) is carried over
-    /// with its validity ended at `now` (RFC 3339) if it had no end, so that bundles made
+    /// with its validity ended at `now` (RFC 3339) unless it ended earlier, so that bundles made
     /// under a rotated-out key still verify and nothing new is accepted under it. Returns
     /// how many entries were carried over.
     pub fn carry_over(mut self, previous: &TrustedRoot, now: &str) -> (TrustedRoot, usize) {
         let mut carried = 0;
+        // Ended now, or earlier if it already ended earlier: never later than now.
         let end = |r: &mut Option<TimeRange>| {
             let r = r.get_or_insert_with(TimeRange::default);
-            if r.end.is_none() {
+            let later = match (&r.end, parse_rfc3339(now)) {
+                (None, _) => true,
+                (Some(e), Some(n)) => parse_rfc3339(e).is_none_or(|e| e > n),
+                (Some(_), None) => false,
+            };
+            if later {
                 r.end = Some(now.to_string());
             }
         };

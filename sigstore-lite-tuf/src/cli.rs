@@ -71,6 +71,18 @@ pub enum TufCmd {
         trusted_root: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         signing_config: Option<PathBuf>,
+        /// Publish the trusted root exactly as given: what it lacks is no longer trusted at all
+        /// (a compromised key), not kept for old bundles.
+        #[arg(long)]
+        no_carry_over: bool,
+    },
+    /// Re-sign root and targets with the offline keys when half their period has passed.
+    Renew {
+        #[command(flatten)]
+        at: RepoArgs,
+        /// Re-sign both now.
+        #[arg(long)]
+        force: bool,
     },
     /// Replace the online key (a new root version names it).
     RotateOnlineKey {
@@ -151,10 +163,13 @@ pub async fn run(cmd: TufCmd) -> Result<(), Error> {
                 "sigstore-lite tuf: serving {} on http://{local}",
                 repo.dir.display()
             );
+            // With the offline keys' passphrase at hand, root and targets are renewed too.
+            let offline = password_from_env().ok().filter(|_| !no_resign);
             crate::serve::serve(
                 listener,
                 repo,
                 !no_resign,
+                offline,
                 sigstore_lite_server::shutdown_signal(),
             )
             .await
@@ -215,6 +230,7 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
             at,
             trusted_root,
             signing_config,
+            no_carry_over,
         } => {
             if trusted_root.is_none() && signing_config.is_none() {
                 return Err(Error::Usage(
@@ -224,9 +240,10 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
             let tr = trusted_root.as_ref().map(|p| read(p)).transpose()?;
             let sc = signing_config.as_ref().map(|p| read(p)).transpose()?;
             let repo = at.open();
-            let p = repo.publish(
+            let p = repo.publish_with(
                 trusted_root.as_deref().zip(tr.as_deref()),
                 signing_config.as_deref().zip(sc.as_deref()),
+                !no_carry_over,
                 &password_from_env()?,
                 now(),
             )?;
@@ -243,6 +260,14 @@ fn run_blocking(cmd: TufCmd) -> Result<(), Error> {
                     }
                 ),
                 None => println!("the targets are already these: nothing published"),
+            }
+        }
+        TufCmd::Renew { at, force } => {
+            let renewed = at.open().renew(force, &password_from_env()?, now())?;
+            if renewed.is_empty() {
+                println!("root and targets are not due: nothing re-signed (--force re-signs them)");
+            } else {
+                println!("re-signed {}", renewed.join(" and "));
             }
         }
         TufCmd::RotateOnlineKey { at, online_key } => {

@@ -92,7 +92,10 @@ impl Expiries {
     }
 }
 
-/// `30s`, `15m`, `12h`, `7d`, `26w` as seconds (at least one).
+/// The longest period a role may be valid: ten years.
+pub const MAX_PERIOD: u64 = 3653 * DAY;
+
+/// `30s`, `15m`, `12h`, `7d`, `26w` as seconds (at least one, at most [`MAX_PERIOD`]).
 pub fn parse_duration(s: &str) -> Option<u64> {
     let unit = match s.chars().last()? {
         's' => 1,
@@ -103,7 +106,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
         _ => return None,
     };
     let n: u64 = s[..s.len() - 1].parse().ok()?;
-    n.checked_mul(unit).filter(|v| *v > 0)
+    n.checked_mul(unit).filter(|v| *v > 0 && *v <= MAX_PERIOD)
 }
 
 /// `config.json` in the keys directory.
@@ -257,7 +260,9 @@ impl KeysDir {
         let pem = sigstore_lite_signer::generate_pem(KeyKind::EcdsaP256).map_err(Error::Usage)?;
         let k = sigstore_lite_signer::from_pem(&pem).map_err(Error::Usage)?;
         let id = Key::from_public(k.public_key())?.id();
-        let p = self.path.join(format!("online-{}.pem", &id[..16]));
+        // Recorded absolute: the repository is used from other working directories too.
+        let dir = std::fs::canonicalize(&self.path).map_err(|e| io("resolve", &self.path, e))?;
+        let p = dir.join(format!("online-{}.pem", &id[..16]));
         crate::files::write_file(&p, pem.as_bytes(), true)?;
         Ok(p.display().to_string())
     }
@@ -279,7 +284,9 @@ impl KeysDir {
     /// Moves an online key file that was rotated out into `retired/` (keys elsewhere stay).
     pub fn retire_online(&self, reference: &str) -> Result<(), Error> {
         let p = PathBuf::from(reference);
-        if p.parent() != Some(self.path.as_path()) || !p.exists() {
+        let here = std::fs::canonicalize(&self.path).ok();
+        let parent = p.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        if parent.is_none() || parent != here || !p.exists() {
             return Ok(());
         }
         let dir = self.path.join("retired");
@@ -310,6 +317,7 @@ mod tests {
         assert_eq!(parse_duration("2w"), Some(14 * DAY));
         assert_eq!(parse_duration("0d"), None);
         assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("999999w"), None, "more than ten years");
         let mut e = Expiries::default();
         e.set("timestamp=4s").unwrap();
         assert_eq!(e.timestamp, 4);

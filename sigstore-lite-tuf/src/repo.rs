@@ -110,7 +110,8 @@ pub struct Repository {
 }
 
 fn expires_at(now: i64, secs: u64) -> String {
-    trust::rfc3339(now.saturating_add(secs as i64))
+    // Periods are at most ten years (`parse_duration`), so this stays a four-digit year.
+    trust::rfc3339(now.saturating_add(secs.min(crate::keys::MAX_PERIOD) as i64))
 }
 
 fn seconds_left(expires: &str, now: i64) -> i64 {
@@ -273,9 +274,26 @@ impl Repository {
         self.read(&format!("targets/{}.{name}", t.sha256()))
     }
 
-    fn online_signer(&self) -> Result<(Config, Arc<dyn Signer>), Error> {
+    /// The online key, checked to be the one the current root names for timestamp and
+    /// snapshot (a keys directory out of step with the metadata is an error, not a repository
+    /// signed with a key no client trusts).
+    fn online_signer(&self, state: &State) -> Result<(Config, Arc<dyn Signer>), Error> {
         let c = self.keys.config()?;
         let s = KeysDir::open_online(&c.online_key)?;
+        let id = Key::from_public(s.public_key())?.id();
+        for role in ["timestamp", "snapshot"] {
+            if !state.root.signed.roles[role].keyids.contains(&id) {
+                return Err(Error::BadInput {
+                    path: self.keys.path.join("config.json"),
+                    what: "keys configuration for this repository",
+                    why: format!(
+                        "its online key {} is not the {role} key of root version {}",
+                        &id[..16],
+                        state.root.signed.version
+                    ),
+                });
+            }
+        }
         Ok((c, s))
     }
 
@@ -404,6 +422,12 @@ impl Repository {
                 )));
             }
         }
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
+            op: "create",
+            path: self.dir.clone(),
+            why: e.to_string(),
+        })?;
+        let _lock = self.lock()?;
         if self.exists() {
             return Err(Error::Exists(self.dir.clone()));
         }
@@ -411,15 +435,14 @@ impl Repository {
             return Err(Error::Exists(self.keys.path.clone()));
         }
         if let Some(r) = &opts.online_key {
-            // Made in its token or KMS if missing, like the offline keys.
-            KeysDir::offline_ref(r, true)?;
+            // Made in its token or KMS if missing, like the offline keys; a file must exist
+            // (a typo in a path never makes a key).
+            let file = matches!(
+                r.parse::<sigstore_lite_signer::KeyRef>(),
+                Ok(sigstore_lite_signer::KeyRef::File(_))
+            );
+            KeysDir::offline_ref(r, !file)?;
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
-            op: "create",
-            path: self.dir.clone(),
-            why: e.to_string(),
-        })?;
-        let _lock = self.lock()?;
         self.keys.create()?;
         let mut keys = BTreeMap::new();
         let mut roles = BTreeMap::new();
@@ -525,14 +548,17 @@ impl Repository {
         )?;
         let (snapshot, timestamp) =
             self.snapshot_and_timestamp(None, &targets, &opts.expires, &online, now)?;
-        write_file(&self.path("root.json"), &root.to_bytes(), false)?;
+        // The root last: until 1.root.json is there, this is no repository (an init that
+        // stopped half way can be run again once its keys directory is removed).
         self.commit(
-            Some(&root),
+            None,
             &files,
             Some(&targets),
             Some(&snapshot),
             Some(&timestamp),
         )?;
+        write_file(&self.path("root.json"), &root.to_bytes(), false)?;
+        write_file(&self.path("1.root.json"), &root.to_bytes(), false)?;
         self.load()
     }
 
@@ -546,6 +572,19 @@ impl Repository {
         password: &[u8],
         now: i64,
     ) -> Result<Published, Error> {
+        self.publish_with(trusted_root, signing_config, true, password, now)
+    }
+
+    /// [`Repository::publish`]; with `carry_over` false, the trusted root exactly as given (to
+    /// drop a compromised key: nothing it signed stays trusted).
+    pub fn publish_with(
+        &self,
+        trusted_root: Option<(&Path, &[u8])>,
+        signing_config: Option<(&Path, &[u8])>,
+        carry_over: bool,
+        password: &[u8],
+        now: i64,
+    ) -> Result<Published, Error> {
         let _lock = self.lock()?;
         let state = self.load()?;
         let mut files = Vec::new();
@@ -554,7 +593,11 @@ impl Repository {
             let new = parse_trusted_root(path, bytes)?;
             let current_bytes = self.target(&state, TRUSTED_ROOT_TARGET)?;
             let current = parse_trusted_root(&self.dir, &current_bytes)?;
-            let (merged, n) = new.carry_over(&current, &trust::rfc3339(now));
+            let (merged, n) = if carry_over {
+                new.carry_over(&current, &trust::rfc3339(now))
+            } else {
+                (new, 0)
+            };
             carried_over = n;
             let out = if n == 0 {
                 bytes.to_vec()
@@ -583,7 +626,7 @@ impl Repository {
         let signers = self
             .keys
             .offline("targets", &role.keyids, role.threshold, password)?;
-        let (config, online) = self.online_signer()?;
+        let (config, online) = self.online_signer(&state)?;
         targets.version += 1;
         targets.expires = expires_at(now, config.expires.targets);
         let targets = Envelope::sign(targets, "targets", &signers)?;
@@ -676,6 +719,14 @@ impl Repository {
         };
         let online = KeysDir::open_online(&reference)?;
         let k = Key::from_public(online.public_key())?;
+        if state.root.signed.roles["timestamp"]
+            .keyids
+            .contains(&k.id())
+        {
+            return Err(Error::Usage(format!(
+                "{reference} is already the online key: give another key (or none, for a new one)"
+            )));
+        }
         let root = self.new_root(&state, &root_signers, &[], &config, now, |r| {
             r.keys.insert(k.id(), k.clone());
             for role in ["snapshot", "timestamp"] {
@@ -778,7 +829,7 @@ impl Repository {
     pub fn resign(&self, now: i64) -> Result<State, Error> {
         let _lock = self.lock()?;
         let state = self.load()?;
-        let (config, online) = self.online_signer()?;
+        let (config, online) = self.online_signer(&state)?;
         let (snapshot, timestamp) = self.snapshot_and_timestamp(
             Some(&state),
             &state.targets,
@@ -806,7 +857,7 @@ impl Repository {
         }
         let _lock = self.lock()?;
         let state = self.load()?;
-        let (config, online) = self.online_signer()?;
+        let (config, online) = self.online_signer(&state)?;
         match due(&state, &config) {
             (true, _) => {
                 let (s, t) = self.snapshot_and_timestamp(
@@ -831,6 +882,70 @@ impl Repository {
             (false, false) => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Re-signs root and targets, with the offline keys, when less than half their period is
+    /// left (or always, with `force`): root N+1 with the same keys, targets N+1 with the same
+    /// targets, and a snapshot and timestamp naming it. Returns what was renewed.
+    pub fn renew(
+        &self,
+        force: bool,
+        password: &[u8],
+        now: i64,
+    ) -> Result<Vec<&'static str>, Error> {
+        let _lock = self.lock()?;
+        let state = self.load()?;
+        let config = self.keys.config()?;
+        let due = |role: &str, expires: &str| {
+            force || seconds_left(expires, now) <= (config.expires.of(role) / 2) as i64
+        };
+        let (root_due, targets_due) = (
+            due("root", &state.root.signed.expires),
+            due("targets", &state.targets.signed.expires),
+        );
+        if !root_due && !targets_due {
+            return Ok(Vec::new());
+        }
+        // Every key is opened and every signature made before the first file is written.
+        let root = if root_due {
+            let role = &state.root.signed.roles["root"];
+            let signers = self
+                .keys
+                .offline("root", &role.keyids, role.threshold, password)?;
+            Some(self.new_root(&state, &signers, &[], &config, now, |_| {})?)
+        } else {
+            None
+        };
+        let (mut targets, mut snapshot, mut timestamp) = (None, None, None);
+        if targets_due {
+            let role = &state.root.signed.roles["targets"];
+            let signers = self
+                .keys
+                .offline("targets", &role.keyids, role.threshold, password)?;
+            let (_, online) = self.online_signer(&state)?;
+            let mut t = state.targets.signed.clone();
+            t.version += 1;
+            t.expires = expires_at(now, config.expires.targets);
+            let t = Envelope::sign(t, "targets", &signers)?;
+            let (s, ts) =
+                self.snapshot_and_timestamp(Some(&state), &t, &config.expires, &online, now)?;
+            (targets, snapshot, timestamp) = (Some(t), Some(s), Some(ts));
+        }
+        self.commit(
+            root.as_ref(),
+            &[],
+            targets.as_ref(),
+            snapshot.as_ref(),
+            timestamp.as_ref(),
+        )?;
+        let mut out = Vec::new();
+        if root_due {
+            out.push("root");
+        }
+        if targets_due {
+            out.push("targets");
+        }
+        Ok(out)
     }
 
     /// Versions, expiries and key IDs of every role, and the targets.

@@ -121,9 +121,14 @@ pub fn app(dir: PathBuf) -> Router {
 }
 
 /// Re-signs timestamp and snapshot before they expire, checking every few seconds (at most a
-/// quarter of the timestamp's period), until `stop` resolves. A failure (an online key that is
-/// gone) is logged and tried again.
-pub async fn keep_fresh(repo: Repository, stop: impl std::future::Future<Output = ()>) {
+/// quarter of the timestamp's period), until `stop` resolves; with the offline keys'
+/// passphrase, root and targets too once half their period has passed. A failure (an online
+/// key that is gone) is logged and tried again.
+pub async fn keep_fresh(
+    repo: Repository,
+    offline: Option<Vec<u8>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
     loop {
         let tick = repo.keys.config().map_or(5, |c| c.expires.refresh_tick());
@@ -131,6 +136,19 @@ pub async fn keep_fresh(repo: Repository, stop: impl std::future::Future<Output 
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(tick) => {}
+        }
+        if let Some(pw) = offline.clone() {
+            let r = repo.clone();
+            match tokio::task::spawn_blocking(move || r.renew(false, &pw, now())).await {
+                Ok(Ok(v)) if !v.is_empty() => {
+                    tracing::info!(renewed = ?v, "TUF offline roles re-signed")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the TUF root and targets could not be renewed")
+                }
+                Err(e) => tracing::error!(error = %e, "the TUF renewal task failed"),
+            }
         }
         let r = repo.clone();
         match tokio::task::spawn_blocking(move || r.refresh(now())).await {
@@ -144,12 +162,13 @@ pub async fn keep_fresh(repo: Repository, stop: impl std::future::Future<Output 
     }
 }
 
-/// Serves the repository in `repo.dir` on `listener` (re-signing it unless `resign` is false)
-/// until `shutdown` resolves.
+/// Serves the repository in `repo.dir` on `listener` (re-signing it unless `resign` is false;
+/// root and targets too given the offline keys' passphrase) until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     repo: Repository,
     resign: bool,
+    offline: Option<Vec<u8>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -157,7 +176,7 @@ pub async fn serve(
         let mut rx = rx.clone();
         let r = repo.clone();
         tokio::spawn(async move {
-            keep_fresh(r, async move {
+            keep_fresh(r, offline, async move {
                 let _ = rx.changed().await;
             })
             .await

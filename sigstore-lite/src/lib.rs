@@ -446,10 +446,14 @@ impl Stack {
             cfg,
             until(),
         )));
+        // up holds the offline keys' passphrase (empty unless given), so it renews root and
+        // targets too.
+        let offline = Some(sigstore_lite_tuf::keys::password_from_env().unwrap_or_default());
         tasks.push(tokio::spawn(sigstore_lite_tuf::serve::serve(
             tuf_l,
             tuf,
             true,
+            offline,
             until(),
         )));
         Ok(Stack {
@@ -631,16 +635,18 @@ fn publish_tuf(
     let now = sigstore_lite_tuf::serve::now();
     let mut periods = sigstore_lite_tuf::keys::Expiries::default();
     if tuf.exists() {
-        if !expires.is_empty() {
-            let mut c = tuf.keys.config().map_err(bad)?;
-            for e in expires {
-                c.expires.set(e).map_err(bad)?;
-            }
-            tuf.keys.write_config(&c).map_err(bad)?;
+        let mut c = tuf.keys.config().map_err(bad)?;
+        for e in expires {
+            c.expires.set(e).map_err(bad)?;
         }
         tuf.publish(Some((&trp, &tr)), Some((&scp, &sc)), &password, now)
             .map_err(bad)?;
-        // Re-sign now what expired while the stack was down.
+        // New periods only once the publish went through (bad input changes nothing).
+        if !expires.is_empty() {
+            tuf.keys.write_config(&c).map_err(bad)?;
+        }
+        // Re-sign now what expired, or is due, while the stack was down.
+        tuf.renew(false, &password, now).map_err(bad)?;
         tuf.refresh(now).map_err(bad)?;
         return Ok(());
     }

@@ -391,6 +391,77 @@ async fn python_tuf_follows_the_repository_through_rotations_and_refuses_tampere
         assert_eq!(v["targets"]["signing_config.v0.2.json"], sha(&sc2));
     }
 
+    // Renewing root and targets (same keys, same targets): not due on a fresh repository,
+    // forced here; a client follows.
+    let out = tuf(&["renew", "--repo", p(&r)]);
+    assert!(out.contains("not due"), "{out}");
+    let out = tuf(&["renew", "--repo", p(&r), "--force"]);
+    assert!(out.contains("re-signed root and targets"), "{out}");
+    let v = client(&r.join("root.json"), &c1, ("--url", &url), &names);
+    assert_eq!(
+        (v["ok"].as_bool(), v["root_version"].as_u64()),
+        (Some(true), Some(5)),
+        "{v}"
+    );
+    // The online key cannot be "rotated" to itself (which would retire the key in use).
+    let current =
+        serde_json::from_slice::<Value>(&std::fs::read(keys.join("config.json")).unwrap()).unwrap();
+    let before = tree(&r);
+    let o = tuf_with(
+        Some(PW),
+        &[
+            "rotate-online-key",
+            "--repo",
+            p(&r),
+            "--online-key",
+            current["online_key"].as_str().unwrap(),
+        ],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("already the online key"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree(&r), before);
+    // A trusted root without one of the logs: kept with an end of validity by default, dropped
+    // entirely with --no-carry-over (a compromised key).
+    let mut fewer: Value = serde_json::from_slice(&std::fs::read(&tr).unwrap()).unwrap();
+    fewer["tlogs"].as_array_mut().unwrap().remove(0);
+    let tr2 = w.join("trusted_root-2.json");
+    std::fs::write(&tr2, serde_json::to_vec_pretty(&fewer).unwrap()).unwrap();
+    let out = tuf(&["publish", "--repo", p(&r), "--trusted-root", p(&tr2)]);
+    assert!(
+        out.contains("1 log, CA or TSA entries of the previous trusted root kept"),
+        "{out}"
+    );
+    let v = client(&r.join("root.json"), &c1, ("--url", &url), &names);
+    let got: Value =
+        serde_json::from_slice(&std::fs::read(c1.join("targets/trusted_root.json")).unwrap())
+            .unwrap();
+    assert_eq!(got["tlogs"].as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        got["tlogs"][1]["publicKey"]["validFor"]["end"].is_string(),
+        "{got}"
+    );
+    tuf(&[
+        "publish",
+        "--repo",
+        p(&r),
+        "--trusted-root",
+        p(&tr2),
+        "--no-carry-over",
+    ]);
+    let v = client(&r.join("root.json"), &c1, ("--url", &url), &names);
+    assert_eq!(v["targets"]["trusted_root.json"], sha(&tr2), "{v}");
+    tuf(&[
+        "publish",
+        "--repo",
+        p(&r),
+        "--trusted-root",
+        p(&tr),
+        "--no-carry-over",
+    ]);
+
     // The air-gap archive, read as policy-controller's mirrorFS reads it.
     let archive = w.join("tuf.tar.gz");
     tuf(&["export", "--repo", p(&r), "--out", p(&archive)]);
@@ -402,7 +473,7 @@ async fn python_tuf_follows_the_repository_through_rotations_and_refuses_tampere
     );
     assert_eq!(
         (v["ok"].as_bool(), v["root_version"].as_u64()),
-        (Some(true), Some(4)),
+        (Some(true), Some(5)),
         "{v}"
     );
     assert_eq!(v["targets"]["trusted_root.json"], sha(&tr));
@@ -722,13 +793,17 @@ async fn sigstore_python_and_sigstore_js_follow_up_s_repository_across_a_rotatio
     a.stop().await;
 }
 
-/// While `up` runs, timestamp and snapshot are re-signed before they expire: with a 3 s
-/// timestamp and a 5 s snapshot, every answer over 8 s is unexpired, and a client refreshes.
+/// While `up` runs, every role is re-signed before it expires: with a 3 s timestamp, a 5 s
+/// snapshot, 6 s targets and an 8 s root, every timestamp served over 8 s is unexpired, root
+/// and targets have new versions, and a client that starts from the (expired) first root
+/// refreshes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_never_serves_expired_metadata() {
     let w = tempfile::tempdir().unwrap();
     let stack = sigstore_lite::Stack::start(&sigstore_lite::Options {
-        tuf_expires: vec!["timestamp=3s".into(), "snapshot=5s".into()],
+        tuf_expires: ["timestamp=3s", "snapshot=5s", "targets=6s", "root=8s"]
+            .map(String::from)
+            .to_vec(),
         ..sigstore_lite::Options::loopback(&w.path().join("stack"))
     })
     .await
@@ -771,6 +846,14 @@ async fn up_never_serves_expired_metadata() {
         v["targets"]["trusted_root.json"],
         sha(&stack.trusted_root_path())
     );
+    assert!(
+        v["root_version"].as_u64().unwrap() >= 2,
+        "root renewed: {v}"
+    );
+    let state = sigstore_lite_tuf::Repository::new(w.path().join("stack/tuf"), None)
+        .load()
+        .unwrap();
+    assert!(state.targets.signed.version >= 2, "targets renewed");
     stack.stop().await;
 }
 
