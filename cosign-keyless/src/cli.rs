@@ -22,7 +22,7 @@ use registry_client::Registry;
     version,
     about = "Keyless signing and verification of blobs and OCI images, cosign-compatible"
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }

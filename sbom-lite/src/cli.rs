@@ -18,7 +18,7 @@ use sigstore_lite_core::text::printable;
     version,
     about = "SBOMs as syft writes them, vulnerability matching as grype reports it, offline"
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }

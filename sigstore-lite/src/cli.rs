@@ -60,6 +60,18 @@ pub enum Cmd {
     /// A TUF repository handing out trusted_root.json and signing_config.v0.2.json.
     #[command(subcommand)]
     Tuf(sigstore_lite_tuf::cli::TufCmd),
+    /// Write shell completions for every tool (sigstore-lite, fulcio-lite, rekor-lite, tsa-lite,
+    /// mock-oidc, cosign-keyless, sbom-lite, admission-lite).
+    Completions {
+        shell: clap_complete::Shell,
+        #[arg(long, default_value = "completions")]
+        out: PathBuf,
+    },
+    /// Write a man page for every tool and subcommand.
+    Man {
+        #[arg(long, default_value = "man")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod explorer;
+pub mod manuals;
 pub mod testing;
 pub mod tour;
 

@@ -114,6 +114,30 @@ async fn main() {
             witness(w).await;
             return;
         }
+        Cmd::Completions { shell, out } => {
+            match sigstore_lite::manuals::write_completions(shell, &out) {
+                Ok(files) => println!(
+                    "wrote {} completion scripts into {}",
+                    files.len(),
+                    out.display()
+                ),
+                Err(e) => sigstore_lite_server::fail(
+                    "sigstore-lite completions",
+                    &format!("cannot write into {}: {e}", out.display()),
+                ),
+            }
+            return;
+        }
+        Cmd::Man { out } => {
+            match sigstore_lite::manuals::write_man_pages(&out) {
+                Ok(files) => println!("wrote {} man pages into {}", files.len(), out.display()),
+                Err(e) => sigstore_lite_server::fail(
+                    "sigstore-lite man",
+                    &format!("cannot write into {}: {e}", out.display()),
+                ),
+            }
+            return;
+        }
         Cmd::Tuf(cmd) => {
             if let Err(e) = sigstore_lite_tuf::cli::run(cmd).await {
                 sigstore_lite_server::fail("sigstore-lite tuf", &e.to_string());

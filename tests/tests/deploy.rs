@@ -449,3 +449,66 @@ fn the_ha_deployment_files_are_valid() {
     }
     assert_eq!(deployments, 4);
 }
+
+/// Shell completions and man pages for every tool, from their clap definitions: bash loads
+/// each completion script and registers the tool, and each page is a man page (`.TH`) naming
+/// the tool's subcommands.
+#[test]
+fn completions_and_man_pages_cover_every_tool() {
+    let bin = sigstore_lite_tests::binaries::sigstore_lite();
+    let dir = tempfile::tempdir().unwrap();
+    let tools = [
+        "sigstore-lite",
+        "fulcio-lite",
+        "rekor-lite",
+        "tsa-lite",
+        "mock-oidc",
+        "cosign-keyless",
+        "sbom-lite",
+        "admission-lite",
+    ];
+    let c = dir.path().join("completions");
+    let o = std::process::Command::new(&bin)
+        .args(["completions", "bash", "--out"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for t in tools {
+        let script = c.join(format!("{t}.bash"));
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{}' && complete -p {t}", script.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(t),
+            "{t}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let bash = std::fs::read_to_string(c.join("cosign-keyless.bash")).unwrap();
+    assert!(bash.contains("sign-blob") && bash.contains("--certificate-identity"));
+    let m = dir.path().join("man");
+    let o = std::process::Command::new(&bin)
+        .args(["man", "--out"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for t in tools {
+        let page = std::fs::read_to_string(m.join(format!("{t}.1"))).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH"),
+            "{t}: {page}"
+        );
+    }
+    for sub in [
+        "cosign-keyless-sign-blob",
+        "sigstore-lite-tuf-publish",
+        "sbom-lite-scan",
+    ] {
+        let page = std::fs::read_to_string(m.join(format!("{sub}.1"))).unwrap();
+        assert!(page.contains(".TH"), "{sub}");
+    }
+}
