@@ -50,9 +50,10 @@ enum Cmd {
     /// Match TARGET (sbom:FILE, or any SOURCE of generate) against the OSV records in --db.
     Scan {
         target: String,
-        /// A directory of OSV JSON records (one advisory per file).
+        /// A directory of OSV JSON records (one advisory per file); default: the database
+        /// `db import` fills ($SBOM_LITE_DB_DIR, else ~/.cache/sbom-lite/db).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// table or json.
         #[arg(short = 'o', long = "output", default_value = "table")]
         output: String,
@@ -67,6 +68,34 @@ enum Cmd {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// The vulnerability database scan reads by default.
+    #[command(subcommand)]
+    Db(DbCmd),
+}
+
+#[derive(Subcommand)]
+enum DbCmd {
+    /// Import OSV's per-ecosystem exports (all.zip from osv-vulnerabilities.storage.googleapis.com/<ECOSYSTEM>/),
+    /// each replacing its previous import whole.
+    Import {
+        #[arg(required = true)]
+        archives: Vec<PathBuf>,
+        /// The database directory (default: $SBOM_LITE_DB_DIR, else ~/.cache/sbom-lite/db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+/// `--db`, or the default database directory.
+fn db_dir(given: Option<&Path>) -> Result<PathBuf, Error> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(crate::db::default_dir)
+        .ok_or_else(|| {
+            Error::Input("no database directory: give --db DIR or set SBOM_LITE_DB_DIR".into())
+        })
 }
 
 impl RegistryArgs {
@@ -168,9 +197,30 @@ async fn generate(
     Ok(())
 }
 
+fn import(archives: &[PathBuf], db: Option<&Path>, quiet: bool) -> Result<(), Error> {
+    let dir = db_dir(db)?;
+    for a in archives {
+        let got = crate::db::import(a, &dir)?;
+        warn(
+            quiet,
+            &got.skipped
+                .iter()
+                .map(|s| format!("skipped {s}"))
+                .collect::<Vec<_>>(),
+        );
+        println!(
+            "imported {} OSV records from {} into {}",
+            got.records,
+            a.display(),
+            got.dir.display()
+        );
+    }
+    Ok(())
+}
+
 async fn scan(
     target: &str,
-    db: &Path,
+    db: Option<&Path>,
     output: &str,
     fail_on: Option<&str>,
     only_fixed: bool,
@@ -189,7 +239,14 @@ async fn scan(
             "unknown output format {output:?}: use table or json"
         )));
     }
-    let db = crate::osv::Db::load(db)?;
+    let dir = db_dir(db)?;
+    if db.is_none() && !dir.is_dir() {
+        return Err(Error::Input(format!(
+            "no vulnerability database in {}: give --db DIR, or run `sbom-lite db import all.zip` with OSV's export for your ecosystems",
+            dir.display()
+        )));
+    }
+    let db = crate::osv::Db::load(&dir)?;
     warn(quiet, &db.warnings);
     let inv = match target.strip_prefix("sbom:") {
         Some(file) => {
@@ -232,8 +289,10 @@ async fn scan(
 /// scans when it is given a source and no command).
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    let known = ["generate", "scan", "help"];
-    if !first.is_empty() && !first.starts_with('-') && !known.contains(&first) {
+    // The subcommands as the parser defines them (so a new one is never taken for a source).
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let known = first == "help" || cmd.get_subcommands().any(|s| s.get_name() == first);
+    if !first.is_empty() && !first.starts_with('-') && !known {
         args.insert(1, "generate".into());
     }
     args
@@ -264,6 +323,11 @@ async fn run(cli: Cli) -> ExitCode {
         } => generate(source, outputs, *quiet, registry)
             .await
             .map(|_| false),
+        Cmd::Db(DbCmd::Import {
+            archives,
+            db,
+            quiet,
+        }) => import(archives, db.as_deref(), *quiet).map(|()| false),
         Cmd::Scan {
             target,
             db,
@@ -275,7 +339,7 @@ async fn run(cli: Cli) -> ExitCode {
         } => {
             scan(
                 target,
-                db,
+                db.as_deref(),
                 output,
                 fail_on.as_deref(),
                 *only_fixed,

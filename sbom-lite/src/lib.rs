@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod db;
 pub mod error;
 pub mod input;
 pub mod model;

@@ -208,9 +208,12 @@ impl Db {
             warnings: Vec::new(),
         };
         let mut files = 0;
+        // Hidden entries are an import in progress or being replaced (`db import`): skipped.
         for e in walkdir::WalkDir::new(dir)
             .follow_links(false)
             .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         {
             let Ok(e) = e else { continue };
             if !e.file_type().is_file()

@@ -815,3 +815,118 @@ fn a_source_without_a_command_is_generated_as_syft_does() {
         "an unreadable source is refused, not a usage error"
     );
 }
+
+/// `sbom-lite db import` of an OSV export (a zip written by Python's zipfile, as OSV's
+/// all.zip): the records land in the default database, `scan` without `--db` finds what it finds
+/// with the feed directory; hostile member names never become paths; a second import of the
+/// same archive replaces the first whole; with no database, scan says how to get one.
+#[test]
+fn db_import_fills_the_default_database() {
+    let w = tempfile::tempdir().unwrap();
+    let w = w.path();
+    let feed = fixtures().join("osv");
+    let zip = w.join("Debian.zip");
+    let script = r#"
+import os, sys, zipfile
+feed, out, few = sys.argv[1], sys.argv[2], sys.argv[3] == "few"
+names = sorted(n for n in os.listdir(feed) if n.endswith(".json"))
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for n in (names[:2] if few else names):
+        z.write(os.path.join(feed, n), n)
+    if not few:
+        rec = open(os.path.join(feed, names[0]), "rb").read()
+        z.writestr("../escaped.json", rec)
+        z.writestr("nested/dir.json", rec)
+        z.writestr("README.txt", b"not a record")
+"#;
+    let make = |few: bool| {
+        let o = Command::new(python())
+            .args(["-c", script, feed.to_str().unwrap(), zip.to_str().unwrap()])
+            .arg(if few { "few" } else { "all" })
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    make(false);
+    let db = w.join("home/db");
+    let run = |args: &[&str], env_db: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sbom-lite"));
+        c.args(args)
+            .env("HOME", w.join("home"))
+            .env_remove("XDG_CACHE_HOME");
+        match env_db {
+            Some(d) => c.env("SBOM_LITE_DB_DIR", d),
+            None => c.env_remove("SBOM_LITE_DB_DIR"),
+        };
+        c.output().unwrap()
+    };
+    // No database yet: one sentence saying how to get one.
+    let target = format!("dir:{}", fixtures().join("debian-root").display());
+    let o = run(&["scan", &target], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sbom-lite db import"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let o = run(&["db", "import", zip.to_str().unwrap()], Some(&db));
+    let out = ok(&o);
+    let records = std::fs::read_dir(&feed)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "json")
+                && serde_json::from_slice::<Value>(&std::fs::read(&p).unwrap()).is_ok()
+        })
+        .count();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("../escaped.json")
+            && err.contains("nested/dir.json")
+            && err.contains("README.txt"),
+        "{err}"
+    );
+    assert!(!w.join("home/escaped.json").exists() && !w.join("escaped.json").exists());
+    let imported = std::fs::read_dir(db.join("Debian")).unwrap().count();
+    assert!(
+        out.contains(&format!("imported {imported} OSV records")),
+        "{out}"
+    );
+    assert!(
+        imported + 1 >= records && imported <= records,
+        "{imported} of {records}"
+    );
+
+    let with_feed = ok(&sbom_lite(&[
+        "scan",
+        &target,
+        "--db",
+        feed.to_str().unwrap(),
+        "-o",
+        "json",
+        "-q",
+    ]));
+    let with_default = ok(&run(&["scan", &target, "-o", "json", "-q"], Some(&db)));
+    assert_eq!(rows(&with_default), rows(&with_feed));
+    assert!(!rows(&with_feed).is_empty());
+
+    // A second import of the same archive replaces the first whole.
+    make(true);
+    ok(&run(&["db", "import", zip.to_str().unwrap()], Some(&db)));
+    assert_eq!(std::fs::read_dir(db.join("Debian")).unwrap().count(), 2);
+    let leftovers: Vec<_> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["Debian"], "no temporary directory left");
+    // Not a zip: refused, nothing changed.
+    std::fs::write(w.join("bad.zip"), b"not a zip").unwrap();
+    let o = run(
+        &["db", "import", w.join("bad.zip").to_str().unwrap()],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not an OSV export"));
+    assert_eq!(std::fs::read_dir(db.join("Debian")).unwrap().count(), 2);
+}
