@@ -149,6 +149,24 @@ pub fn parse_signing_config(path: &Path, bytes: &[u8]) -> Result<SigningConfig, 
     Ok(sc)
 }
 
+/// Snapshot or timestamp metadata naming one file `(name, version, bytes)`, signed online.
+fn online_role(
+    kind: &str,
+    version: u64,
+    expires: String,
+    (name, file_version, bytes): (&str, u64, Vec<u8>),
+    online: &Arc<dyn Signer>,
+) -> Result<Envelope<Meta>, Error> {
+    let meta = Meta {
+        kind: kind.into(),
+        spec_version: SPEC_VERSION.into(),
+        version,
+        expires,
+        meta: BTreeMap::from([(name.to_string(), MetaFile::of(file_version, &bytes))]),
+    };
+    Ok(Envelope::sign(meta, kind, std::slice::from_ref(online))?)
+}
+
 fn valid_target_name(n: &str) -> bool {
     !n.is_empty()
         && !n.starts_with('.')
@@ -297,7 +315,7 @@ impl Repository {
         Ok((c, s))
     }
 
-    /// A snapshot naming `targets` (its file `targets_bytes`) and the timestamp naming it.
+    /// A snapshot naming `targets` and the timestamp naming that snapshot.
     fn snapshot_and_timestamp(
         &self,
         state: Option<&State>,
@@ -306,20 +324,14 @@ impl Repository {
         online: &Arc<dyn Signer>,
         now: i64,
     ) -> Result<(Envelope<Meta>, Envelope<Meta>), Error> {
-        let next = |e: Option<&Envelope<Meta>>| e.map_or(1, |e| e.signed.version + 1);
-        let snapshot = Envelope::sign(
-            Meta {
-                kind: "snapshot".into(),
-                spec_version: SPEC_VERSION.into(),
-                version: next(state.map(|s| &s.snapshot)),
-                expires: expires_at(now, expires.snapshot),
-                meta: BTreeMap::from([(
-                    "targets.json".to_string(),
-                    MetaFile::of(targets.signed.version, &targets.to_bytes()),
-                )]),
-            },
+        let version = state.map_or(1, |s| s.snapshot.signed.version + 1);
+        let names = ("targets.json", targets.signed.version, targets.to_bytes());
+        let snapshot = online_role(
             "snapshot",
-            std::slice::from_ref(online),
+            version,
+            expires_at(now, expires.snapshot),
+            names,
+            online,
         )?;
         let timestamp = self.timestamp_for(state, &snapshot, expires, online, now)?;
         Ok((snapshot, timestamp))
@@ -333,20 +345,19 @@ impl Repository {
         online: &Arc<dyn Signer>,
         now: i64,
     ) -> Result<Envelope<Meta>, Error> {
-        Ok(Envelope::sign(
-            Meta {
-                kind: "timestamp".into(),
-                spec_version: SPEC_VERSION.into(),
-                version: state.map_or(1, |s| s.timestamp.signed.version + 1),
-                expires: expires_at(now, expires.timestamp),
-                meta: BTreeMap::from([(
-                    "snapshot.json".to_string(),
-                    MetaFile::of(snapshot.signed.version, &snapshot.to_bytes()),
-                )]),
-            },
+        let version = state.map_or(1, |s| s.timestamp.signed.version + 1);
+        let names = (
+            "snapshot.json",
+            snapshot.signed.version,
+            snapshot.to_bytes(),
+        );
+        online_role(
             "timestamp",
-            std::slice::from_ref(online),
-        )?)
+            version,
+            expires_at(now, expires.timestamp),
+            names,
+            online,
+        )
     }
 
     /// Writes a change: a new root, target files, targets, snapshot, then the timestamp.

@@ -48,6 +48,19 @@ fn p(x: &Path) -> &str {
     x.to_str().unwrap()
 }
 
+/// `init --repo R --trusted-root TR --signing-config SC`.
+fn init<'a>(r: &'a Path, tr: &'a Path, sc: &'a Path) -> [&'a str; 7] {
+    [
+        "init",
+        "--repo",
+        p(r),
+        "--trusted-root",
+        p(tr),
+        "--signing-config",
+        p(sc),
+    ]
+}
+
 fn sha(path: &Path) -> String {
     hex::encode(sigstore_lite_core::keys::sha256(
         &std::fs::read(path).unwrap(),
@@ -169,52 +182,19 @@ async fn python_tuf_follows_the_repository_through_rotations_and_refuses_tampere
     // Bad input creates nothing.
     let bad = w.join("bad.json");
     std::fs::write(&bad, b"{\"not\": \"a trusted root\"").unwrap();
-    let o = tuf_with(
-        Some(PW),
-        &[
-            "init",
-            "--repo",
-            p(&r),
-            "--trusted-root",
-            p(&bad),
-            "--signing-config",
-            p(&sc),
-        ],
-    );
+    let o = tuf_with(Some(PW), &init(&r, &bad, &sc));
     assert!(
         !o.status.success() && text(&o).contains("is not a trusted root"),
         "{}",
         text(&o)
     );
-    let o = tuf_with(
-        None,
-        &[
-            "init",
-            "--repo",
-            p(&r),
-            "--trusted-root",
-            p(&tr),
-            "--signing-config",
-            p(&sc),
-        ],
-    );
+    let o = tuf_with(None, &init(&r, &tr, &sc));
     assert!(
         !o.status.success() && text(&o).contains("SIGSTORE_LITE_TUF_PASSWORD"),
         "{}",
         text(&o)
     );
-    let o = tuf_with(
-        Some(PW),
-        &[
-            "init",
-            "--repo",
-            p(&r),
-            "--trusted-root",
-            p(&tr),
-            "--signing-config",
-            p(&tr),
-        ],
-    );
+    let o = tuf_with(Some(PW), &init(&r, &tr, &tr));
     assert!(
         !o.status.success() && text(&o).contains("is not a signing config"),
         "{}",
@@ -225,32 +205,13 @@ async fn python_tuf_follows_the_repository_through_rotations_and_refuses_tampere
         "a refused init wrote nothing"
     );
 
-    let out = tuf(&[
-        "init",
-        "--repo",
-        p(&r),
-        "--trusted-root",
-        p(&tr),
-        "--signing-config",
-        p(&sc),
-    ]);
+    let out = tuf(&init(&r, &tr, &sc));
     assert!(out.contains("root.json"), "{out}");
     assert_eq!(
         std::fs::read(r.join("root.json")).unwrap(),
         std::fs::read(r.join("1.root.json")).unwrap()
     );
-    let o = tuf_with(
-        Some(PW),
-        &[
-            "init",
-            "--repo",
-            p(&r),
-            "--trusted-root",
-            p(&tr),
-            "--signing-config",
-            p(&sc),
-        ],
-    );
+    let o = tuf_with(Some(PW), &init(&r, &tr, &sc));
     assert!(
         !o.status.success() && text(&o).contains("refusing to replace"),
         "{}",
